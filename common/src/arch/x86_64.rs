@@ -1,0 +1,96 @@
+//! The x86_64 hooks: where the data pages are, the counter, the cpu number and
+//! the system call. Everything else in `common` is architecture-neutral.
+
+use core::arch::asm;
+
+use crate::vvar::DataPage;
+
+/// The vvar page, at the address the linker script gives `__vdso_vvar_page`
+/// (the image's base minus four pages).
+#[inline(always)]
+pub fn vvar_page() -> &'static DataPage {
+    let page: *const DataPage;
+    // SAFETY: a `lea` computes an address and touches nothing. It is
+    // PC-relative, so the image needs no relocation wherever it is mapped.
+    unsafe {
+        asm!("lea {}, [rip + __vdso_vvar_page]", out(reg) page,
+             options(pure, nomem, nostack, preserves_flags));
+    }
+    // SAFETY: the kernel maps the vvar page there before the image can run
+    // (docs/abi.md); it is never unmapped while the image is, and every field
+    // is an atomic, so a shared reference to it is sound.
+    unsafe { &*page }
+}
+
+/// The time-namespace page, one page below the image.
+#[inline(always)]
+pub fn timens_page() -> &'static DataPage {
+    let page: *const DataPage;
+    // SAFETY: as in `vvar_page`.
+    unsafe {
+        asm!("lea {}, [rip + __vdso_timens_page]", out(reg) page,
+             options(pure, nomem, nostack, preserves_flags));
+    }
+    // SAFETY: as in `vvar_page`; the timens image is only mapped above a
+    // populated time-namespace page.
+    unsafe { &*page }
+}
+
+/// The TSC, read after every load before it has completed: a read hoisted
+/// above the seqlock's `read_begin` could predate `cycle_last`. Which ordered
+/// form is used is chosen at build time (`--cfg vdso_counter="rdtscp"`).
+#[inline(always)]
+pub fn read_counter() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: reads the time-stamp counter (and, with RDTSCP, TSC_AUX into
+    // ecx, discarded); no memory is touched. No `nomem`: the asm must stay
+    // after the seqlock's Acquire load in program order for the compiler too.
+    unsafe {
+        #[cfg(not(vdso_counter = "rdtscp"))]
+        asm!("lfence", "rdtsc", out("eax") lo, out("edx") hi,
+             options(nostack, preserves_flags));
+        #[cfg(vdso_counter = "rdtscp")]
+        asm!("rdtscp", out("eax") lo, out("edx") hi, out("ecx") _,
+             options(nostack, preserves_flags));
+    }
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// `(node << 12) | cpu`, as the kernel stores it in TSC_AUX.
+#[inline(always)]
+pub fn cpu_node() -> u32 {
+    let aux: u32;
+    // SAFETY: RDTSCP only reads the counter and TSC_AUX; no memory is touched.
+    unsafe {
+        asm!("rdtscp", out("eax") _, out("edx") _, out("ecx") aux,
+             options(nomem, nostack, preserves_flags));
+    }
+    aux
+}
+
+pub mod nr {
+    pub const GETTIMEOFDAY: usize = 96;
+    pub const CLOCK_GETTIME: usize = 228;
+    pub const CLOCK_GETRES: usize = 229;
+}
+
+/// A system call with up to three arguments; returns the kernel's value
+/// (`-errno` on failure) unchanged.
+///
+/// # Safety
+/// The arguments must be valid for system call `nr`: pointers the kernel
+/// writes through must be writable or deliberately invalid (the kernel then
+/// returns `-EFAULT`, as the caller of the vDSO would get from the system call).
+#[inline(always)]
+pub unsafe fn syscall3(nr: usize, a0: usize, a1: usize, a2: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the caller vouches for the arguments; `syscall` clobbers rcx and
+    // r11 and restores the flags from r11.
+    unsafe {
+        asm!("syscall", inlateout("rax") nr as isize => ret,
+             in("rdi") a0, in("rsi") a1, in("rdx") a2,
+             lateout("rcx") _, lateout("r11") _,
+             options(nostack, preserves_flags));
+    }
+    ret
+}

@@ -1,0 +1,239 @@
+//! The clock algorithms, one place for every image. They read the data pages
+//! they are given and never write them; `None` means "ask the kernel" (the
+//! caller makes the system call).
+
+use crate::arch;
+use crate::vvar::{CS_HRES_COARSE, CS_RAW, DataPage, ShiftedNanos, VdsoData, clock_mode};
+
+pub const CLOCK_REALTIME: i32 = 0;
+pub const CLOCK_MONOTONIC: i32 = 1;
+pub const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
+pub const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+pub const CLOCK_MONOTONIC_RAW: i32 = 4;
+pub const CLOCK_REALTIME_COARSE: i32 = 5;
+pub const CLOCK_MONOTONIC_COARSE: i32 = 6;
+pub const CLOCK_BOOTTIME: i32 = 7;
+pub const CLOCK_REALTIME_ALARM: i32 = 8;
+pub const CLOCK_BOOTTIME_ALARM: i32 = 9;
+pub const CLOCK_TAI: i32 = 11;
+/// Ids at or above this are never served from the pages. Linux tests against
+/// `MAX_CLOCKS` (16), but no id from 12 to 15 is in any of the masks below,
+/// so testing against the number of bases falls back for exactly the same
+/// ids and also proves every `basetime[clock]` index in range.
+pub const SERVED_CLOCKS: u32 = crate::vvar::VDSO_BASES as u32;
+
+const fn bit(clock: i32) -> u32 {
+    1 << clock
+}
+/// Clocks computed from the counter with `vd[CS_HRES_COARSE]`.
+pub const HRES_CLOCKS: u32 =
+    bit(CLOCK_REALTIME) | bit(CLOCK_MONOTONIC) | bit(CLOCK_BOOTTIME) | bit(CLOCK_TAI);
+/// Clocks copied from `vd[CS_HRES_COARSE]` as they stand.
+pub const COARSE_CLOCKS: u32 = bit(CLOCK_REALTIME_COARSE) | bit(CLOCK_MONOTONIC_COARSE);
+/// Clocks computed from the counter with `vd[CS_RAW]`.
+pub const RAW_CLOCKS: u32 = bit(CLOCK_MONOTONIC_RAW);
+/// Clocks a time namespace shifts (the others, REALTIME above all, it leaves alone).
+pub const TIMENS_CLOCKS: u32 = bit(CLOCK_MONOTONIC)
+    | bit(CLOCK_MONOTONIC_RAW)
+    | bit(CLOCK_MONOTONIC_COARSE)
+    | bit(CLOCK_BOOTTIME);
+
+pub const NSEC_PER_SEC: u64 = 1_000_000_000;
+pub const NSEC_PER_USEC: u64 = 1_000;
+
+/// `struct __kernel_timespec` on x86_64 (also the libc `struct timespec`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timespec {
+    pub tv_sec: i64,
+    pub tv_nsec: i64,
+}
+
+/// `struct __kernel_old_timeval`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timeval {
+    pub tv_sec: i64,
+    pub tv_usec: i64,
+}
+
+/// `struct timezone`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timezone {
+    pub tz_minuteswest: i32,
+    pub tz_dsttime: i32,
+}
+
+/// `clock_gettime`. With `TIMENS`, the clocks a time namespace shifts get the
+/// offsets of `timens`; without it, `timens` is never touched and the code
+/// for it does not exist.
+#[inline(always)]
+pub fn clock_gettime<const TIMENS: bool>(
+    vvar: &DataPage,
+    timens: &DataPage,
+    clock: i32,
+) -> Option<Timespec> {
+    // Negative ids (CPU-time clocks of other processes and threads) become
+    // large and fall back, like ids the pages do not hold.
+    if clock as u32 >= SERVED_CLOCKS {
+        return None;
+    }
+    let msk = bit(clock);
+    let cs = if msk & HRES_CLOCKS != 0 {
+        CS_HRES_COARSE
+    } else if msk & COARSE_CLOCKS != 0 {
+        let (sec, nsec) = coarse(vvar.data(CS_HRES_COARSE), clock as usize);
+        return Some(shifted::<TIMENS>(timens, CS_HRES_COARSE, clock, sec, nsec));
+    } else if msk & RAW_CLOCKS != 0 {
+        CS_RAW
+    } else {
+        return None;
+    };
+    let (sec, nsec) = hres(vvar.data(cs), clock as usize)?;
+    Some(shifted::<TIMENS>(timens, cs, clock, sec, nsec))
+}
+
+/// `gettimeofday`'s time: REALTIME in microseconds.
+#[inline(always)]
+pub fn gettimeofday(vvar: &DataPage) -> Option<Timeval> {
+    let (sec, nsec) = hres(vvar.data(CS_HRES_COARSE), CLOCK_REALTIME as usize)?;
+    let ts = normalize(sec, nsec);
+    Some(Timeval {
+        tv_sec: ts.tv_sec,
+        tv_usec: ts.tv_nsec / NSEC_PER_USEC as i64,
+    })
+}
+
+#[inline(always)]
+pub fn timezone(vvar: &DataPage) -> Timezone {
+    let (tz_minuteswest, tz_dsttime) = vvar.data(CS_HRES_COARSE).timezone();
+    Timezone {
+        tz_minuteswest,
+        tz_dsttime,
+    }
+}
+
+/// `time()`: the seconds of REALTIME's base. One aligned 64-bit load needs no
+/// sequence count, and, as in Linux, it does not depend on the clock mode.
+#[inline(always)]
+pub fn time(vvar: &DataPage) -> i64 {
+    vvar.data(CS_HRES_COARSE)
+        .coarse_base(CLOCK_REALTIME as usize)
+        .0 as i64
+}
+
+/// `clock_getres` for the counter-driven clocks; `None` for every other id,
+/// whose resolution (the kernel's tick) the image cannot know.
+#[inline(always)]
+pub fn clock_getres(vvar: &DataPage, clock: i32) -> Option<Timespec> {
+    if clock as u32 >= SERVED_CLOCKS || bit(clock) & (HRES_CLOCKS | RAW_CLOCKS) == 0 {
+        return None;
+    }
+    let res = vvar.data(CS_HRES_COARSE).hrtimer_res();
+    Some(Timespec {
+        tv_sec: 0,
+        tv_nsec: i64::from(res),
+    })
+}
+
+/// Reads a high-resolution clock: seconds, and nanoseconds that may exceed a
+/// second (normalised by the caller, outside the loop: a race inside it could
+/// make a division see a huge value on every retry).
+#[inline(always)]
+fn hres(vd: &VdsoData, clock: usize) -> Option<(u64, u64)> {
+    loop {
+        let seq = vd.seq().read_begin();
+        // The mode can change under us (the clocksource was switched), so it
+        // is read inside the loop, like the data it governs.
+        if vd.clock_mode() != clock_mode::TSC {
+            return None;
+        }
+        let cycles = arch::read_counter();
+        let (sec, base) = vd.hres_base(clock);
+        let nsec = scale(delta(cycles, vd.cycle_last()), vd.mult(), vd.shift(), base);
+        if !vd.seq().read_retry(seq) {
+            return Some((sec, nsec));
+        }
+    }
+}
+
+/// Cycles since the last update. A counter behind `cycle_last` (read on a
+/// CPU whose TSC is a little behind the updater's) counts as no time at all,
+/// never as a jump back.
+#[inline(always)]
+fn delta(cycles: u64, last: u64) -> u64 {
+    cycles.saturating_sub(last)
+}
+
+/// `(base + delta * mult) >> shift`, exact for any delta: the 128-bit sum
+/// only when the 64-bit one overflows (data not updated for minutes at a fine
+/// shift), so the usual case costs one multiply. Inline, not a call: a call
+/// inside the seqlock loop would make every register live across it a
+/// callee-saved one, and the fast path would pay for the pushes.
+#[inline(always)]
+fn scale(delta: u64, mult: u32, shift: u32, base: ShiftedNanos) -> u64 {
+    match delta
+        .checked_mul(u64::from(mult))
+        .and_then(|p| p.checked_add(base.0))
+    {
+        Some(ns) => ns >> shift,
+        None => {
+            ((u128::from(delta) * u128::from(mult) + u128::from(base.0)) >> (shift & 127)) as u64
+        }
+    }
+}
+
+#[inline(always)]
+fn coarse(vd: &VdsoData, clock: usize) -> (u64, u64) {
+    loop {
+        let seq = vd.seq().read_begin();
+        let base = vd.coarse_base(clock);
+        if !vd.seq().read_retry(seq) {
+            return base;
+        }
+    }
+}
+
+/// Applies the namespace offset, if this image has one, and normalises.
+#[inline(always)]
+fn shifted<const TIMENS: bool>(
+    timens: &DataPage,
+    cs: usize,
+    clock: i32,
+    sec: u64,
+    nsec: u64,
+) -> Timespec {
+    if TIMENS && bit(clock) & TIMENS_CLOCKS != 0 {
+        // Offsets are frozen before a process can use the page, so they need
+        // no sequence count (as in Linux).
+        let off = timens.data(cs).timens_offset(clock as usize);
+        return normalize(
+            sec.wrapping_add(off.sec as u64),
+            nsec.wrapping_add(off.nsec),
+        );
+    }
+    normalize(sec, nsec)
+}
+
+#[inline(always)]
+fn normalize(sec: u64, nsec: u64) -> Timespec {
+    if nsec < NSEC_PER_SEC {
+        return Timespec {
+            tv_sec: sec as i64,
+            tv_nsec: nsec as i64,
+        };
+    }
+    normalize_slow(sec, nsec)
+}
+
+/// A real division (a multiply by the reciprocal): the count can be hours'
+/// worth of nanoseconds after a long stall, and a subtract-one-second loop
+/// would then run 10^4 times.
+#[inline(always)]
+fn normalize_slow(sec: u64, nsec: u64) -> Timespec {
+    Timespec {
+        tv_sec: sec.wrapping_add(nsec / NSEC_PER_SEC) as i64,
+        tv_nsec: (nsec % NSEC_PER_SEC) as i64,
+    }
+}

@@ -1,0 +1,107 @@
+//! The C ABI of the five entry points, on top of the clock algorithms: the
+//! pointers the caller passes, and the system call when the pages cannot
+//! answer. The images' exported functions are one call into here each.
+//!
+//! Like the kernel's vDSO, these write through the caller's pointers without
+//! checking them (a bad pointer faults here, where the system call would
+//! return -EFAULT); the pointers that may be NULL are checked.
+
+use core::ffi::c_void;
+
+use crate::arch::{self, nr, syscall3};
+use crate::clock::{self, Timespec, Timeval, Timezone};
+
+/// # Safety
+/// `ts` must be valid for a write of a `Timespec`, and the data pages must be
+/// mapped as `docs/abi.md` says.
+#[inline(always)]
+pub unsafe fn clock_gettime<const TIMENS: bool>(clock_id: i32, ts: *mut Timespec) -> i32 {
+    match clock::clock_gettime::<TIMENS>(arch::vvar_page(), arch::timens_page(), clock_id) {
+        // SAFETY: the caller vouches for `ts`.
+        Some(t) => unsafe {
+            ts.write(t);
+            0
+        },
+        // SAFETY: the kernel checks `ts` itself.
+        None => unsafe { fallback(nr::CLOCK_GETTIME, clock_id as usize, ts as usize, 0) as i32 },
+    }
+}
+
+/// # Safety
+/// `tv` and `tz` must each be NULL or valid for a write.
+#[inline(always)]
+pub unsafe fn gettimeofday(tv: *mut Timeval, tz: *mut Timezone) -> i32 {
+    let vvar = arch::vvar_page();
+    if !tv.is_null() {
+        match clock::gettimeofday(vvar) {
+            // SAFETY: non-NULL, and the caller vouches for it.
+            Some(t) => unsafe { tv.write(t) },
+            None => {
+                // SAFETY: the kernel checks both pointers itself.
+                return unsafe { fallback(nr::GETTIMEOFDAY, tv as usize, tz as usize, 0) as i32 };
+            }
+        }
+    }
+    if !tz.is_null() {
+        // SAFETY: non-NULL, and the caller vouches for it.
+        unsafe { tz.write(clock::timezone(vvar)) };
+    }
+    0
+}
+
+/// # Safety
+/// `t` must be NULL or valid for a write.
+#[inline(always)]
+pub unsafe fn time(t: *mut i64) -> i64 {
+    let now = clock::time(arch::vvar_page());
+    if !t.is_null() {
+        // SAFETY: non-NULL, and the caller vouches for it.
+        unsafe { t.write(now) };
+    }
+    now
+}
+
+/// # Safety
+/// `res` must be NULL or valid for a write.
+#[inline(always)]
+pub unsafe fn clock_getres(clock_id: i32, res: *mut Timespec) -> i32 {
+    match clock::clock_getres(arch::vvar_page(), clock_id) {
+        Some(r) => {
+            if !res.is_null() {
+                // SAFETY: non-NULL, and the caller vouches for it.
+                unsafe { res.write(r) };
+            }
+            0
+        }
+        // SAFETY: the kernel checks `res` itself.
+        None => unsafe { fallback(nr::CLOCK_GETRES, clock_id as usize, res as usize, 0) as i32 },
+    }
+}
+
+/// # Safety
+/// `cpu` and `node` must each be NULL or valid for a write.
+#[inline(always)]
+pub unsafe fn getcpu(cpu: *mut u32, node: *mut u32, _cache: *mut c_void) -> i64 {
+    let aux = arch::cpu_node();
+    if !cpu.is_null() {
+        // SAFETY: non-NULL, and the caller vouches for it.
+        unsafe { cpu.write(aux & 0xfff) };
+    }
+    if !node.is_null() {
+        // SAFETY: non-NULL, and the caller vouches for it.
+        unsafe { node.write(aux >> 12) };
+    }
+    0
+}
+
+/// The system call. Inline: `syscall` clobbers only rcx and r11, where a
+/// call would clobber every caller-saved register and make the entry save
+/// its state on the stack even on the fast path.
+///
+/// # Safety
+/// As for [`syscall3`].
+#[inline(always)]
+unsafe fn fallback(nr: usize, a0: usize, a1: usize, a2: usize) -> isize {
+    // SAFETY: forwarded from the caller.
+    unsafe { syscall3(nr, a0, a1, a2) }
+}

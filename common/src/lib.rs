@@ -1,0 +1,19 @@
+//! The vDSO's shared core: the data-page ABI ([`vvar`]), the seqlock
+//! ([`seqlock`]), the clock algorithms ([`clock`]) and the entry points' C ABI
+//! ([`entry`]), for Linux x86_64. The images instantiate it through
+//! [`vdso_image!`]; a kernel uses the ABI types to fill the pages.
+//!
+//! Data flows one way: the kernel's timekeeper writes the pages, the images
+//! only read them.
+#![no_std]
+
+mod arch;
+mod sync;
+
+pub mod clock;
+pub mod entries;
+pub mod entry;
+pub mod image;
+pub mod note;
+pub mod seqlock;
+pub mod vvar;

@@ -1,0 +1,85 @@
+//! The ELF note that names an image's variant, so a loader can refuse the
+//! wrong one: owner `vdso-rs`, type 1, an ASCII name NUL-padded to 16 bytes.
+
+pub const NOTE_OWNER: &[u8; 8] = b"vdso-rs\0";
+pub const NT_VDSO_VARIANT: u32 = 1;
+pub const DESC_SIZE: usize = 16;
+/// The section the note lives in; the linker script keeps it in `PT_NOTE`.
+pub const NOTE_SECTION: &str = ".note.vdso.variant";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// For processes in the host's time namespace: never reads offsets.
+    Host,
+    /// For processes in a time namespace: adds the namespace page's offsets.
+    Timens,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 2] = [Variant::Host, Variant::Timens];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Variant::Host => "host",
+            Variant::Timens => "timens",
+        }
+    }
+
+    pub const fn is_timens(self) -> bool {
+        matches!(self, Variant::Timens)
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// The note's descriptor.
+    pub const fn desc(self) -> [u8; DESC_SIZE] {
+        let mut desc = [0u8; DESC_SIZE];
+        let name = self.name().as_bytes();
+        let mut i = 0;
+        while i < name.len() {
+            desc[i] = name[i];
+            i += 1;
+        }
+        desc
+    }
+
+    /// Reads a descriptor back (the inverse of [`desc`](Self::desc)).
+    pub fn from_desc(desc: &[u8]) -> Option<Self> {
+        let end = desc.iter().position(|&b| b == 0).unwrap_or(desc.len());
+        core::str::from_utf8(&desc[..end])
+            .ok()
+            .and_then(Self::from_name)
+    }
+}
+
+pub const NOTE_SIZE: usize = 12 + NOTE_OWNER.len() + DESC_SIZE;
+
+/// The whole note, as the image embeds it: `namesz`, `descsz`, `type`, owner, descriptor.
+pub const fn note(variant: Variant) -> [u8; NOTE_SIZE] {
+    let mut out = [0u8; NOTE_SIZE];
+    let head = [NOTE_OWNER.len() as u32, DESC_SIZE as u32, NT_VDSO_VARIANT];
+    let mut i = 0;
+    while i < 3 {
+        let b = head[i].to_le_bytes();
+        let mut j = 0;
+        while j < 4 {
+            out[i * 4 + j] = b[j];
+            j += 1;
+        }
+        i += 1;
+    }
+    let desc = variant.desc();
+    let mut k = 0;
+    while k < NOTE_OWNER.len() {
+        out[12 + k] = NOTE_OWNER[k];
+        k += 1;
+    }
+    k = 0;
+    while k < DESC_SIZE {
+        out[12 + NOTE_OWNER.len() + k] = desc[k];
+        k += 1;
+    }
+    out
+}

@@ -1,0 +1,145 @@
+//! `cargo xtask build-vdso`: compile, link, verify and emit both images and
+//! `layout.json` into `target/vdso/`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use common::entries::{ENTRIES, Entry};
+use common::note::Variant;
+use xshell::Shell;
+
+use crate::compile::{self, ImageCrate};
+use crate::verify::{self, Expect, Facts, Report};
+use crate::{layout, link, project_root};
+
+/// One image of the pair: which crate, which file.
+#[derive(Clone, Copy, Debug)]
+pub struct ImageSpec {
+    pub variant: Variant,
+    pub package: &'static str,
+    pub file: &'static str,
+}
+
+pub const IMAGES: [ImageSpec; 2] = [
+    ImageSpec {
+        variant: Variant::Host,
+        package: "vdso",
+        file: "vdso.so",
+    },
+    ImageSpec {
+        variant: Variant::Timens,
+        package: "vdso-timens",
+        file: "vdso-timens.so",
+    },
+];
+
+/// A verified image on disk.
+#[derive(Debug)]
+pub struct Built {
+    pub spec: ImageSpec,
+    pub path: PathBuf,
+    pub facts: Facts,
+}
+
+/// Where intermediate files go and where the images are written.
+pub struct Dirs {
+    pub build: PathBuf,
+    pub out: PathBuf,
+}
+
+impl Dirs {
+    pub fn standard() -> Self {
+        let target = project_root().join("target");
+        Dirs {
+            build: target.join("vdso-build"),
+            out: target.join("vdso"),
+        }
+    }
+}
+
+pub fn run(sh: &Shell) -> Result<()> {
+    let dirs = Dirs::standard();
+    let built = build_pair(sh, &dirs, &[])?;
+    layout::write(&dirs.out.join("layout.json"), &built)?;
+    for b in &built {
+        println!(
+            "{}: {} bytes, {} variant, build id {}",
+            b.path.display(),
+            b.facts.file_size,
+            b.spec.variant.name(),
+            layout::hex(b.facts.build_id.as_deref().unwrap_or_default()),
+        );
+    }
+    println!("{}", dirs.out.join("layout.json").display());
+    Ok(())
+}
+
+/// Builds, verifies and cross-checks both images.
+pub fn build_pair(sh: &Shell, dirs: &Dirs, cfgs: &[String]) -> Result<Vec<Built>> {
+    let root = project_root();
+    let manifest = root.join("Cargo.toml");
+    let mut built = Vec::new();
+    for spec in IMAGES {
+        eprintln!("building {} ({} image)", spec.file, spec.variant.name());
+        let krate = ImageCrate {
+            manifest: &manifest,
+            package: spec.package,
+        };
+        let path = build_image(sh, krate, spec.variant, &ENTRIES, dirs, spec.file, cfgs)?;
+        let facts = verified(&path, spec.variant, &ENTRIES)?.facts;
+        built.push(Built { spec, path, facts });
+    }
+    let differ = verify::compare(&built[0].facts, &built[1].facts);
+    if !differ.is_empty() {
+        bail!("the images disagree:\n  {}", lines(&differ));
+    }
+    Ok(built)
+}
+
+/// Compiles, links and verifies one image; writes `dirs.out/file` only if
+/// both the unstripped link and the stripped image pass.
+pub fn build_image(
+    sh: &Shell,
+    krate: ImageCrate<'_>,
+    variant: Variant,
+    entries: &[Entry],
+    dirs: &Dirs,
+    file: &str,
+    cfgs: &[String],
+) -> Result<PathBuf> {
+    let archive = compile::staticlib(sh, krate, &dirs.build, cfgs)?;
+    compile::check_slots(&archive, entries)?;
+    sh.create_dir(&dirs.out)?;
+    let dbg = dirs.build.join(file).with_extension("dbg.so");
+    link::link(sh, &archive, entries, &dbg)?;
+    // The unstripped link still names every function, so a panic site is
+    // reported by name here rather than as the relocation it drags in.
+    verified(&dbg, variant, entries)?;
+    let out = dirs.out.join(file);
+    let staged = dirs.build.join(file);
+    link::strip(sh, &dbg, &staged)?;
+    verified(&staged, variant, entries)?;
+    sh.copy_file(&staged, &out)?;
+    Ok(out)
+}
+
+/// Verifies the file at `path`, turning violations into one error listing them all.
+pub fn verified(path: &Path, variant: Variant, entries: &[Entry]) -> Result<Report> {
+    let data = std::fs::read(path)?;
+    let report = verify::verify(&data, Expect { entries, variant });
+    if !report.is_clean() {
+        bail!(
+            "{} fails verification:\n  {}",
+            path.display(),
+            lines(&report.violations)
+        );
+    }
+    Ok(report)
+}
+
+fn lines(v: &[verify::Violation]) -> String {
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n  ")
+}

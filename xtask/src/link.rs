@@ -1,0 +1,39 @@
+//! Linking an archive into an image with the shared scripts, and stripping
+//! the result.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use common::entries::{Entry, SONAME};
+use xshell::{Shell, cmd};
+
+use crate::scripts;
+
+/// Links `archive` into `out` (unstripped), writing the generated scripts
+/// beside it. GNU ld is named explicitly: the scripts use its syntax.
+pub fn link(sh: &Shell, archive: &Path, entries: &[Entry], out: &Path) -> Result<()> {
+    let lds = out.with_extension("lds");
+    let ver = out.with_extension("ver");
+    sh.write_file(&lds, scripts::linker_script(entries))?;
+    sh.write_file(&ver, scripts::version_script(entries))?;
+    let undefined = scripts::undefined_args(entries);
+    cmd!(
+        sh,
+        "ld.bfd -shared -nostdlib --no-undefined -Bsymbolic --gc-sections
+            -T {lds} --version-script {ver} -soname {SONAME}
+            --hash-style=both --build-id=sha1 --eh-frame-hdr
+            -z max-page-size=4096 -z common-page-size=4096 -z norelro
+            {undefined...} -o {out} {archive}"
+    )
+    .quiet()
+    .run()
+    .with_context(|| format!("linking {}", out.display()))
+}
+
+/// Removes the static symbol table: an image exports only its dynamic symbols.
+pub fn strip(sh: &Shell, input: &Path, out: &Path) -> Result<()> {
+    cmd!(sh, "objcopy --strip-all {input} {out}")
+        .quiet()
+        .run()
+        .with_context(|| format!("stripping {}", input.display()))
+}

@@ -1,0 +1,777 @@
+//! The image verifier: every property an image must have, checked on the
+//! linked file, each failure named. xtask refuses to emit an image with any
+//! violation; the tests feed it files that break each rule.
+//!
+//! Section headers are fair game here (this is a build tool reading its own
+//! output); the harness's loader, like a libc, uses only the dynamic table.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use common::entries::{Entry, SONAME, VERSION};
+use common::note::{NOTE_OWNER, NT_VDSO_VARIANT, Variant};
+use gimli::UnwindSection;
+use iced_x86::{Decoder, DecoderOptions, FlowControl, OpKind};
+use object::Endianness;
+use object::elf;
+use object::read::elf::{Dyn, ElfFile64, FileHeader, ProgramHeader, SectionHeader, Sym};
+
+/// The largest file an image may be (Linux's x86_64 image is two pages).
+pub const MAX_IMAGE_SIZE: u64 = 8192;
+/// The most stack any function in an image may use, return address
+/// included: Go calls the vDSO on small stacks, and Linux's entries use
+/// well under this.
+pub const MAX_STACK: i64 = 256;
+
+/// What an image is checked against.
+#[derive(Clone, Copy, Debug)]
+pub struct Expect<'a> {
+    pub entries: &'a [Entry],
+    pub variant: Variant,
+}
+
+/// One exported symbol, as the image defines it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Export {
+    pub name: String,
+    pub offset: u64,
+    pub size: u64,
+    pub weak: bool,
+    pub version: String,
+}
+
+/// What the verifier learned about an image (for `layout.json`).
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    pub file_size: u64,
+    pub text_size: u64,
+    pub build_id: Option<Vec<u8>>,
+    pub variant: Option<Variant>,
+    pub exports: BTreeMap<String, Export>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    NotElf(String),
+    Machine(u16),
+    NotSharedObject(u16),
+    LoadSegments(usize),
+    LoadPlacement {
+        offset: u64,
+        vaddr: u64,
+    },
+    LoadFlags(u32),
+    LoadBss {
+        filesz: u64,
+        memsz: u64,
+    },
+    MissingSegment(&'static str),
+    ForbiddenSegment(&'static str),
+    WritableSegment {
+        index: usize,
+        kind: String,
+    },
+    FileTooLarge {
+        size: u64,
+    },
+    SectionHeadersOutside {
+        end: u64,
+        len: u64,
+    },
+    Relocations {
+        section: String,
+        count: u64,
+    },
+    ForbiddenDynamicTag(String),
+    MissingDynamicTag(&'static str),
+    Soname(String),
+    UndefinedSymbol(String),
+    WritableSection(String),
+    ForbiddenSection(String),
+    MissingSymbol(String),
+    SymbolOffset {
+        name: String,
+        found: u64,
+        expected: u64,
+    },
+    SymbolOutgrowsSlot {
+        name: String,
+        size: u64,
+        slot: u64,
+    },
+    SymbolKind {
+        name: String,
+        found: String,
+        expected: &'static str,
+    },
+    SymbolVersion {
+        name: String,
+        found: String,
+    },
+    UnexpectedExport(String),
+    BranchOutside {
+        at: u64,
+        target: u64,
+    },
+    CallThroughMemory {
+        at: u64,
+    },
+    MissingUnwind(String),
+    StackTooDeep {
+        at: u64,
+        bytes: i64,
+    },
+    BadEhFrame(String),
+    PanicSite(String),
+    MissingNote(&'static str),
+    WrongVariant {
+        expected: Variant,
+        found: String,
+    },
+    OffsetsDiffer {
+        name: String,
+        host: u64,
+        timens: u64,
+    },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Violation::*;
+        match self {
+            NotElf(why) => write!(f, "not a 64-bit little-endian ELF file: {why}"),
+            Machine(m) => write!(f, "machine {m:#x} is not x86-64 ({:#x})", elf::EM_X86_64.0),
+            NotSharedObject(t) => write!(f, "ELF type {t} is not ET_DYN (a shared object)"),
+            LoadSegments(n) => write!(f, "{n} PT_LOAD segments; an image has exactly one"),
+            LoadPlacement { offset, vaddr } => write!(
+                f,
+                "PT_LOAD at file offset {offset:#x}, address {vaddr:#x}; it must map the file from offset 0 at address 0"
+            ),
+            LoadFlags(flags) => write!(f, "PT_LOAD flags {flags:#x}; they must be R+X (0x5)"),
+            LoadBss { filesz, memsz } => write!(
+                f,
+                "PT_LOAD has memsz {memsz:#x} > filesz {filesz:#x}: zero-filled memory is data the image may not have"
+            ),
+            MissingSegment(kind) => write!(f, "no {kind} segment"),
+            ForbiddenSegment(kind) => write!(f, "a {kind} segment, which an image must not have"),
+            WritableSegment { index, kind } => {
+                write!(
+                    f,
+                    "writable segment: program header {index} ({kind}) has PF_W"
+                )
+            }
+            FileTooLarge { size } => {
+                write!(
+                    f,
+                    "the file is {size} bytes; an image may take at most {MAX_IMAGE_SIZE}"
+                )
+            }
+            SectionHeadersOutside { end, len } => write!(
+                f,
+                "section headers end at {end:#x}, past the end of the file ({len:#x})"
+            ),
+            Relocations { section, count } => write!(
+                f,
+                "{count} dynamic relocation(s) in {section}; an image must need none"
+            ),
+            ForbiddenDynamicTag(tag) => {
+                write!(f, "dynamic tag {tag}, which an image must not have")
+            }
+            MissingDynamicTag(tag) => write!(f, "no {tag} in the dynamic table"),
+            Soname(found) => write!(f, "soname is {found:?}, not {SONAME:?}"),
+            UndefinedSymbol(name) => write!(
+                f,
+                "undefined symbol {name}: an image may not call anything outside itself"
+            ),
+            WritableSection(name) => write!(f, "writable section {name}: an image holds no data"),
+            ForbiddenSection(name) => {
+                write!(f, "section {name}: an image has no GOT, PLT, data or bss")
+            }
+            MissingSymbol(name) => write!(f, "missing exported symbol {name}"),
+            SymbolOffset {
+                name,
+                found,
+                expected,
+            } => write!(
+                f,
+                "symbol {name} is at {found:#x}; its slot is at {expected:#x}"
+            ),
+            SymbolOutgrowsSlot { name, size, slot } => write!(
+                f,
+                "symbol {name} is {size:#x} bytes; its slot holds {slot:#x}"
+            ),
+            SymbolKind {
+                name,
+                found,
+                expected,
+            } => {
+                write!(f, "symbol {name} is {found}; it must be {expected}")
+            }
+            SymbolVersion { name, found } => {
+                write!(f, "symbol {name} has version {found:?}, not {VERSION}")
+            }
+            UnexpectedExport(name) => {
+                write!(
+                    f,
+                    "exported symbol {name} is not an entry point of the list"
+                )
+            }
+            BranchOutside { at, target } => write!(
+                f,
+                "branch at {at:#x} to {target:#x}, outside the image's code"
+            ),
+            CallThroughMemory { at } => write!(
+                f,
+                "indirect branch through memory at {at:#x} (a GOT or PLT call)"
+            ),
+            MissingUnwind(name) => write!(f, "no unwind info (.eh_frame FDE) covers {name}"),
+            StackTooDeep { at, bytes } => write!(
+                f,
+                "the function at {at:#x} uses {bytes} bytes of stack; at most {MAX_STACK} are allowed"
+            ),
+            BadEhFrame(why) => write!(f, "unreadable .eh_frame: {why}"),
+            PanicSite(symbol) => write!(
+                f,
+                "panic site: the image links {symbol}, so some code path can panic"
+            ),
+            MissingNote(what) => write!(f, "no {what} note"),
+            WrongVariant { expected, found } => write!(
+                f,
+                "the variant note says {found:?}, expected {:?}",
+                expected.name()
+            ),
+            OffsetsDiffer { name, host, timens } => write!(
+                f,
+                "symbol {name} is at {host:#x} in the host image but at {timens:#x} in the timens image"
+            ),
+        }
+    }
+}
+
+/// The verdict on one image.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub facts: Facts,
+    pub violations: Vec<Violation>,
+}
+
+impl Report {
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// The violations as display strings (what tests compare against).
+    pub fn messages(&self) -> Vec<String> {
+        self.violations.iter().map(ToString::to_string).collect()
+    }
+}
+
+/// Checks one image. Never panics on malformed input: anything it cannot
+/// read becomes a violation.
+pub fn verify(data: &[u8], expect: Expect<'_>) -> Report {
+    let mut report = Report::default();
+    report.facts.file_size = data.len() as u64;
+    let file = match ElfFile64::<Endianness>::parse(data) {
+        Ok(file) if file.endian() == Endianness::Little => file,
+        Ok(_) => {
+            report
+                .violations
+                .push(Violation::NotElf("big-endian".into()));
+            return report;
+        }
+        Err(e) => {
+            report.violations.push(Violation::NotElf(e.to_string()));
+            return report;
+        }
+    };
+    let mut v = Checker {
+        data,
+        file: &file,
+        out: &mut report,
+    };
+    v.header();
+    v.segments();
+    v.sections();
+    v.dynamic();
+    v.symbols(expect.entries);
+    v.code(expect.entries);
+    v.unwind(expect.entries);
+    v.notes(expect.variant);
+    report
+}
+
+/// Checks that two images of one build export every symbol at the same offset.
+pub fn compare(host: &Facts, timens: &Facts) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (name, h) in &host.exports {
+        match timens.exports.get(name) {
+            Some(t) if t.offset == h.offset => {}
+            Some(t) => out.push(Violation::OffsetsDiffer {
+                name: name.clone(),
+                host: h.offset,
+                timens: t.offset,
+            }),
+            None => out.push(Violation::MissingSymbol(format!(
+                "{name} (in the timens image)"
+            ))),
+        }
+    }
+    for name in timens
+        .exports
+        .keys()
+        .filter(|n| !host.exports.contains_key(*n))
+    {
+        out.push(Violation::MissingSymbol(format!(
+            "{name} (in the host image)"
+        )));
+    }
+    out
+}
+
+struct Checker<'a, 'f> {
+    data: &'a [u8],
+    file: &'f ElfFile64<'a, Endianness>,
+    out: &'f mut Report,
+}
+
+const E: Endianness = Endianness::Little;
+
+impl<'a> Checker<'a, '_> {
+    fn fail(&mut self, v: Violation) {
+        self.out.violations.push(v);
+    }
+
+    fn header(&mut self) {
+        let h = self.file.elf_header();
+        if h.e_machine(E) != elf::EM_X86_64 {
+            self.fail(Violation::Machine(h.e_machine(E).0));
+        }
+        if h.e_type(E) != elf::ET_DYN {
+            self.fail(Violation::NotSharedObject(h.e_type(E).0));
+        }
+        let len = self.data.len() as u64;
+        if len > MAX_IMAGE_SIZE {
+            self.fail(Violation::FileTooLarge { size: len });
+        }
+        let end = h.e_shoff(E) + u64::from(h.e_shnum(E)) * u64::from(h.e_shentsize(E));
+        if end > len {
+            self.fail(Violation::SectionHeadersOutside { end, len });
+        }
+    }
+
+    fn segments(&mut self) {
+        let phdrs = self.file.elf_program_headers();
+        let loads: Vec<_> = phdrs
+            .iter()
+            .filter(|p| p.p_type(E) == elf::PT_LOAD)
+            .collect();
+        if loads.len() != 1 {
+            self.fail(Violation::LoadSegments(loads.len()));
+        }
+        if let Some(load) = loads.first() {
+            let (offset, vaddr) = (load.p_offset(E), load.p_vaddr(E));
+            if offset != 0 || vaddr != 0 {
+                self.fail(Violation::LoadPlacement { offset, vaddr });
+            }
+            if load.p_flags(E).0 != elf::PF_R.0 | elf::PF_X.0 {
+                self.fail(Violation::LoadFlags(load.p_flags(E).0));
+            }
+            if load.p_memsz(E) != load.p_filesz(E) {
+                self.fail(Violation::LoadBss {
+                    filesz: load.p_filesz(E),
+                    memsz: load.p_memsz(E),
+                });
+            }
+        }
+        for (kind, name) in [
+            (elf::PT_DYNAMIC, "PT_DYNAMIC"),
+            (elf::PT_NOTE, "PT_NOTE"),
+            (elf::PT_GNU_EH_FRAME, "PT_GNU_EH_FRAME"),
+        ] {
+            if !phdrs.iter().any(|p| p.p_type(E) == kind) {
+                self.fail(Violation::MissingSegment(name));
+            }
+        }
+        for (kind, name) in [
+            (elf::PT_INTERP, "PT_INTERP"),
+            (elf::PT_GNU_RELRO, "PT_GNU_RELRO"),
+            (elf::PT_TLS, "PT_TLS"),
+        ] {
+            if phdrs.iter().any(|p| p.p_type(E) == kind) {
+                self.fail(Violation::ForbiddenSegment(name));
+            }
+        }
+        for (index, p) in phdrs.iter().enumerate() {
+            if p.p_flags(E).0 & elf::PF_W.0 != 0 {
+                let kind = format!("{:?}", p.p_type(E));
+                self.fail(Violation::WritableSegment { index, kind });
+            }
+        }
+    }
+
+    fn sections(&mut self) {
+        let sections = self.file.elf_section_table();
+        for s in sections.iter() {
+            let name =
+                String::from_utf8_lossy(sections.section_name(E, s).unwrap_or(b"?")).into_owned();
+            let (ty, flags) = (s.sh_type(E), s.sh_flags(E).0);
+            if ty == elf::SHT_REL || ty == elf::SHT_RELA || ty == elf::SHT_RELR {
+                let count = s.sh_size(E).checked_div(s.sh_entsize(E)).unwrap_or(0);
+                self.fail(Violation::Relocations {
+                    section: name.clone(),
+                    count,
+                });
+            }
+            let alloc = flags & elf::SHF_ALLOC.0 != 0;
+            if alloc && flags & elf::SHF_WRITE.0 != 0 && name != ".dynamic" {
+                self.fail(Violation::WritableSection(name.clone()));
+            } else if is_forbidden_section(&name) {
+                self.fail(Violation::ForbiddenSection(name.clone()));
+            }
+            if name == ".text" {
+                self.out.facts.text_size = s.sh_size(E);
+            }
+        }
+    }
+
+    fn dynamic(&mut self) {
+        let Some(dynamic) = self.dynamic_entries() else {
+            return;
+        };
+        let mut seen = Vec::new();
+        for d in dynamic {
+            let tag = d.d_tag(E);
+            if tag == elf::DT_NULL {
+                break;
+            }
+            seen.push(tag);
+            if FORBIDDEN_TAGS.contains(&tag) {
+                self.fail(Violation::ForbiddenDynamicTag(format!("{tag:?}")));
+            }
+            if tag == elf::DT_FLAGS && d.d_val(E) & elf::DF_TEXTREL.0 != 0 {
+                self.fail(Violation::ForbiddenDynamicTag("DF_TEXTREL".into()));
+            }
+            if tag == elf::DT_SONAME {
+                let soname = self.dynstr(d.d_val(E)).unwrap_or_default();
+                if soname != SONAME {
+                    self.fail(Violation::Soname(soname));
+                }
+            }
+        }
+        for (tag, name) in REQUIRED_TAGS {
+            if !seen.contains(&tag) {
+                self.fail(Violation::MissingDynamicTag(name));
+            }
+        }
+    }
+
+    fn dynamic_entries(&self) -> Option<&'a [elf::Dyn64<Endianness>]> {
+        let phdrs = self.file.elf_program_headers();
+        let p = phdrs.iter().find(|p| p.p_type(E) == elf::PT_DYNAMIC)?;
+        p.dynamic(E, self.data).ok().flatten()
+    }
+
+    fn dynstr(&self, offset: u64) -> Option<String> {
+        let table = self.file.elf_dynamic_symbol_table().strings();
+        let bytes = table.get(u32::try_from(offset).ok()?).ok()?;
+        Some(String::from_utf8_lossy(bytes).into_owned())
+    }
+
+    fn symbols(&mut self, entries: &[Entry]) {
+        let dynsym = self.file.elf_dynamic_symbol_table();
+        let sections = self.file.elf_section_table();
+        let versions = match sections.versions(E, self.data) {
+            Ok(v) => v,
+            Err(e) => {
+                self.fail(Violation::NotElf(format!("bad symbol versions: {e}")));
+                None
+            }
+        };
+        let mut exports = BTreeMap::new();
+        for (index, sym) in dynsym.enumerate() {
+            if index.0 == 0 {
+                continue;
+            }
+            let name =
+                String::from_utf8_lossy(dynsym.symbol_name(E, sym).unwrap_or(b"?")).into_owned();
+            if sym.is_undefined(E) {
+                self.fail(Violation::UndefinedSymbol(name));
+                continue;
+            }
+            // ld defines each version name as an absolute symbol.
+            if sym.st_shndx(E) == elf::SHN_ABS && name == VERSION {
+                continue;
+            }
+            let version = versions
+                .as_ref()
+                .and_then(|v| v.version(v.version_index(E, index).index()).ok().flatten())
+                .map(|v| String::from_utf8_lossy(v.name()).into_owned())
+                .unwrap_or_default();
+            let export = Export {
+                name: name.clone(),
+                offset: sym.st_value(E),
+                size: sym.st_size(E),
+                weak: sym.st_bind() == elf::STB_WEAK,
+                version,
+            };
+            if sym.st_type() != elf::STT_FUNC {
+                let found = format!("{:?}", sym.st_type());
+                self.fail(Violation::SymbolKind {
+                    name: name.clone(),
+                    found,
+                    expected: "a function",
+                });
+            }
+            exports.insert(name, export);
+        }
+        for e in entries {
+            for (name, weak) in [(e.symbol, false), (e.alias, true)] {
+                let Some(x) = exports.get(name) else {
+                    self.fail(Violation::MissingSymbol(name.to_string()));
+                    continue;
+                };
+                if x.offset != e.slot.offset {
+                    let (found, expected) = (x.offset, e.slot.offset);
+                    self.fail(Violation::SymbolOffset {
+                        name: name.into(),
+                        found,
+                        expected,
+                    });
+                }
+                if x.size > e.slot.size {
+                    let (size, slot) = (x.size, e.slot.size);
+                    self.fail(Violation::SymbolOutgrowsSlot {
+                        name: name.into(),
+                        size,
+                        slot,
+                    });
+                }
+                if x.weak != weak {
+                    let found = if x.weak { "weak" } else { "global" }.to_string();
+                    let expected = if weak { "weak" } else { "global" };
+                    self.fail(Violation::SymbolKind {
+                        name: name.into(),
+                        found,
+                        expected,
+                    });
+                }
+                if x.version != VERSION {
+                    let found = x.version.clone();
+                    self.fail(Violation::SymbolVersion {
+                        name: name.into(),
+                        found,
+                    });
+                }
+            }
+        }
+        for name in exports.keys() {
+            if !entries.iter().any(|e| e.symbol == name || e.alias == name) {
+                self.fail(Violation::UnexpectedExport(name.clone()));
+            }
+        }
+        // The full symbol table exists only in the unstripped link; it is
+        // where a panic site shows by name.
+        let symtab = self.file.elf_symbol_table();
+        for sym in symtab.iter() {
+            let raw = symtab.symbol_name(E, sym).unwrap_or(b"");
+            let name = String::from_utf8_lossy(raw);
+            if name.contains("panicking") || name.contains("rust_begin_unwind") {
+                let symbol = format!("{:#}", rustc_demangle::demangle(&name));
+                self.fail(Violation::PanicSite(symbol));
+            }
+        }
+        self.out.facts.exports = exports;
+    }
+
+    /// Decodes all executable code: direct branches stay inside it, and
+    /// nothing jumps through memory (how GOT and PLT calls look).
+    fn code(&mut self, entries: &[Entry]) {
+        let sections = self.file.elf_section_table();
+        let mut ranges = Vec::new();
+        for s in sections.iter() {
+            let exec = s.sh_flags(E).0 & elf::SHF_EXECINSTR.0 != 0;
+            if exec
+                && s.sh_type(E) == elf::SHT_PROGBITS
+                && let Ok(bytes) = s.data(E, self.data)
+            {
+                ranges.push((s.sh_addr(E), bytes));
+            }
+        }
+        let inside = |t: u64| {
+            ranges
+                .iter()
+                .any(|(a, b)| t >= *a && t < a + b.len() as u64)
+        };
+        let mut found = Vec::new();
+        for (addr, bytes) in &ranges {
+            let mut decoder = Decoder::with_ip(64, bytes, *addr, DecoderOptions::NONE);
+            for insn in decoder.iter() {
+                match insn.flow_control() {
+                    FlowControl::Call
+                    | FlowControl::UnconditionalBranch
+                    | FlowControl::ConditionalBranch
+                        if matches!(insn.op0_kind(), OpKind::NearBranch64) =>
+                    {
+                        let target = insn.near_branch_target();
+                        if !inside(target) {
+                            found.push(Violation::BranchOutside {
+                                at: insn.ip(),
+                                target,
+                            });
+                        }
+                    }
+                    FlowControl::IndirectCall | FlowControl::IndirectBranch
+                        if insn.op0_kind() == OpKind::Memory =>
+                    {
+                        found.push(Violation::CallThroughMemory { at: insn.ip() });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for e in entries {
+            if !ranges.is_empty() && !inside(e.slot.offset) {
+                found.push(Violation::MissingUnwind(format!(
+                    "{} (no code at its slot)",
+                    e.symbol
+                )));
+            }
+        }
+        self.out.violations.extend(found);
+    }
+
+    /// Every entry is covered by an FDE, and no function's CFA rises more
+    /// than `MAX_STACK` above its stack pointer (which also rules out stack
+    /// probes: they only appear for frames of a page or more).
+    fn unwind(&mut self, entries: &[Entry]) {
+        let sections = self.file.elf_section_table();
+        let Some((_, eh)) = sections.section_by_name(E, b".eh_frame") else {
+            self.fail(Violation::BadEhFrame("no .eh_frame section".into()));
+            return;
+        };
+        let Ok(bytes) = eh.data(E, self.data) else {
+            self.fail(Violation::BadEhFrame(
+                ".eh_frame lies outside the file".into(),
+            ));
+            return;
+        };
+        let eh_frame = gimli::EhFrame::new(bytes, gimli::LittleEndian);
+        let bases = gimli::BaseAddresses::default().set_eh_frame(eh.sh_addr(E));
+        let mut covered = Vec::new();
+        let mut ctx = gimli::UnwindContext::new();
+        let mut cfi = eh_frame.entries(&bases);
+        loop {
+            let entry = match cfi.next() {
+                Ok(Some(entry)) => entry,
+                Ok(None) => break,
+                Err(e) => {
+                    self.fail(Violation::BadEhFrame(e.to_string()));
+                    return;
+                }
+            };
+            let gimli::CieOrFde::Fde(partial) = entry else {
+                continue;
+            };
+            let fde = match partial.parse(gimli::EhFrame::cie_from_offset) {
+                Ok(fde) => fde,
+                Err(e) => {
+                    self.fail(Violation::BadEhFrame(e.to_string()));
+                    return;
+                }
+            };
+            covered.push(fde.initial_address()..fde.end_address());
+            let Ok(mut rows) = fde.rows(&eh_frame, &bases, &mut ctx) else {
+                self.fail(Violation::BadEhFrame("undecodable CFI program".into()));
+                return;
+            };
+            let mut deepest = 0;
+            while let Ok(Some(row)) = rows.next_row() {
+                if let gimli::CfaRule::RegisterAndOffset { register, offset } = row.cfa()
+                    && *register == gimli::X86_64::RSP
+                {
+                    deepest = deepest.max(*offset);
+                }
+            }
+            if deepest > MAX_STACK {
+                self.fail(Violation::StackTooDeep {
+                    at: fde.initial_address(),
+                    bytes: deepest,
+                });
+            }
+        }
+        for e in entries {
+            if !covered.iter().any(|r| r.contains(&e.slot.offset)) {
+                self.fail(Violation::MissingUnwind(e.symbol.to_string()));
+            }
+        }
+    }
+
+    fn notes(&mut self, expected: Variant) {
+        let mut build_id = None;
+        let mut variant = None;
+        for p in self.file.elf_program_headers() {
+            let Ok(Some(mut notes)) = p.notes(E, self.data) else {
+                continue;
+            };
+            while let Ok(Some(note)) = notes.next() {
+                if note.name() == b"GNU" && note.n_type(E) == elf::NT_GNU_BUILD_ID {
+                    build_id = Some(note.desc().to_vec());
+                }
+                if note.name() == &NOTE_OWNER[..NOTE_OWNER.len() - 1]
+                    && note.n_type(E).0 == NT_VDSO_VARIANT
+                {
+                    variant = Some(note.desc().to_vec());
+                }
+            }
+        }
+        if build_id.is_none() {
+            self.fail(Violation::MissingNote("GNU build-id"));
+        }
+        match &variant {
+            None => self.fail(Violation::MissingNote("vdso-rs variant")),
+            Some(desc) => match Variant::from_desc(desc) {
+                Some(v) if v == expected => self.out.facts.variant = Some(v),
+                _ => {
+                    let end = desc.iter().position(|&b| b == 0).unwrap_or(desc.len());
+                    let found = String::from_utf8_lossy(&desc[..end]).into_owned();
+                    self.fail(Violation::WrongVariant { expected, found });
+                }
+            },
+        }
+        self.out.facts.build_id = build_id;
+    }
+}
+
+fn is_forbidden_section(name: &str) -> bool {
+    const PREFIXES: [&str; 6] = [".data", ".bss", ".got", ".plt", ".tdata", ".tbss"];
+    PREFIXES
+        .iter()
+        .any(|p| name == *p || name.starts_with(&format!("{p}.")))
+}
+
+const FORBIDDEN_TAGS: [elf::DynamicTag; 14] = [
+    elf::DT_NEEDED,
+    elf::DT_REL,
+    elf::DT_RELA,
+    elf::DT_RELR,
+    elf::DT_JMPREL,
+    elf::DT_PLTGOT,
+    elf::DT_TEXTREL,
+    elf::DT_INIT,
+    elf::DT_FINI,
+    elf::DT_INIT_ARRAY,
+    elf::DT_FINI_ARRAY,
+    elf::DT_PREINIT_ARRAY,
+    elf::DT_RELACOUNT,
+    elf::DT_RELCOUNT,
+];
+
+const REQUIRED_TAGS: [(elf::DynamicTag, &str); 7] = [
+    (elf::DT_HASH, "DT_HASH"),
+    (elf::DT_GNU_HASH, "DT_GNU_HASH"),
+    (elf::DT_SYMTAB, "DT_SYMTAB"),
+    (elf::DT_STRTAB, "DT_STRTAB"),
+    (elf::DT_SONAME, "DT_SONAME"),
+    (elf::DT_VERDEF, "DT_VERDEF"),
+    (elf::DT_VERSYM, "DT_VERSYM"),
+];

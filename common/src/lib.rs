@@ -16,4 +16,6 @@ pub mod entry;
 pub mod image;
 pub mod note;
 pub mod seqlock;
+pub mod timens;
 pub mod vvar;
+pub mod writer;

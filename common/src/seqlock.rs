@@ -63,3 +63,71 @@ impl SeqCount {
         self.0.load(Ordering::Relaxed)
     }
 }
+
+/// Why a writer could not complete an update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteError {
+    /// The count was odd before the update began: another writer is in the
+    /// middle of an update, or one stopped in the middle of one. Writing now
+    /// would let readers accept a mix of both updates.
+    Busy { seq: u32 },
+    /// The count changed while this update ran: a second writer.
+    Raced { expected: u32, found: u32 },
+}
+
+impl core::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            WriteError::Busy { seq } => write!(
+                f,
+                "sequence count {seq} is odd: another update is in progress or was abandoned"
+            ),
+            WriteError::Raced { expected, found } => write!(
+                f,
+                "sequence count changed from {expected} to {found} during the update: two writers"
+            ),
+        }
+    }
+}
+
+impl SeqCount {
+    /// Starts an update: makes the count odd and returns it. Refuses if it
+    /// is odd already (see [`WriteError::Busy`]) rather than hang readers.
+    ///
+    /// The Release fence orders the odd count before every data store that
+    /// follows; it pairs with the reader's Acquire fence in `read_retry`.
+    #[inline]
+    pub fn write_begin(&self) -> Result<u32, WriteError> {
+        let seq = self.0.load(Ordering::Relaxed);
+        if seq & 1 != 0 {
+            return Err(WriteError::Busy { seq });
+        }
+        let odd = seq.wrapping_add(1);
+        self.0
+            .compare_exchange(seq, odd, Ordering::Relaxed, Ordering::Relaxed)
+            .map_err(|found| WriteError::Raced {
+                expected: seq,
+                found,
+            })?;
+        fence(Ordering::Release);
+        Ok(odd)
+    }
+
+    /// Ends an update begun with `write_begin`: the Release store publishes
+    /// every data store before it to a reader whose `read_begin` sees it.
+    #[inline]
+    pub fn write_end(&self, odd: u32) -> Result<(), WriteError> {
+        self.0
+            .compare_exchange(
+                odd,
+                odd.wrapping_add(1),
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .map(drop)
+            .map_err(|found| WriteError::Raced {
+                expected: odd,
+                found,
+            })
+    }
+}

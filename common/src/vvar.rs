@@ -177,7 +177,7 @@ pub struct ShiftedNanos(pub u64);
 
 /// A time-namespace offset (`struct timens_offset`): `nsec` is in `[0, 1e9)`,
 /// the sign lives in `sec`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimensOffset {
     pub sec: i64,
     pub nsec: u64,

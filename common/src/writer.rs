@@ -1,0 +1,177 @@
+//! The kernel side of the vvar page: the only code that writes it.
+//!
+//! A kernel calls one method per timekeeping event. Every method runs the
+//! seqlock protocol on both entries, so readers in any process either see
+//! the whole update or retry. The page is shared with concurrent readers,
+//! so the writer holds a shared reference to atomics, never a `&mut`.
+
+use crate::seqlock::WriteError;
+use crate::sync::Ordering::Relaxed;
+use crate::vvar::{CS_HRES_COARSE, CS_RAW, DataPage, ShiftedNanos, VdsoData};
+
+const REALTIME: usize = crate::clock::CLOCK_REALTIME as usize;
+const MONOTONIC: usize = crate::clock::CLOCK_MONOTONIC as usize;
+const MONOTONIC_RAW: usize = crate::clock::CLOCK_MONOTONIC_RAW as usize;
+const REALTIME_COARSE: usize = crate::clock::CLOCK_REALTIME_COARSE as usize;
+const MONOTONIC_COARSE: usize = crate::clock::CLOCK_MONOTONIC_COARSE as usize;
+const BOOTTIME: usize = crate::clock::CLOCK_BOOTTIME as usize;
+const TAI: usize = crate::clock::CLOCK_TAI as usize;
+
+/// How counter cycles become nanoseconds: `ns = (cycles * mult) >> shift`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scale {
+    pub mult: u32,
+    pub shift: u32,
+}
+
+/// A high-resolution clock's value at `cycle_last`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HresBase {
+    pub sec: u64,
+    pub nsec: ShiftedNanos,
+}
+
+/// A coarse clock's value at the update: plain nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoarseBase {
+    pub sec: u64,
+    pub nsec: u64,
+}
+
+/// Everything a timekeeping update (Linux's `update_vsyscall`) publishes:
+/// the counter value the bases are anchored at and every clock's base.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    pub cycle_last: u64,
+    pub mask: u64,
+    /// `vd[CS_HRES_COARSE]`: follows the kernel's adjusted (NTP) clocks.
+    pub hres: Scale,
+    /// `vd[CS_RAW]`: the unadjusted counter rate.
+    pub raw: Scale,
+    pub realtime: HresBase,
+    pub monotonic: HresBase,
+    pub boottime: HresBase,
+    pub tai: HresBase,
+    /// Shifted by `raw.shift`, unlike the others.
+    pub monotonic_raw: HresBase,
+    pub realtime_coarse: CoarseBase,
+    pub monotonic_coarse: CoarseBase,
+}
+
+/// Writes one vvar page. Any number may exist, but only one update runs at
+/// a time: an update that finds another in progress fails with
+/// [`WriteError`] instead of corrupting it.
+pub struct VvarWriter<'a> {
+    page: &'a DataPage,
+}
+
+impl<'a> VvarWriter<'a> {
+    pub fn new(page: &'a DataPage) -> Self {
+        Self { page }
+    }
+
+    pub fn page(&self) -> &'a DataPage {
+        self.page
+    }
+
+    /// Re-anchors every clock (a timekeeping update).
+    pub fn anchor(&self, a: &Anchor) -> Result<(), WriteError> {
+        self.update(|[hres, raw]| {
+            for (e, scale) in [(&hres, a.hres), (&raw, a.raw)] {
+                e.set_counter(a.cycle_last, a.mask, scale);
+            }
+            hres.set_hres_base(REALTIME, a.realtime);
+            hres.set_hres_base(MONOTONIC, a.monotonic);
+            hres.set_hres_base(BOOTTIME, a.boottime);
+            hres.set_hres_base(TAI, a.tai);
+            hres.set_coarse_base(REALTIME_COARSE, a.realtime_coarse);
+            hres.set_coarse_base(MONOTONIC_COARSE, a.monotonic_coarse);
+            raw.set_hres_base(MONOTONIC_RAW, a.monotonic_raw);
+        })
+    }
+
+    /// Sets the timezone `gettimeofday` reports (`settimeofday`'s second argument).
+    pub fn set_timezone(&self, minuteswest: i32, dsttime: i32) -> Result<(), WriteError> {
+        self.update(|[hres, _]| hres.set_timezone(minuteswest, dsttime))
+    }
+
+    /// Sets the resolution `clock_getres` reports for the high-resolution clocks.
+    pub fn set_hrtimer_res(&self, nsec: u32) -> Result<(), WriteError> {
+        self.update(|[hres, _]| hres.set_hrtimer_res(nsec))
+    }
+
+    /// Switches the clock mode (see [`crate::vvar::clock_mode`]), as when the
+    /// kernel changes clocksource: any mode but TSC sends the
+    /// high-resolution clocks to the system call.
+    pub fn set_clock_mode(&self, mode: i32) -> Result<(), WriteError> {
+        self.update(|[hres, raw]| {
+            hres.set_clock_mode(mode);
+            raw.set_clock_mode(mode);
+        })
+    }
+
+    /// Runs `write` as one update: both entries' counts odd before, even
+    /// after. The handles `write` gets are the only way to store into the
+    /// page, and they exist only inside an update. Kernel events are the
+    /// methods above; this is public for events they do not cover (and for
+    /// tests that write torn data on purpose while the count is odd).
+    pub fn update(&self, write: impl FnOnce([Fields<'a>; 2])) -> Result<(), WriteError> {
+        let vd = &self.page.vd;
+        let hres = vd[CS_HRES_COARSE].seq.write_begin()?;
+        let raw = match vd[CS_RAW].seq.write_begin() {
+            Ok(raw) => raw,
+            Err(e) => {
+                // Nothing was written: close the first entry's update again.
+                vd[CS_HRES_COARSE].seq.write_end(hres)?;
+                return Err(e);
+            }
+        };
+        write([Fields(&vd[CS_HRES_COARSE]), Fields(&vd[CS_RAW])]);
+        vd[CS_RAW].seq.write_end(raw)?;
+        vd[CS_HRES_COARSE].seq.write_end(hres)
+    }
+}
+
+/// Write access to one `vdso_data` entry during an update.
+pub struct Fields<'a>(&'a VdsoData);
+
+impl Fields<'_> {
+    pub fn set_counter(&self, cycle_last: u64, mask: u64, scale: Scale) {
+        self.0.cycle_last.store(cycle_last, Relaxed);
+        self.0.mask.store(mask, Relaxed);
+        self.0.mult.store(scale.mult, Relaxed);
+        self.0.shift.store(scale.shift, Relaxed);
+    }
+
+    pub fn set_hres_base(&self, clock: usize, base: HresBase) {
+        self.set_basetime(clock, base.sec, base.nsec.0);
+    }
+
+    pub fn set_coarse_base(&self, clock: usize, base: CoarseBase) {
+        self.set_basetime(clock, base.sec, base.nsec);
+    }
+
+    /// Raw access to `basetime[clock]`, whatever its interpretation.
+    pub fn set_basetime(&self, clock: usize, sec: u64, nsec: u64) {
+        self.0.basetime[clock].sec.store(sec, Relaxed);
+        self.0.basetime[clock].nsec.store(nsec, Relaxed);
+    }
+
+    pub fn set_timezone(&self, minuteswest: i32, dsttime: i32) {
+        self.0.tz_minuteswest.store(minuteswest, Relaxed);
+        self.0.tz_dsttime.store(dsttime, Relaxed);
+    }
+
+    pub fn set_hrtimer_res(&self, nsec: u32) {
+        self.0.hrtimer_res.store(nsec, Relaxed);
+    }
+
+    pub fn set_clock_mode(&self, mode: i32) {
+        self.0.clock_mode.store(mode, Relaxed);
+    }
+
+    /// The entry as it stands (for reading back inside an update).
+    pub fn data(&self) -> &VdsoData {
+        self.0
+    }
+}

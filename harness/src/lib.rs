@@ -1,0 +1,31 @@
+//! A kernel in a process: what a kernel does for a vDSO, done in a test
+//! process with real pages and real concurrency.
+//!
+//! - [`pages::DataPages`]: the data pages, one shared object the kernel side
+//!   writes through [`common::writer`].
+//! - [`timekeeper::Timekeeper`]: fills the vvar page from the host kernel's
+//!   clocks and keeps it ticking.
+//! - [`mapping::Mapping`]: maps the pages read-only below an image, as a
+//!   process sees them; [`Mapping::swap`](mapping::Mapping::swap) replaces
+//!   the image as on `setns`.
+//! - [`image::Image`]: an image file, checked; [`dynsym`]: symbol lookup
+//!   through the dynamic table, as libcs do it.
+//! - [`kernel_vdso`]: the running kernel's own vDSO, the reference.
+//!
+//! Data flows one way: the timekeeper writes, the images read.
+
+pub mod dynsym;
+pub mod image;
+pub mod images;
+pub mod kernel_vdso;
+pub mod mapping;
+pub mod pages;
+pub mod timekeeper;
+pub mod tsc;
+pub mod vdso;
+
+pub use image::Image;
+pub use mapping::Mapping;
+pub use pages::DataPages;
+pub use timekeeper::{Ticker, Timekeeper};
+pub use vdso::Vdso;

@@ -1,0 +1,455 @@
+//! The kernel's timekeeper, in a process: it fills the vvar page from the
+//! host kernel's clocks and keeps it following them, tick after tick.
+//!
+//! Each tick reads every kernel clock paired with the TSC, then re-anchors:
+//! the new bases continue the old lines exactly at the new `cycle_last` (so
+//! no reader sees a clock step), and `mult` is steered so that the images'
+//! clocks converge on the kernel's instead of being stepped onto them. Only
+//! an error larger than [`STEP_THRESHOLD`] (the host's REALTIME was set, or
+//! it resumed from suspend) is applied at once, as the kernel itself steps.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::clock::{
+    CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC_RAW, CLOCK_REALTIME,
+    CLOCK_REALTIME_COARSE, CLOCK_TAI, NSEC_PER_SEC,
+};
+use common::seqlock::WriteError;
+use common::vvar::{ShiftedNanos, clock_mode};
+use common::writer::{Anchor, CoarseBase, HresBase, Scale};
+
+use crate::pages::DataPages;
+use crate::tsc::{self, Pair};
+
+/// How far the images' clocks may be from the kernel's right after a tick:
+/// the paired reads' uncertainty plus what steering has not yet absorbed.
+pub const CALIBRATION_BOUND: Duration = Duration::from_micros(50);
+/// Errors above this are stepped, not steered.
+pub const STEP_THRESHOLD: Duration = Duration::from_millis(1);
+/// The default tick: 4 ms, a kernel at HZ=250.
+pub const DEFAULT_TICK: Duration = Duration::from_millis(4);
+/// The longest a conversion must stay exact without a tick, as Linux's
+/// clocksource code asks of `mult`/`shift`.
+const MAX_IDLE_SECS: f64 = 600.0;
+/// Steering never changes the rate by more than this (NTP's own limit).
+const MAX_STEER_PPM: f64 = 500.0;
+/// Errors are steered away over this long.
+const STEER_HORIZON_NS: f64 = 200e6;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    pub tick: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { tick: DEFAULT_TICK }
+    }
+}
+
+#[derive(Debug)]
+pub enum TimekeeperError {
+    TscNotInvariant,
+    Write(WriteError),
+}
+
+impl fmt::Display for TimekeeperError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimekeeperError::TscNotInvariant => write!(
+                f,
+                "the TSC is not invariant (CPUID 0x80000007 EDX bit 8 is clear): its rate changes with power states, so no image can keep time with it"
+            ),
+            TimekeeperError::Write(e) => write!(f, "writing the vvar page: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TimekeeperError {}
+
+impl From<WriteError> for TimekeeperError {
+    fn from(e: WriteError) -> Self {
+        TimekeeperError::Write(e)
+    }
+}
+
+/// `mult` and `shift` for a counter of `hz`: the finest shift whose `mult`
+/// fits 32 bits and whose product stays within 64 bits for `MAX_IDLE_SECS`.
+pub fn scale_for(hz: f64) -> (u32, u32) {
+    for shift in (1..=32u32).rev() {
+        let mult = (NSEC_PER_SEC as f64 * f64::from(1u32 << (shift - 1)) * 2.0 / hz).round();
+        if mult < u32::MAX as f64 && mult * hz * MAX_IDLE_SECS < u64::MAX as f64 {
+            return (mult as u32, shift);
+        }
+    }
+    (1, 0)
+}
+
+/// One line `ns(c) = base + (c - cycle_last) * mult >> shift`, kept in shifted
+/// nanoseconds (`ns << shift`) so continuation is exact.
+#[derive(Clone, Copy, Debug)]
+struct Line {
+    base: u128,
+}
+
+/// The clocks sharing one `mult` (one `vdso_data` entry), and how their
+/// rate is estimated from the kernel.
+#[derive(Clone, Debug)]
+struct Group {
+    shift: u32,
+    /// The rate the next publication will use.
+    mult: u32,
+    /// The rate readers use now.
+    published_mult: u32,
+    /// The first pairing with the kernel's reference clock, for the rate.
+    origin: Pair,
+    /// Estimated kernel nanoseconds per cycle, times 2^shift.
+    nominal: f64,
+    /// The lines of this group's clocks.
+    lines: Vec<Line>,
+}
+
+impl Group {
+    fn new(clocks: usize, hz: f64, pairs: &[Pair]) -> Group {
+        let (mult, shift) = scale_for(hz);
+        Group {
+            shift,
+            mult,
+            published_mult: mult,
+            origin: pairs[0],
+            nominal: NSEC_PER_SEC as f64 * 2f64.powi(shift as i32) / hz,
+            // Placeholder bases; `reset` sets them from the pairs.
+            lines: vec![Line { base: 0 }; clocks],
+        }
+    }
+
+    /// The value of clock `i` at `cycle` as readers compute it now (with
+    /// the published `mult`), in shifted nanoseconds.
+    fn at_old(&self, i: usize, cycle_last: u64, cycle: u64) -> u128 {
+        let delta = cycle.saturating_sub(cycle_last) as u128;
+        self.lines[i].base + delta * u128::from(self.published_mult)
+    }
+
+    fn shifted(&self, ns: i128) -> u128 {
+        (ns.max(0) as u128) << self.shift
+    }
+
+    fn ns(&self, shifted: u128) -> i128 {
+        (shifted >> self.shift) as i128
+    }
+}
+
+/// Fills and maintains the vvar page of a [`DataPages`].
+pub struct Timekeeper {
+    pages: Arc<DataPages>,
+    config: Config,
+    cycle_last: u64,
+    hres: Group,
+    raw: Group,
+    /// Errors (kernel minus ours, ns) measured by the last tick, per clock:
+    /// REALTIME, MONOTONIC, BOOTTIME, TAI, MONOTONIC_RAW.
+    last_errors: [i128; 5],
+}
+
+const HRES_CLOCKS: [i32; 4] = [CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_TAI];
+
+impl Timekeeper {
+    /// Calibrates, then anchors every clock to the kernel's and publishes
+    /// the page (clock mode TSC, the kernel's timezone and `hrtimer_res`).
+    pub fn new(pages: Arc<DataPages>, config: Config) -> Result<Timekeeper, TimekeeperError> {
+        if !tsc::is_invariant() {
+            return Err(TimekeeperError::TscNotInvariant);
+        }
+        let hz = tsc::frequency();
+        let hres_pairs: Vec<Pair> = HRES_CLOCKS.iter().map(|&c| tsc::paired_read(c)).collect();
+        let raw_pairs = [tsc::paired_read(CLOCK_MONOTONIC_RAW)];
+        let mut tk = Timekeeper {
+            pages,
+            config,
+            cycle_last: 0,
+            hres: Group::new(HRES_CLOCKS.len(), hz, &hres_pairs[1..2]),
+            raw: Group::new(1, hz, &raw_pairs),
+            last_errors: [0; 5],
+        };
+        // Anchor at the MONOTONIC pairing; every other clock is carried to
+        // that cycle at the calibrated rate.
+        let anchor = hres_pairs[1].tsc;
+        for (group, pairs) in [
+            (&mut tk.hres, &hres_pairs[..]),
+            (&mut tk.raw, &raw_pairs[..]),
+        ] {
+            for (i, p) in pairs.iter().enumerate() {
+                let cycles = anchor as i128 - p.tsc as i128;
+                let ns =
+                    p.ns + (cycles as f64 * group.nominal / 2f64.powi(group.shift as i32)) as i128;
+                group.lines[i].base = group.shifted(ns);
+            }
+        }
+        tk.cycle_last = anchor;
+        let writer = tk.pages.writer();
+        writer.set_hrtimer_res(kernel_hrtimer_res())?;
+        let (minuteswest, dsttime) = kernel_timezone();
+        writer.set_timezone(minuteswest, dsttime)?;
+        tk.publish(&[0; 4], &[0])?;
+        // Only now that the data is whole do readers stop falling back.
+        tk.pages.writer().set_clock_mode(clock_mode::TSC)?;
+        Ok(tk)
+    }
+
+    pub fn pages(&self) -> &Arc<DataPages> {
+        &self.pages
+    }
+
+    pub fn config(&self) -> Config {
+        self.config
+    }
+
+    /// The errors the last tick measured before correcting, in ns (kernel
+    /// minus images): REALTIME, MONOTONIC, BOOTTIME, TAI, MONOTONIC_RAW.
+    pub fn last_errors(&self) -> [i128; 5] {
+        self.last_errors
+    }
+
+    /// One tick: measure against the kernel, steer, re-anchor.
+    pub fn tick(&mut self) -> Result<(), TimekeeperError> {
+        let hres_pairs: Vec<Pair> = HRES_CLOCKS.iter().map(|&c| tsc::paired_read(c)).collect();
+        let raw_pair = tsc::paired_read(CLOCK_MONOTONIC_RAW);
+        let cycle_last = self.cycle_last;
+        let errors = |g: &Group, pairs: &[Pair]| -> Vec<i128> {
+            pairs
+                .iter()
+                .enumerate()
+                .map(|(i, p)| p.ns - g.ns(g.at_old(i, cycle_last, p.tsc)))
+                .collect()
+        };
+        let hres_err = errors(&self.hres, &hres_pairs);
+        let raw_err = errors(&self.raw, &[raw_pair]);
+        self.last_errors = [
+            hres_err[0],
+            hres_err[1],
+            hres_err[2],
+            hres_err[3],
+            raw_err[0],
+        ];
+
+        // The reference clock of each group steers its `mult`; the others in
+        // the group share that rate and are only ever stepped.
+        steer(&mut self.hres, hres_pairs[1], hres_err[1]);
+        steer(&mut self.raw, raw_pair, raw_err[0]);
+        let hres_steps = steps(&hres_err, 1);
+        let raw_steps = steps(&raw_err, 0);
+        self.publish(&hres_steps, &raw_steps)
+    }
+
+    /// Writes the page with `cycle_last` read inside the update (readers
+    /// that started earlier either read the counter before it or retry),
+    /// each line continued exactly to that cycle at its old rate, then moved
+    /// by its step.
+    fn publish(&mut self, hres_steps: &[i128], raw_steps: &[i128]) -> Result<(), TimekeeperError> {
+        let old_cycle = self.cycle_last;
+        let mut cycle_now = old_cycle;
+        let (hres, raw) = (&mut self.hres, &mut self.raw);
+        self.pages.writer().update(|[h, r]| {
+            cycle_now = tsc::rdtsc();
+            for (group, steps) in [(&mut *hres, hres_steps), (&mut *raw, raw_steps)] {
+                let continued: Vec<u128> = (0..group.lines.len())
+                    .map(|i| group.at_old(i, old_cycle, cycle_now))
+                    .collect();
+                for (i, base) in continued.into_iter().enumerate() {
+                    let step = steps[i] << group.shift;
+                    group.lines[i].base = (base as i128 + step).max(0) as u128;
+                }
+            }
+            let a = anchor(hres, raw, cycle_now);
+            h.set_counter(a.cycle_last, a.mask, a.hres);
+            r.set_counter(a.cycle_last, a.mask, a.raw);
+            h.set_hres_base(CLOCK_REALTIME as usize, a.realtime);
+            h.set_hres_base(CLOCK_MONOTONIC as usize, a.monotonic);
+            h.set_hres_base(CLOCK_BOOTTIME as usize, a.boottime);
+            h.set_hres_base(CLOCK_TAI as usize, a.tai);
+            h.set_coarse_base(CLOCK_REALTIME_COARSE as usize, a.realtime_coarse);
+            h.set_coarse_base(CLOCK_MONOTONIC_COARSE as usize, a.monotonic_coarse);
+            r.set_hres_base(CLOCK_MONOTONIC_RAW as usize, a.monotonic_raw);
+        })?;
+        self.hres.published_mult = self.hres.mult;
+        self.raw.published_mult = self.raw.mult;
+        self.cycle_last = cycle_now;
+        Ok(())
+    }
+
+    /// Runs [`tick`](Self::tick) every `config.tick` on a thread of its own.
+    pub fn spawn(self) -> Ticker {
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            paused: Mutex::new(false),
+        });
+        let thread_shared = shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("timekeeper".into())
+            .spawn(move || {
+                let mut tk = self;
+                let shared = thread_shared;
+                let mut next = Instant::now();
+                while !shared.stop.load(Ordering::Acquire) {
+                    next += tk.config.tick;
+                    let now = Instant::now();
+                    if next > now {
+                        std::thread::sleep(next - now);
+                    } else {
+                        next = now;
+                    }
+                    let paused = shared.paused.lock().unwrap_or_else(|e| e.into_inner());
+                    if !*paused && let Err(e) = tk.tick() {
+                        // Another writer is on the page: a bug in the caller.
+                        eprintln!("timekeeper stopped: {e}");
+                        break;
+                    }
+                }
+                tk
+            })
+            .expect("spawning the timekeeper thread");
+        Ticker {
+            handle: Some(handle),
+            shared,
+        }
+    }
+}
+
+/// What to step each clock of a group by: the reference clock (index `r`)
+/// only forward and only past the threshold (the host resumed from suspend;
+/// a monotonic clock never steps back), the others additionally by their
+/// own jump relative to it (the host's REALTIME was set).
+fn steps(errors: &[i128], r: usize) -> Vec<i128> {
+    let threshold = STEP_THRESHOLD.as_nanos() as i128;
+    let common = if errors[r] > threshold { errors[r] } else { 0 };
+    errors
+        .iter()
+        .map(|&e| {
+            let own = e - errors[r];
+            common + if own.abs() > threshold { own } else { 0 }
+        })
+        .collect()
+}
+
+/// Sets the group's `mult` from its estimated rate, nudged to absorb `err`
+/// nanoseconds over `STEER_HORIZON_NS`.
+fn steer(g: &mut Group, reference: Pair, err: i128) {
+    let cycles = reference.tsc.saturating_sub(g.origin.tsc);
+    // After a second of history the rate measured against the kernel beats
+    // the calibration.
+    if cycles as f64 > tsc::frequency() {
+        let ns = (reference.ns - g.origin.ns) as f64;
+        g.nominal = ns * 2f64.powi(g.shift as i32) / cycles as f64;
+    }
+    let ppm = (err as f64 / STEER_HORIZON_NS * 1e6).clamp(-MAX_STEER_PPM, MAX_STEER_PPM);
+    let mult = g.nominal * (1.0 + ppm * 1e-6);
+    g.mult = mult.round().clamp(1.0, u32::MAX as f64) as u32;
+}
+
+fn split(shifted: u128, shift: u32) -> HresBase {
+    let unit = u128::from(NSEC_PER_SEC) << shift;
+    HresBase {
+        sec: (shifted / unit) as u64,
+        nsec: ShiftedNanos((shifted % unit) as u64),
+    }
+}
+
+fn coarse(shifted: u128, shift: u32) -> CoarseBase {
+    let ns = shifted >> shift;
+    CoarseBase {
+        sec: (ns / u128::from(NSEC_PER_SEC)) as u64,
+        nsec: (ns % u128::from(NSEC_PER_SEC)) as u64,
+    }
+}
+
+fn anchor(hres: &Group, raw: &Group, cycle_last: u64) -> Anchor {
+    let h = |i: usize| split(hres.lines[i].base, hres.shift);
+    Anchor {
+        cycle_last,
+        mask: u64::MAX,
+        hres: Scale {
+            mult: hres.mult,
+            shift: hres.shift,
+        },
+        raw: Scale {
+            mult: raw.mult,
+            shift: raw.shift,
+        },
+        realtime: h(0),
+        monotonic: h(1),
+        boottime: h(2),
+        tai: h(3),
+        monotonic_raw: split(raw.lines[0].base, raw.shift),
+        realtime_coarse: coarse(hres.lines[0].base, hres.shift),
+        monotonic_coarse: coarse(hres.lines[1].base, hres.shift),
+    }
+}
+
+fn kernel_hrtimer_res() -> u32 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a writable timespec.
+    unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_nsec as u32
+}
+
+fn kernel_timezone() -> (i32, i32) {
+    let mut tz = common::clock::Timezone::default();
+    // SAFETY: the raw system call (libc's wrapper may ignore tz); NULL tv is
+    // allowed and tz is writable.
+    unsafe {
+        libc::syscall(
+            libc::SYS_gettimeofday,
+            std::ptr::null_mut::<libc::timeval>(),
+            &mut tz,
+        )
+    };
+    (tz.tz_minuteswest, tz.tz_dsttime)
+}
+
+struct Shared {
+    stop: AtomicBool,
+    /// Held by the thread while it ticks, so that pausing waits for a tick
+    /// in progress.
+    paused: Mutex<bool>,
+}
+
+/// A timekeeper ticking on its own thread. Stopped on drop.
+pub struct Ticker {
+    handle: Option<JoinHandle<Timekeeper>>,
+    shared: Arc<Shared>,
+}
+
+impl Ticker {
+    /// Stops ticking: when this returns no tick is running and the data
+    /// stays frozen until [`resume`](Self::resume).
+    pub fn pause(&self) {
+        *self.shared.paused.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    }
+
+    pub fn resume(&self) {
+        *self.shared.paused.lock().unwrap_or_else(|e| e.into_inner()) = false;
+    }
+
+    /// Stops the thread and returns the timekeeper.
+    pub fn stop(mut self) -> Timekeeper {
+        self.shared.stop.store(true, Ordering::Release);
+        let handle = self.handle.take().expect("joined once");
+        handle.join().expect("the timekeeper thread panicked")
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

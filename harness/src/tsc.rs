@@ -1,0 +1,100 @@
+//! The time-stamp counter from the kernel side: is it usable, how fast is
+//! it, and paired reads of it against the kernel's clocks.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::clock::{CLOCK_MONOTONIC_RAW, NSEC_PER_SEC};
+
+/// An ordered TSC read, as the images do it by default.
+#[inline]
+pub fn rdtsc() -> u64 {
+    // SAFETY: LFENCE and RDTSC have no memory effects and are available on
+    // every x86_64 CPU.
+    unsafe {
+        core::arch::x86_64::_mm_lfence();
+        core::arch::x86_64::_rdtsc()
+    }
+}
+
+/// True if the CPU says its TSC runs at a constant rate in every power state
+/// (CPUID 0x80000007, EDX bit 8), which the images' time depends on.
+pub fn is_invariant() -> bool {
+    use core::arch::x86_64::__cpuid;
+    // The extended leaf is only read if the CPU reports it.
+    __cpuid(0x8000_0000).eax >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0
+}
+
+/// The kernel's reading of `clock` in nanoseconds, through the C library
+/// (so through the kernel's own vDSO or system call, never ours).
+pub fn kernel_ns(clock: i32) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id from the caller and a writable timespec.
+    let ret = unsafe { libc::clock_gettime(clock, &mut ts) };
+    assert_eq!(ret, 0, "clock_gettime({clock}) failed");
+    ts.tv_sec as i128 * NSEC_PER_SEC as i128 + ts.tv_nsec as i128
+}
+
+/// A kernel clock reading and the TSC at the same instant.
+#[derive(Clone, Copy, Debug)]
+pub struct Pair {
+    pub tsc: u64,
+    pub ns: i128,
+    /// Cycles between the TSC reads around the clock read: the uncertainty.
+    pub window: u64,
+}
+
+/// The best of several bracketed reads: the one whose TSC reads are closest
+/// together, timestamped at their midpoint.
+pub fn paired_read(clock: i32) -> Pair {
+    let mut best = Pair {
+        tsc: 0,
+        ns: 0,
+        window: u64::MAX,
+    };
+    for _ in 0..16 {
+        let before = rdtsc();
+        let ns = kernel_ns(clock);
+        let after = rdtsc();
+        let window = after.wrapping_sub(before);
+        if window < best.window {
+            best = Pair {
+                tsc: before + window / 2,
+                ns,
+                window,
+            };
+        }
+    }
+    best
+}
+
+/// The TSC's frequency in Hz: from CPUID leaf 0x15 where the CPU states it,
+/// else measured against CLOCK_MONOTONIC_RAW. Measured once per process.
+pub fn frequency() -> f64 {
+    static HZ: OnceLock<f64> = OnceLock::new();
+    *HZ.get_or_init(|| cpuid_frequency().unwrap_or_else(calibrate))
+}
+
+fn cpuid_frequency() -> Option<f64> {
+    use core::arch::x86_64::__cpuid;
+    if __cpuid(0).eax < 0x15 {
+        return None;
+    }
+    let leaf = __cpuid(0x15);
+    // TSC = crystal * ebx / eax; many CPUs (and most VMs) leave it zero.
+    (leaf.eax != 0 && leaf.ebx != 0 && leaf.ecx != 0)
+        .then(|| f64::from(leaf.ecx) * f64::from(leaf.ebx) / f64::from(leaf.eax))
+}
+
+/// Counts cycles over 50 ms of CLOCK_MONOTONIC_RAW: with reads bracketed to
+/// about 100 ns the rate is good to a few parts per million, and the
+/// timekeeper's steering removes the rest.
+fn calibrate() -> f64 {
+    let start = paired_read(CLOCK_MONOTONIC_RAW);
+    std::thread::sleep(Duration::from_millis(50));
+    let end = paired_read(CLOCK_MONOTONIC_RAW);
+    (end.tsc - start.tsc) as f64 * 1e9 / (end.ns - start.ns) as f64
+}

@@ -83,7 +83,7 @@ pub fn clock_gettime<const TIMENS: bool>(
     let cs = if msk & HRES_CLOCKS != 0 {
         CS_HRES_COARSE
     } else if msk & COARSE_CLOCKS != 0 {
-        let (sec, nsec) = coarse(vvar.data(CS_HRES_COARSE), clock as usize);
+        let (sec, nsec) = coarse(vvar.data(CS_HRES_COARSE), clock as usize)?;
         return Some(shifted::<TIMENS>(timens, CS_HRES_COARSE, clock, sec, nsec));
     } else if msk & RAW_CLOCKS != 0 {
         CS_RAW
@@ -115,26 +115,30 @@ pub fn timezone(vvar: &DataPage) -> Timezone {
 }
 
 /// `time()`: the seconds of REALTIME's base. One aligned 64-bit load needs no
-/// sequence count, and, as in Linux, it does not depend on the clock mode.
+/// sequence count, and, as in Linux, it does not depend on the clock mode,
+/// except that a namespace page in the vvar slot (see [`is_timens_page`])
+/// holds offsets, not time.
 #[inline(always)]
-pub fn time(vvar: &DataPage) -> i64 {
-    vvar.data(CS_HRES_COARSE)
-        .coarse_base(CLOCK_REALTIME as usize)
-        .0 as i64
+pub fn time(vvar: &DataPage) -> Option<i64> {
+    let vd = vvar.data(CS_HRES_COARSE);
+    if is_timens_page(vd) {
+        return None;
+    }
+    Some(vd.base_sec(CLOCK_REALTIME as usize) as i64)
 }
 
 /// `clock_getres` for the counter-driven clocks; `None` for every other id,
 /// whose resolution (the kernel's tick) the image cannot know.
 #[inline(always)]
 pub fn clock_getres(vvar: &DataPage, clock: i32) -> Option<Timespec> {
-    if clock as u32 >= SERVED_CLOCKS || bit(clock) & (HRES_CLOCKS | RAW_CLOCKS) == 0 {
+    let vd = vvar.data(CS_HRES_COARSE);
+    if clock as u32 >= SERVED_CLOCKS
+        || bit(clock) & (HRES_CLOCKS | RAW_CLOCKS) == 0
+        || is_timens_page(vd)
+    {
         return None;
     }
-    let res = vvar.data(CS_HRES_COARSE).hrtimer_res();
-    Some(Timespec {
-        tv_sec: 0,
-        tv_nsec: i64::from(res),
-    })
+    Some(Timespec { tv_sec: 0, tv_nsec: i64::from(vd.hrtimer_res()) })
 }
 
 /// Reads a high-resolution clock: seconds, and nanoseconds that may exceed a
@@ -143,7 +147,7 @@ pub fn clock_getres(vvar: &DataPage, clock: i32) -> Option<Timespec> {
 #[inline(always)]
 fn hres(vd: &VdsoData, clock: usize) -> Option<(u64, u64)> {
     loop {
-        let seq = vd.seq().read_begin();
+        let seq = vd.seq().read_begin_unless(|| is_timens_page(vd))?;
         // The mode can change under us (the clocksource was switched), so it
         // is read inside the loop, like the data it governs.
         if vd.clock_mode() != clock_mode::TSC {
@@ -185,14 +189,23 @@ fn scale(delta: u64, mult: u32, shift: u32, base: ShiftedNanos) -> u64 {
 }
 
 #[inline(always)]
-fn coarse(vd: &VdsoData, clock: usize) -> (u64, u64) {
+fn coarse(vd: &VdsoData, clock: usize) -> Option<(u64, u64)> {
     loop {
-        let seq = vd.seq().read_begin();
+        let seq = vd.seq().read_begin_unless(|| is_timens_page(vd))?;
         let base = vd.coarse_base(clock);
         if !vd.seq().read_retry(seq) {
-            return base;
+            return Some(base);
         }
     }
+}
+
+/// A Linux time-namespace page where the vvar page should be: a kernel
+/// using Linux's own arrangement (the namespace page in the vvar slot) with
+/// this image. Its `seq` stays odd forever, so the readers ask the kernel,
+/// whose system call already answers in the namespace, instead of spinning.
+#[inline(always)]
+fn is_timens_page(vd: &VdsoData) -> bool {
+    vd.clock_mode() == clock_mode::TIMENS
 }
 
 /// Applies the namespace offset, if this image has one, and normalises.

@@ -53,7 +53,10 @@ pub unsafe fn gettimeofday(tv: *mut Timeval, tz: *mut Timezone) -> i32 {
 /// `t` must be NULL or valid for a write.
 #[inline(always)]
 pub unsafe fn time(t: *mut i64) -> i64 {
-    let now = clock::time(arch::vvar_page());
+    let Some(now) = clock::time(arch::vvar_page()) else {
+        // SAFETY: the kernel checks `t` itself.
+        return unsafe { fallback(nr::TIME, t as usize, 0, 0) } as i64;
+    };
     if !t.is_null() {
         // SAFETY: non-NULL, and the caller vouches for it.
         unsafe { t.write(now) };

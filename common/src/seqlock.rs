@@ -44,6 +44,25 @@ impl SeqCount {
         }
     }
 
+    /// Like [`read_begin`](Self::read_begin), but gives up (`None`) if
+    /// `abandon` holds while the count is odd. An odd count that never
+    /// changes is how a time-namespace page looks (`seq = 1`); a reader
+    /// mapped above one must not spin on it forever. The test costs nothing
+    /// on the fast path: it runs only while the count is odd.
+    #[inline(always)]
+    pub fn read_begin_unless(&self, abandon: impl Fn() -> bool) -> Option<u32> {
+        loop {
+            let seq = self.0.load(Ordering::Acquire);
+            if seq & 1 == 0 {
+                return Some(seq);
+            }
+            if abandon() {
+                return None;
+            }
+            spin_wait();
+        }
+    }
+
     /// True when the data read since `read_begin` may be torn.
     ///
     /// The Acquire fence pairs with the writer's Release fence after it made

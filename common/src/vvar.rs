@@ -138,6 +138,12 @@ impl VdsoData {
         (ts.sec.load(Relaxed), ts.nsec.load(Relaxed))
     }
 
+    /// Only the seconds of a base (all `time()` needs).
+    #[inline(always)]
+    pub fn base_sec(&self, clock: usize) -> u64 {
+        self.basetime[clock].sec.load(Relaxed)
+    }
+
     /// In a time-namespace page, the offset of a clock.
     #[inline(always)]
     pub fn timens_offset(&self, clock: usize) -> TimensOffset {

@@ -70,6 +70,7 @@ pub fn cpu_node() -> u32 {
 
 pub mod nr {
     pub const GETTIMEOFDAY: usize = 96;
+    pub const TIME: usize = 201;
     pub const CLOCK_GETTIME: usize = 228;
     pub const CLOCK_GETRES: usize = 229;
 }

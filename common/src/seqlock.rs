@@ -113,7 +113,11 @@ impl SeqCount {
     /// Starts an update: makes the count odd and returns it. Refuses if it
     /// is odd already (see [`WriteError::Busy`]) rather than hang readers.
     ///
-    /// The Release fence orders the odd count before every data store that
+    /// Acquire on the exchange: it reads the previous update's Release end,
+    /// so that update's data stores happen-before ours. Without it, two
+    /// writers on different threads, one after the other, could leave the
+    /// page holding a mix of both (loom finds that interleaving). The
+    /// Release fence orders the odd count before every data store that
     /// follows; it pairs with the reader's Acquire fence in `read_retry`.
     #[inline]
     pub fn write_begin(&self) -> Result<u32, WriteError> {
@@ -123,7 +127,7 @@ impl SeqCount {
         }
         let odd = seq.wrapping_add(1);
         self.0
-            .compare_exchange(seq, odd, Ordering::Relaxed, Ordering::Relaxed)
+            .compare_exchange(seq, odd, Ordering::Acquire, Ordering::Relaxed)
             .map_err(|found| WriteError::Raced {
                 expected: seq,
                 found,

@@ -168,10 +168,50 @@ impl VdsoData {
     }
 }
 
+impl VdsoTimestamp {
+    fn new() -> Self {
+        VdsoTimestamp { sec: AtomicU64::new(0), nsec: AtomicU64::new(0) }
+    }
+}
+
+impl VdsoData {
+    fn new() -> Self {
+        VdsoData {
+            seq: SeqCount::new(0),
+            clock_mode: AtomicI32::new(clock_mode::NONE),
+            cycle_last: AtomicU64::new(0),
+            mask: AtomicU64::new(0),
+            mult: AtomicU32::new(0),
+            shift: AtomicU32::new(0),
+            basetime: core::array::from_fn(|_| VdsoTimestamp::new()),
+            tz_minuteswest: AtomicI32::new(0),
+            tz_dsttime: AtomicI32::new(0),
+            hrtimer_res: AtomicU32::new(0),
+            unused: AtomicU32::new(0),
+        }
+    }
+}
+
 impl DataPage {
+    /// A zeroed page (clock mode NONE: every high-resolution read falls
+    /// back), for a kernel to fill before mapping it, and for tests.
+    pub fn new() -> Self {
+        DataPage {
+            head: [0; VDSO_DATA_OFFSET],
+            vd: [VdsoData::new(), VdsoData::new()],
+            tail: [0; PAGE_SIZE - VDSO_DATA_OFFSET - CS_BASES * VDSO_DATA_SIZE],
+        }
+    }
+
     #[inline(always)]
     pub fn data(&self, cs: usize) -> &VdsoData {
         &self.vd[cs]
+    }
+}
+
+impl Default for DataPage {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -396,6 +396,7 @@ impl<'a> Checker<'a, '_> {
             (elf::PT_INTERP, "PT_INTERP"),
             (elf::PT_GNU_RELRO, "PT_GNU_RELRO"),
             (elf::PT_TLS, "PT_TLS"),
+            (elf::PT_GNU_STACK, "PT_GNU_STACK"),
         ] {
             if phdrs.iter().any(|p| p.p_type(E) == kind) {
                 self.fail(Violation::ForbiddenSegment(name));

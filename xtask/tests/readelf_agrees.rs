@@ -1,0 +1,795 @@
+//! The emitted images keep the image contract, and `layout.json` describes
+//! them truthfully, as judged by GNU readelf: a second reader that shares no
+//! code with xtask's verifier (nor with the `object` crate it uses), so a
+//! bug in the verifier cannot hide the same bug in the images.
+//!
+//! The images come from `$VDSO_DIR` (set by `cargo xtask test`) or else
+//! `target/vdso`; the tests fail, never skip, when they are missing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::entries::ENTRIES;
+use serde_json::Value;
+
+/// The contract's images, stated here rather than taken from xtask so that
+/// a wrong file name or variant there shows up as a failure.
+const IMAGES: [(&str, &str); 2] = [("vdso.so", "host"), ("vdso-timens.so", "timens")];
+const VERSION: &str = "LINUX_2.6";
+const SONAME: &str = "linux-vdso.so.1";
+const MAX_SIZE: u64 = 8192;
+
+fn vdso_dir() -> PathBuf {
+    match std::env::var_os("VDSO_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask sits inside the workspace")
+            .join("target")
+            .join("vdso"),
+    }
+}
+
+/// The file at `dir/name`, or a failure that says how to make it.
+fn existing(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} does not exist: run `cargo xtask build-vdso` first (or `cargo xtask test`, \
+         which builds the images and then runs the tests)",
+        path.display()
+    );
+    path
+}
+
+/// One readelf run; `LC_ALL=C` because the parsing below reads its English.
+/// Returns what it printed, and appends what it complained of (readelf
+/// warns on stderr and carries on) to `complaints`.
+fn readelf(args: &[&str], path: &Path, complaints: &mut Vec<String>) -> String {
+    let out = Command::new("readelf")
+        .args(args)
+        .arg(path)
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap_or_else(|e| panic!("running readelf (GNU binutils is required): {e}"));
+    assert!(
+        out.status.success(),
+        "readelf {args:?} {} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    complaints.extend(
+        stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| format!("readelf {}: {l}", args.join(" "))),
+    );
+    String::from_utf8(out.stdout).expect("readelf printed UTF-8")
+}
+
+fn hex(s: &str) -> u64 {
+    u64::from_str_radix(s.trim_start_matches("0x"), 16)
+        .unwrap_or_else(|e| panic!("{s:?} is not a hex number: {e}"))
+}
+
+/// readelf prints small sizes in decimal and large ones as `0x...`.
+fn size(s: &str) -> u64 {
+    match s.strip_prefix("0x") {
+        Some(h) => hex(h),
+        None => s
+            .parse()
+            .unwrap_or_else(|e| panic!("{s:?} is not a size: {e}")),
+    }
+}
+
+#[derive(Debug)]
+struct Segment {
+    kind: String,
+    offset: u64,
+    vaddr: u64,
+    filesz: u64,
+    memsz: u64,
+    /// As readelf prints them, spaces removed: `RE`, `RW`, `R`.
+    flags: String,
+}
+
+#[derive(Debug, Clone)]
+struct Symbol {
+    index: u64,
+    value: u64,
+    size: u64,
+    kind: String,
+    bind: String,
+    ndx: String,
+    name: String,
+    /// `@@LINUX_2.6` gives `LINUX_2.6` (`default` true); `@V` gives `V`.
+    version: Option<String>,
+    default_version: bool,
+}
+
+#[derive(Debug)]
+struct Note {
+    owner: String,
+    size: u64,
+    kind: String,
+    build_id: Option<String>,
+    desc: Vec<u8>,
+}
+
+/// What readelf says about one image.
+#[derive(Debug)]
+struct Image {
+    file: &'static str,
+    variant: &'static str,
+    len: u64,
+    header: BTreeMap<String, String>,
+    segments: Vec<Segment>,
+    /// Name and size of every section but the null one.
+    sections: Vec<(String, u64)>,
+    /// Dynamic tags by name, with readelf's rendering of the value.
+    dynamic: Vec<(String, String)>,
+    relocations: String,
+    versions: String,
+    symbols: Vec<Symbol>,
+    notes: Vec<Note>,
+    /// What readelf printed on stderr (warnings, errors).
+    complaints: Vec<String>,
+}
+
+impl Image {
+    fn load(dir: &Path, file: &'static str, variant: &'static str) -> Image {
+        let path = existing(dir, file);
+        let len = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+            .len();
+        // Parsing stays lenient: a damaged file (say, section headers past
+        // its end) should fail the tests about that damage, not all of them.
+        // Each test checks that what it relies on was found, since a rule
+        // like "no writable segment" holds vacuously over an empty list.
+        let mut c = Vec::new();
+        Image {
+            file,
+            variant,
+            len,
+            header: parse_header(&readelf(&["-hW"], &path, &mut c)),
+            segments: parse_segments(&readelf(&["-lW"], &path, &mut c)),
+            sections: parse_sections(&readelf(&["-SW"], &path, &mut c)),
+            dynamic: parse_dynamic(&readelf(&["-dW"], &path, &mut c)),
+            relocations: readelf(&["-rW"], &path, &mut c),
+            versions: readelf(&["-VW"], &path, &mut c),
+            symbols: parse_symbols(&readelf(&["--dyn-syms", "-W"], &path, &mut c)),
+            notes: parse_notes(&readelf(&["-nW"], &path, &mut c)),
+            complaints: c,
+        }
+    }
+
+    fn header(&self, key: &str) -> &str {
+        self.header
+            .get(key)
+            .unwrap_or_else(|| panic!("{}: readelf -h shows no {key:?}", self.file))
+    }
+
+    /// The leading number of a header value like `3808 (bytes into file)`.
+    fn header_number(&self, key: &str) -> u64 {
+        let value = self.header(key);
+        let n = value.split_whitespace().next().unwrap_or_default();
+        n.parse()
+            .unwrap_or_else(|e| panic!("{}: {key} is {value:?}: {e}", self.file))
+    }
+
+    fn segments_of(&self, kind: &str) -> Vec<&Segment> {
+        self.segments.iter().filter(|s| s.kind == kind).collect()
+    }
+
+    fn has_tag(&self, tag: &str) -> bool {
+        self.dynamic.iter().any(|(t, _)| t == tag)
+    }
+
+    fn symbol(&self, name: &str) -> Option<&Symbol> {
+        self.symbols.iter().find(|s| s.name == name)
+    }
+
+    /// The symbols a loader can resolve: defined, and not the absolute
+    /// symbol ld defines for the version name.
+    fn exports(&self) -> Vec<&Symbol> {
+        self.symbols
+            .iter()
+            .filter(|s| s.index != 0 && s.ndx != "UND" && !(s.ndx == "ABS" && s.name == VERSION))
+            .collect()
+    }
+}
+
+fn parse_header(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+fn parse_segments(text: &str) -> Vec<Segment> {
+    let mut out = Vec::new();
+    let mut in_table = false;
+    for line in text.lines() {
+        let t: Vec<&str> = line.split_whitespace().collect();
+        if t.first() == Some(&"Type") && t.contains(&"Flg") {
+            in_table = true;
+            continue;
+        }
+        if !in_table {
+            continue;
+        }
+        // The table ends at the blank line before the section mapping.
+        if t.is_empty() {
+            break;
+        }
+        // A continuation such as `[Requesting program interpreter: ...]`.
+        if t.len() < 8 || !t[1].starts_with("0x") {
+            continue;
+        }
+        out.push(Segment {
+            kind: t[0].to_string(),
+            offset: hex(t[1]),
+            vaddr: hex(t[2]),
+            filesz: hex(t[4]),
+            memsz: hex(t[5]),
+            flags: t[6..t.len() - 1].concat(),
+        });
+    }
+    out
+}
+
+fn parse_sections(text: &str) -> Vec<(String, u64)> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.trim_start().strip_prefix('[')?;
+            let (index, rest) = rest.split_once(']')?;
+            // Skip the column titles (`[Nr]`) and the null section.
+            if index.trim().parse::<u32>().ok()? == 0 {
+                return None;
+            }
+            let t: Vec<&str> = rest.split_whitespace().collect();
+            // name, type, address, offset, size, ...
+            Some((t.first()?.to_string(), hex(t.get(4)?)))
+        })
+        .collect()
+}
+
+fn parse_dynamic(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            if !l.starts_with("0x") {
+                return None;
+            }
+            let open = l.find('(')?;
+            let close = open + l[open..].find(')')?;
+            let tag = l[open + 1..close].to_string();
+            Some((tag, l[close + 1..].trim().to_string()))
+        })
+        .collect()
+}
+
+fn parse_symbols(text: &str) -> Vec<Symbol> {
+    text.lines()
+        .filter_map(|l| {
+            let t: Vec<&str> = l.split_whitespace().collect();
+            let index = t.first()?.strip_suffix(':')?.parse().ok()?;
+            let full = t.get(7).copied().unwrap_or("");
+            let (name, version, default_version) = match full.split_once("@@") {
+                Some((n, v)) => (n, Some(v.to_string()), true),
+                None => match full.split_once('@') {
+                    Some((n, v)) => (n, Some(v.to_string()), false),
+                    None => (full, None, false),
+                },
+            };
+            Some(Symbol {
+                index,
+                value: hex(t.get(1)?),
+                size: size(t.get(2)?),
+                kind: t.get(3)?.to_string(),
+                bind: t.get(4)?.to_string(),
+                ndx: t.get(6)?.to_string(),
+                name: name.to_string(),
+                version,
+                default_version,
+            })
+        })
+        .collect()
+}
+
+fn parse_notes(text: &str) -> Vec<Note> {
+    text.lines()
+        .filter_map(|l| {
+            let t: Vec<&str> = l.split_whitespace().collect();
+            let size = t.get(1).filter(|s| s.starts_with("0x")).map(|s| hex(s))?;
+            let owner = t[0].to_string();
+            let after_size = l.split_once(t[1]).map_or("", |(_, rest)| rest);
+            let kind = after_size
+                .split('\t')
+                .find(|s| !s.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            let build_id = l
+                .split_once("Build ID:")
+                .map(|(_, id)| id.trim().to_string());
+            let desc = l
+                .split_once("description data:")
+                .map(|(_, bytes)| bytes.split_whitespace().map(|b| hex(b) as u8).collect())
+                .unwrap_or_default();
+            Some(Note {
+                owner,
+                size,
+                kind,
+                build_id,
+                desc,
+            })
+        })
+        .collect()
+}
+
+fn images() -> &'static [Image] {
+    static IMAGES_READ: OnceLock<Vec<Image>> = OnceLock::new();
+    IMAGES_READ.get_or_init(|| {
+        let dir = vdso_dir();
+        IMAGES
+            .iter()
+            .map(|(file, variant)| Image::load(&dir, file, variant))
+            .collect()
+    })
+}
+
+fn layout() -> Value {
+    let path = existing(&vdso_dir(), "layout.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
+/// Collects every broken rule (across both images) so one run names them all.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(what());
+        }
+    }
+
+    #[track_caller]
+    fn assert_none(self) {
+        assert!(
+            self.0.is_empty(),
+            "readelf disagrees:\n  {}",
+            self.0.join("\n  ")
+        );
+    }
+}
+
+#[test]
+fn readelf_reads_the_images_without_complaint() {
+    let mut p = Problems::default();
+    for img in images() {
+        for c in &img.complaints {
+            p.check(false, || format!("{}: {c}", img.file));
+        }
+    }
+    p.assert_none();
+}
+
+#[test]
+fn images_are_x86_64_shared_objects() {
+    let mut p = Problems::default();
+    for img in images() {
+        let f = img.file;
+        p.check(img.header("Class") == "ELF64", || {
+            format!("{f}: class {}", img.header("Class"))
+        });
+        p.check(img.header("Data").contains("little endian"), || {
+            format!("{f}: data {}", img.header("Data"))
+        });
+        p.check(
+            img.header("Machine") == "Advanced Micro Devices X86-64",
+            || format!("{f}: machine {}", img.header("Machine")),
+        );
+        p.check(img.header("Type").starts_with("DYN "), || {
+            format!("{f}: type {}", img.header("Type"))
+        });
+    }
+    p.assert_none();
+}
+
+#[test]
+fn images_map_as_one_read_execute_segment() {
+    let mut p = Problems::default();
+    for img in images() {
+        let f = img.file;
+        p.check(!img.segments.is_empty(), || {
+            format!("{f}: readelf -l shows no program headers")
+        });
+        let loads = img.segments_of("LOAD");
+        p.check(loads.len() == 1, || {
+            format!("{f}: {} LOAD segments, not 1", loads.len())
+        });
+        for load in loads {
+            p.check(load.offset == 0 && load.vaddr == 0, || {
+                format!(
+                    "{f}: LOAD at offset {:#x}, vaddr {:#x}",
+                    load.offset, load.vaddr
+                )
+            });
+            p.check(load.flags == "RE", || {
+                format!("{f}: LOAD flags {:?}", load.flags)
+            });
+            p.check(load.filesz == load.memsz, || {
+                format!(
+                    "{f}: LOAD FileSiz {:#x} != MemSiz {:#x}",
+                    load.filesz, load.memsz
+                )
+            });
+        }
+        for kind in ["DYNAMIC", "NOTE", "GNU_EH_FRAME"] {
+            p.check(!img.segments_of(kind).is_empty(), || {
+                format!("{f}: no {kind} segment")
+            });
+        }
+        for kind in ["INTERP", "GNU_RELRO", "TLS", "GNU_STACK"] {
+            p.check(img.segments_of(kind).is_empty(), || {
+                format!("{f}: a {kind} segment")
+            });
+        }
+        for s in &img.segments {
+            p.check(!s.flags.contains('W'), || {
+                format!("{f}: {} segment is writable ({})", s.kind, s.flags)
+            });
+        }
+    }
+    p.assert_none();
+}
+
+#[test]
+fn images_need_no_relocations_or_libraries() {
+    let mut p = Problems::default();
+    for img in images() {
+        let f = img.file;
+        p.check(!img.dynamic.is_empty(), || {
+            format!("{f}: readelf -d shows no dynamic table")
+        });
+        p.check(
+            img.relocations.trim() == "There are no relocations in this file.",
+            || format!("{f}: readelf -r shows\n{}", img.relocations.trim()),
+        );
+        for tag in ["NEEDED", "REL", "RELA", "JMPREL", "PLTGOT", "TEXTREL"] {
+            p.check(!img.has_tag(tag), || format!("{f}: dynamic tag {tag}"));
+        }
+        for (tag, value) in &img.dynamic {
+            p.check(
+                !(tag.starts_with("FLAGS") && value.contains("TEXTREL")),
+                || format!("{f}: {tag} {value}"),
+            );
+        }
+    }
+    p.assert_none();
+}
+
+#[test]
+fn images_are_linux_vdso_with_both_hash_tables() {
+    let mut p = Problems::default();
+    for img in images() {
+        let f = img.file;
+        let sonames: Vec<&String> = img
+            .dynamic
+            .iter()
+            .filter(|(t, _)| t == "SONAME")
+            .map(|(_, v)| v)
+            .collect();
+        p.check(sonames == [&format!("Library soname: [{SONAME}]")], || {
+            format!("{f}: SONAME entries {sonames:?}")
+        });
+        for tag in ["HASH", "GNU_HASH"] {
+            p.check(img.has_tag(tag), || format!("{f}: no {tag} dynamic tag"));
+        }
+    }
+    p.assert_none();
+}
+
+#[test]
+fn images_export_each_entry_and_its_weak_alias_at_linux_2_6() {
+    let mut p = Problems::default();
+    // The contract's list, spelled out so that a name dropped from
+    // common::entries::ENTRIES is caught too.
+    let names = [
+        "clock_gettime",
+        "gettimeofday",
+        "time",
+        "clock_getres",
+        "getcpu",
+    ];
+    for img in images() {
+        let f = img.file;
+        let defined: Vec<&str> = img
+            .versions
+            .lines()
+            .filter_map(|l| l.split_once("Name: ").map(|(_, n)| n.trim()))
+            .collect();
+        p.check(defined.contains(&VERSION), || {
+            format!("{f}: version definitions {defined:?} lack {VERSION}")
+        });
+        for name in names {
+            let symbol = format!("__vdso_{name}");
+            let (Some(global), Some(weak)) = (img.symbol(&symbol), img.symbol(name)) else {
+                p.check(false, || {
+                    format!("{f}: {symbol} or {name} is not in .dynsym")
+                });
+                continue;
+            };
+            for (s, bind) in [(global, "GLOBAL"), (weak, "WEAK")] {
+                p.check(s.kind == "FUNC" && s.bind == bind, || {
+                    format!("{f}: {} is {} {}, not {bind} FUNC", s.name, s.bind, s.kind)
+                });
+                p.check(
+                    s.version.as_deref() == Some(VERSION) && s.default_version,
+                    || {
+                        format!(
+                            "{f}: {} has version {:?}, not @@{VERSION}",
+                            s.name, s.version
+                        )
+                    },
+                );
+            }
+            p.check(global.value == weak.value, || {
+                format!(
+                    "{f}: {name} at {:#x}, {symbol} at {:#x}",
+                    weak.value, global.value
+                )
+            });
+        }
+        for s in &img.symbols {
+            p.check(s.index == 0 || s.ndx != "UND", || {
+                format!("{f}: undefined symbol {} (index {})", s.name, s.index)
+            });
+        }
+    }
+    p.assert_none();
+}
+
+#[test]
+fn images_have_no_data_got_or_plt_sections() {
+    let mut p = Problems::default();
+    for img in images() {
+        // Every image has .text, so an empty list means unreadable headers.
+        p.check(!img.sections.is_empty(), || {
+            format!("{}: readelf -S shows no sections", img.file)
+        });
+        for (name, _) in &img.sections {
+            let forbidden = [".data", ".bss", ".got", ".plt"]
+                .iter()
+                .any(|f| name == f || name.starts_with(&format!("{f}.")));
+            p.check(!forbidden, || format!("{}: section {name}", img.file));
+        }
+    }
+    p.assert_none();
+}
+
+#[test]
+fn images_fit_in_two_pages_with_their_section_headers() {
+    let mut p = Problems::default();
+    for img in images() {
+        let f = img.file;
+        p.check(img.len <= MAX_SIZE, || {
+            format!("{f}: {} bytes, more than {MAX_SIZE}", img.len)
+        });
+        let end = img.header_number("Start of section headers")
+            + img.header_number("Number of section headers")
+                * img.header_number("Size of section headers");
+        p.check(end <= img.len, || {
+            format!(
+                "{f}: section headers end at {end}, past the file's {} bytes",
+                img.len
+            )
+        });
+    }
+    p.assert_none();
+}
+
+#[test]
+fn images_carry_a_build_id_and_their_variant_note() {
+    let mut p = Problems::default();
+    for img in images() {
+        let f = img.file;
+        let build_ids: Vec<&Note> = img
+            .notes
+            .iter()
+            .filter(|n| n.owner == "GNU" && n.kind.starts_with("NT_GNU_BUILD_ID"))
+            .collect();
+        p.check(
+            build_ids.len() == 1
+                && build_ids[0]
+                    .build_id
+                    .as_ref()
+                    .is_some_and(|id| !id.is_empty()),
+            || format!("{f}: GNU build-id notes {build_ids:?}"),
+        );
+        // readelf names type 1 of an owner it does not know NT_VERSION.
+        let variants: Vec<&Note> = img.notes.iter().filter(|n| n.owner == "vdso-rs").collect();
+        let mut expected = [0u8; 16];
+        expected[..img.variant.len()].copy_from_slice(img.variant.as_bytes());
+        p.check(
+            variants.len() == 1
+                && variants[0].size == 16
+                && variants[0].kind.starts_with("NT_VERSION")
+                && variants[0].desc == expected,
+            || {
+                format!(
+                    "{f}: vdso-rs notes {variants:?}, expected one of type 1 spelling {:?}",
+                    img.variant
+                )
+            },
+        );
+    }
+    p.assert_none();
+}
+
+fn field<'a>(v: &'a Value, key: &str, what: &str) -> &'a Value {
+    v.get(key)
+        .unwrap_or_else(|| panic!("layout.json: {what} has no {key:?}"))
+}
+
+fn number(v: &Value, key: &str, what: &str) -> u64 {
+    field(v, key, what)
+        .as_u64()
+        .unwrap_or_else(|| panic!("layout.json: {what}.{key} is not an unsigned number"))
+}
+
+fn text<'a>(v: &'a Value, key: &str, what: &str) -> &'a str {
+    field(v, key, what)
+        .as_str()
+        .unwrap_or_else(|| panic!("layout.json: {what}.{key} is not a string"))
+}
+
+#[test]
+fn layout_json_describes_the_images_as_readelf_sees_them() {
+    let layout = layout();
+    let listed = field(&layout, "images", "the top level")
+        .as_array()
+        .expect("layout.json: images is not an array");
+    let mut p = Problems::default();
+    p.check(listed.len() == IMAGES.len(), || {
+        format!(
+            "layout.json lists {} images, not {}",
+            listed.len(),
+            IMAGES.len()
+        )
+    });
+    for img in images() {
+        let f = img.file;
+        let Some(entry) = listed
+            .iter()
+            .find(|i| i.get("file").and_then(Value::as_str) == Some(f))
+        else {
+            p.check(false, || format!("layout.json does not list {f}"));
+            continue;
+        };
+        p.check(text(entry, "variant", f) == img.variant, || {
+            format!("layout.json: {f} variant {:?}", text(entry, "variant", f))
+        });
+        p.check(number(entry, "size", f) == img.len, || {
+            format!(
+                "layout.json: {f} size {} but the file has {}",
+                number(entry, "size", f),
+                img.len
+            )
+        });
+        let build_id = img
+            .notes
+            .iter()
+            .find_map(|n| n.build_id.clone())
+            .unwrap_or_default();
+        p.check(text(entry, "build_id", f) == build_id, || {
+            format!(
+                "layout.json: {f} build id {} but readelf shows {build_id}",
+                text(entry, "build_id", f)
+            )
+        });
+        let text_size = img
+            .sections
+            .iter()
+            .find(|(n, _)| n == ".text")
+            .map(|(_, s)| *s);
+        p.check(Some(number(entry, "text_size", f)) == text_size, || {
+            format!(
+                "layout.json: {f} text_size {} but readelf shows .text {text_size:?}",
+                number(entry, "text_size", f)
+            )
+        });
+        let symbols = field(entry, "symbols", f)
+            .as_array()
+            .expect("layout.json: symbols is not an array");
+        let in_layout: BTreeSet<&str> = symbols.iter().map(|s| text(s, "name", f)).collect();
+        let exported: BTreeSet<&str> = img.exports().iter().map(|s| s.name.as_str()).collect();
+        p.check(in_layout == exported, || {
+            format!("{f}: layout.json lists symbols {in_layout:?}, readelf exports {exported:?}")
+        });
+        for s in symbols {
+            let name = text(s, "name", f);
+            let what = format!("{f} symbol {name}");
+            let Some(sym) = img.symbol(name) else {
+                continue; // reported above
+            };
+            let bind = match text(s, "binding", &what) {
+                "global" => "GLOBAL",
+                "weak" => "WEAK",
+                other => other,
+            };
+            p.check(
+                number(s, "offset", &what) == sym.value
+                    && number(s, "size", &what) == sym.size
+                    && bind == sym.bind
+                    && Some(text(s, "version", &what)) == sym.version.as_deref(),
+                || format!("layout.json has {s} but readelf shows {sym:?}"),
+            );
+        }
+    }
+    p.assert_none();
+}
+
+#[test]
+fn entries_sit_at_the_same_slots_in_both_images() {
+    let layout = layout();
+    let slots = field(&layout, "slots", "the top level")
+        .as_array()
+        .expect("layout.json: slots is not an array");
+    let mut p = Problems::default();
+    let listed: Vec<(String, String, u64, u64)> = slots
+        .iter()
+        .map(|s| {
+            (
+                text(s, "symbol", "a slot").to_string(),
+                text(s, "alias", "a slot").to_string(),
+                number(s, "offset", "a slot"),
+                number(s, "size", "a slot"),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, u64, u64)> = ENTRIES
+        .iter()
+        .map(|e| (e.symbol.into(), e.alias.into(), e.slot.offset, e.slot.size))
+        .collect();
+    p.check(listed == expected, || {
+        format!("layout.json slots {listed:?} differ from common::entries::ENTRIES {expected:?}")
+    });
+    let [host, timens] = images() else {
+        panic!("expected two images");
+    };
+    let offsets = |img: &Image| -> BTreeMap<String, u64> {
+        img.exports()
+            .iter()
+            .map(|s| (s.name.clone(), s.value))
+            .collect()
+    };
+    let (h, t) = (offsets(host), offsets(timens));
+    p.check(h == t, || {
+        format!(
+            "symbol offsets differ: {} {h:x?}, {} {t:x?}",
+            host.file, timens.file
+        )
+    });
+    for (symbol, alias, offset, _) in &listed {
+        for img in [host, timens] {
+            for name in [symbol, alias] {
+                let found = img.symbol(name).map(|s| s.value);
+                p.check(found == Some(*offset), || {
+                    format!(
+                        "{}: {name} at {found:x?}, its slot is at {offset:#x}",
+                        img.file
+                    )
+                });
+            }
+        }
+    }
+    p.assert_none();
+}

@@ -1,0 +1,607 @@
+//! The verifier (and the slot check before linking) refuses every kind of
+//! broken image, and says exactly what is wrong. The broken images are real:
+//! the fixture crate `xtask/fixtures/flawed-vdso` is compiled with one
+//! `--cfg flaw="..."` at a time through `compile::staticlib` and linked with
+//! `link::link`, so each test exercises the same code paths a broken image
+//! crate would. A few cheap cases (not an ELF file, wrong machine) patch or
+//! invent bytes instead, since no toolchain here produces them.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use common::entries::{ENTRIES, Entry, SONAME, Slot};
+use common::note::Variant;
+use xshell::{Shell, cmd};
+use xtask::build_vdso::{self, Dirs};
+use xtask::compile::{self, ImageCrate};
+use xtask::verify::{self, Expect, Report};
+use xtask::{link, project_root, scripts};
+
+const FIXTURE_PACKAGE: &str = "flawed-vdso";
+
+/// The fixture's `outgrown_slot` flaw makes `__vdso_time` exactly this long.
+const OUTGROWN_TIME_SIZE: u64 = 0x50;
+/// What the fixture's `panic` flaw (a bounds-checked index) is reported as.
+const BOUNDS_CHECK_PANIC: &str =
+    "panic site: the image links core::panicking::panic_bounds_check, so some code path can panic";
+
+/// Archives already built in this run, by flaw, so tests sharing a flaw
+/// share one copy.
+static ARCHIVES: Mutex<BTreeMap<&'static str, PathBuf>> = Mutex::new(BTreeMap::new());
+static THREADS: Mutex<()> = Mutex::new(());
+
+/// Sole use of the fixture target dir, held for a whole test. Cargo uplifts
+/// every build of the fixture to one archive path whatever its cfgs, and the
+/// tests reuse fixed paths below it, so two tests (in this process, or in a
+/// second `cargo test` run at the same time) must not interleave. Every
+/// test is quick once the fixture is built, so running them one at a time
+/// costs little.
+struct Exclusive {
+    _threads: MutexGuard<'static, ()>,
+    _processes: File,
+}
+
+fn exclusive() -> Exclusive {
+    // A test that failed while holding the lock left nothing half-done that
+    // the next one would trip over (cargo rebuilds as needed, case dirs are
+    // emptied), so a poisoned lock is still good.
+    let threads = THREADS.lock().unwrap_or_else(PoisonError::into_inner);
+    let dir = fixture_target();
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    let path = dir.join("tests.lock");
+    let file = File::create(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+    file.lock()
+        .unwrap_or_else(|e| panic!("locking {}: {e}", path.display()));
+    Exclusive {
+        _threads: threads,
+        _processes: file,
+    }
+}
+
+fn fixture_target() -> PathBuf {
+    project_root().join("target").join("fixture-build")
+}
+
+fn fixture_manifest() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/flawed-vdso/Cargo.toml")
+}
+
+fn fixture_crate(manifest: &Path) -> ImageCrate<'_> {
+    ImageCrate {
+        manifest,
+        package: FIXTURE_PACKAGE,
+    }
+}
+
+fn cfgs(flaw: Option<&str>) -> Vec<String> {
+    flaw.map(|f| format!("flaw=\"{f}\"")).into_iter().collect()
+}
+
+fn shell() -> Shell {
+    Shell::new().expect("creating an xshell Shell")
+}
+
+/// A directory of this test's own under the fixture target dir, emptied.
+fn case_dir(case: &str) -> PathBuf {
+    let dir = fixture_target().join("cases").join(case);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("removing {}: {e}", dir.display()));
+    }
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    dir
+}
+
+/// The fixture compiled with `flaw` (or clean), as the image crates are.
+/// Call with the fixture dir held (`exclusive`).
+fn archive(flaw: Option<&'static str>) -> PathBuf {
+    let name = flaw.unwrap_or("clean");
+    let mut archives = ARCHIVES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(path) = archives.get(name) {
+        return path.clone();
+    }
+    let manifest = fixture_manifest();
+    let built = compile::staticlib(
+        &shell(),
+        fixture_crate(&manifest),
+        &fixture_target(),
+        &cfgs(flaw),
+    )
+    .unwrap_or_else(|e| panic!("compiling the fixture with flaw {name}: {e:#}"));
+    let dir = fixture_target().join("archives");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+    let copy = dir.join(format!("{name}.a"));
+    std::fs::copy(&built, &copy)
+        .unwrap_or_else(|e| panic!("copying {} to {}: {e}", built.display(), copy.display()));
+    archives.insert(name, copy.clone());
+    copy
+}
+
+/// An image linked the project's way, before and after stripping.
+struct Linked {
+    /// The unstripped link, which `build_image` verifies first.
+    dbg: PathBuf,
+    /// The stripped file, as an image is shipped.
+    image: PathBuf,
+}
+
+/// Links the fixture with `flaw` against `entries` with the project's linker
+/// and version scripts (`link::link`), then strips it (`link::strip`).
+fn link_fixture(case: &str, flaw: Option<&'static str>, entries: &[Entry]) -> Linked {
+    let archive = archive(flaw);
+    let dir = case_dir(case);
+    let sh = shell();
+    let dbg = dir.join("image.dbg.so");
+    link::link(&sh, &archive, entries, &dbg)
+        .unwrap_or_else(|e| panic!("linking {}: {e:#}", dbg.display()));
+    let image = dir.join("image.so");
+    link::strip(&sh, &dbg, &image).unwrap_or_else(|e| panic!("stripping {}: {e:#}", dbg.display()));
+    Linked { dbg, image }
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+fn verify_file(path: &Path, variant: Variant, entries: &[Entry]) -> Report {
+    verify::verify(&read(path), Expect { entries, variant })
+}
+
+fn verify_host(path: &Path) -> Report {
+    verify_file(path, Variant::Host, &ENTRIES)
+}
+
+fn listing(messages: &[String]) -> String {
+    if messages.is_empty() {
+        "  (nothing)".into()
+    } else {
+        messages
+            .iter()
+            .map(|m| format!("  {m}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// The report has each of `expected`, word for word (the flaw may drag in
+/// other violations too, e.g. a relocation comes with its dynamic tags).
+#[track_caller]
+fn assert_reports(report: &Report, expected: &[&str]) {
+    let messages = report.messages();
+    let missing: Vec<String> = expected
+        .iter()
+        .filter(|e| !messages.iter().any(|m| m == *e))
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the verifier did not report\n{}\nit reported\n{}",
+        listing(&missing),
+        listing(&messages)
+    );
+}
+
+/// The report is exactly `expected`: the flaw breaks that rule and no other.
+#[track_caller]
+fn assert_reports_only(report: &Report, expected: &[&str]) {
+    let messages = report.messages();
+    assert_eq!(
+        messages,
+        expected,
+        "the verifier reported\n{}\nexpected exactly\n{}",
+        listing(&messages),
+        listing(&expected.iter().map(ToString::to_string).collect::<Vec<_>>())
+    );
+}
+
+fn entry(symbol: &str) -> Entry {
+    *ENTRIES
+        .iter()
+        .find(|e| e.symbol == symbol)
+        .unwrap_or_else(|| panic!("{symbol} is not in common::entries::ENTRIES"))
+}
+
+/// ENTRIES with `__vdso_time` and `__vdso_getcpu` in each other's slots (both
+/// 0x40 bytes), kept in slot order as the linker script needs: a valid
+/// layout, but not the pinned one.
+fn swapped_time_and_getcpu() -> Vec<Entry> {
+    let (time, getcpu) = (entry("__vdso_time").slot, entry("__vdso_getcpu").slot);
+    assert_eq!(
+        time.size, getcpu.size,
+        "the test swaps time and getcpu, which needs slots of one size"
+    );
+    let mut entries: Vec<Entry> = ENTRIES
+        .iter()
+        .map(|e| match e.symbol {
+            "__vdso_time" => Entry { slot: getcpu, ..*e },
+            "__vdso_getcpu" => Entry { slot: time, ..*e },
+            _ => *e,
+        })
+        .collect();
+    entries.sort_by_key(|e| e.slot.offset);
+    entries
+}
+
+#[test]
+fn verifier_accepts_the_clean_fixture() {
+    let _fixture = exclusive();
+    // Every other test here relies on this: without a flaw the fixture is a
+    // valid image, so what the verifier reports there comes from the flaw.
+    let linked = link_fixture("clean", None, &ENTRIES);
+    assert_reports_only(&verify_host(&linked.dbg), &[]);
+    assert_reports_only(&verify_host(&linked.image), &[]);
+}
+
+#[test]
+fn verifier_names_a_dynamic_relocation() {
+    let _fixture = exclusive();
+    let linked = link_fixture("relocation", Some("relocation"), &ENTRIES);
+    assert_reports(
+        &verify_host(&linked.image),
+        &[
+            "1 dynamic relocation(s) in .rela.dyn; an image must need none",
+            "dynamic tag DT_RELA, which an image must not have",
+        ],
+    );
+}
+
+/// Links the clean fixture with the same ld flags as link::link, but with
+/// `script` (the project's linker script, edited) in place of the one
+/// link::link always generates. `extra` are further ld arguments.
+fn link_clean_fixture_with_script(case: &str, script: &str, extra: &[&str]) -> PathBuf {
+    let archive = archive(None);
+    let dir = case_dir(case);
+    let (lds, ver, out) = (
+        dir.join("image.lds"),
+        dir.join("image.ver"),
+        dir.join("image.so"),
+    );
+    let sh = shell();
+    sh.write_file(&lds, script)
+        .expect("writing the edited linker script");
+    sh.write_file(&ver, scripts::version_script(&ENTRIES))
+        .expect("writing the version script");
+    let undefined = scripts::undefined_args(&ENTRIES);
+    cmd!(
+        sh,
+        "ld.bfd -shared -nostdlib --no-undefined -Bsymbolic --gc-sections
+            -T {lds} --version-script {ver} -soname {SONAME}
+            --hash-style=both --build-id=sha1 --eh-frame-hdr
+            -z max-page-size=4096 -z common-page-size=4096 -z norelro
+            {extra...} {undefined...} -o {out} {archive}"
+    )
+    .quiet()
+    .run()
+    .unwrap_or_else(|e| panic!("linking {}: {e:#}", out.display()));
+    out
+}
+
+/// The project's linker script with `from` replaced by `to`, which must occur.
+fn edited_linker_script(from: &str, to: &str) -> String {
+    let script = scripts::linker_script(&ENTRIES);
+    assert!(
+        script.contains(from),
+        "the linker script no longer contains `{from}`; update this test"
+    );
+    script.replace(from, to)
+}
+
+#[test]
+fn verifier_names_a_writable_segment() {
+    let _fixture = exclusive();
+    // The project's linker script cannot produce a writable segment: make
+    // its one PT_LOAD RWX (and silence ld's warning about exactly that).
+    let script = edited_linker_script(
+        "text PT_LOAD FILEHDR PHDRS FLAGS(5);",
+        "text PT_LOAD FILEHDR PHDRS FLAGS(7);",
+    );
+    let out =
+        link_clean_fixture_with_script("writable_segment", &script, &["--no-warn-rwx-segments"]);
+    assert_reports_only(
+        &verify_host(&out),
+        &[
+            "PT_LOAD flags 0x7; they must be R+X (0x5)",
+            "writable segment: program header 0 (PT_LOAD) has PF_W",
+        ],
+    );
+}
+
+#[test]
+fn verifier_names_a_gnu_stack_segment() {
+    let _fixture = exclusive();
+    // A read-only PT_GNU_STACK is not writable, so only the segment rule
+    // itself can catch it.
+    let anchor = "eh_frame_hdr PT_GNU_EH_FRAME FLAGS(4);";
+    let script = edited_linker_script(anchor, &format!("{anchor}\n\tstack PT_GNU_STACK FLAGS(4);"));
+    let out = link_clean_fixture_with_script("gnu_stack", &script, &[]);
+    assert_reports_only(
+        &verify_host(&out),
+        &["a PT_GNU_STACK segment, which an image must not have"],
+    );
+}
+
+#[test]
+fn verifier_names_a_missing_symbol() {
+    let _fixture = exclusive();
+    // Linking with a list that lacks getcpu leaves it unexported (the
+    // version script makes everything else local), as if an image crate
+    // forgot to define it.
+    let without_getcpu: Vec<Entry> = ENTRIES
+        .iter()
+        .filter(|e| e.symbol != "__vdso_getcpu")
+        .copied()
+        .collect();
+    let linked = link_fixture("missing_symbol", None, &without_getcpu);
+    assert_reports(
+        &verify_host(&linked.image),
+        &[
+            "missing exported symbol __vdso_getcpu",
+            "missing exported symbol getcpu",
+        ],
+    );
+}
+
+#[test]
+fn verifier_names_an_entry_not_at_its_slot() {
+    let _fixture = exclusive();
+    let linked = link_fixture("entry_off_slot", None, &swapped_time_and_getcpu());
+    let (time, getcpu) = (entry("__vdso_time").slot, entry("__vdso_getcpu").slot);
+    let (t, g) = (time.offset, getcpu.offset);
+    assert_reports_only(
+        &verify_host(&linked.image),
+        &[
+            &format!("symbol __vdso_time is at {g:#x}; its slot is at {t:#x}"),
+            &format!("symbol time is at {g:#x}; its slot is at {t:#x}"),
+            &format!("symbol __vdso_getcpu is at {t:#x}; its slot is at {g:#x}"),
+            &format!("symbol getcpu is at {t:#x}; its slot is at {g:#x}"),
+        ],
+    );
+}
+
+#[test]
+fn compare_names_offsets_that_differ_between_images() {
+    let _fixture = exclusive();
+    let pinned = link_fixture("offsets_pinned", None, &ENTRIES);
+    let swapped_entries = swapped_time_and_getcpu();
+    let swapped = link_fixture("offsets_swapped", None, &swapped_entries);
+    // Each image is valid against the list it was linked with: only the
+    // comparison can tell they do not agree.
+    let host = verify_file(&pinned.image, Variant::Host, &ENTRIES);
+    let timens = verify_file(&swapped.image, Variant::Host, &swapped_entries);
+    assert_reports_only(&host, &[]);
+    assert_reports_only(&timens, &[]);
+    let (t, g) = (
+        entry("__vdso_time").slot.offset,
+        entry("__vdso_getcpu").slot.offset,
+    );
+    let differ: Vec<String> = verify::compare(&host.facts, &timens.facts)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    // In the order of the export names.
+    let expected = [
+        format!(
+            "symbol __vdso_getcpu is at {g:#x} in the host image but at {t:#x} in the timens image"
+        ),
+        format!(
+            "symbol __vdso_time is at {t:#x} in the host image but at {g:#x} in the timens image"
+        ),
+        format!("symbol getcpu is at {g:#x} in the host image but at {t:#x} in the timens image"),
+        format!("symbol time is at {t:#x} in the host image but at {g:#x} in the timens image"),
+    ];
+    assert_eq!(
+        differ,
+        expected,
+        "verify::compare reported\n{}",
+        listing(&differ)
+    );
+}
+
+#[test]
+fn verifier_names_an_oversized_file() {
+    let _fixture = exclusive();
+    let linked = link_fixture("oversized", Some("oversized"), &ENTRIES);
+    let size = read(&linked.image).len();
+    assert_reports_only(
+        &verify_host(&linked.image),
+        &[&format!(
+            "the file is {size} bytes; an image may take at most {}",
+            verify::MAX_IMAGE_SIZE
+        )],
+    );
+}
+
+#[test]
+fn verifier_names_a_panic_site() {
+    let _fixture = exclusive();
+    let linked = link_fixture("panic_site", Some("panic"), &ENTRIES);
+    assert_reports(&verify_host(&linked.dbg), &[BOUNDS_CHECK_PANIC]);
+}
+
+#[test]
+fn pipeline_refuses_a_panic_site_and_writes_no_image() {
+    let _fixture = exclusive();
+    // Only the unstripped link's symbol table names the panic machinery
+    // (stripped, this fixture passes), so build_image must check it first.
+    let out = case_dir("panic_pipeline");
+    let manifest = fixture_manifest();
+    let dirs = Dirs {
+        build: fixture_target(),
+        out: out.clone(),
+    };
+    let result = build_vdso::build_image(
+        &shell(),
+        fixture_crate(&manifest),
+        Variant::Host,
+        &ENTRIES,
+        &dirs,
+        "panic-pipeline.so",
+        &cfgs(Some("panic")),
+    );
+    let err = result.expect_err("build_image accepted an image with a panic site");
+    let text = err.to_string();
+    let dbg = fixture_target().join("panic-pipeline.dbg.so");
+    assert!(
+        text.starts_with(&format!("{} fails verification:\n", dbg.display())),
+        "build_image did not blame the unstripped link:\n{text}"
+    );
+    assert!(
+        text.lines().any(|l| l == format!("  {BOUNDS_CHECK_PANIC}")),
+        "build_image did not name the panic site:\n{text}"
+    );
+    assert!(
+        !out.join("panic-pipeline.so").exists(),
+        "build_image wrote an image that failed verification"
+    );
+}
+
+#[test]
+fn pipeline_refuses_an_entry_that_outgrows_its_slot() {
+    let _fixture = exclusive();
+    let slot = entry("__vdso_time").slot;
+    assert!(
+        slot.size < OUTGROWN_TIME_SIZE,
+        "the fixture's oversized __vdso_time ({OUTGROWN_TIME_SIZE:#x} bytes) now fits its slot ({:#x}); enlarge it",
+        slot.size
+    );
+    let out = case_dir("outgrown_slot");
+    let manifest = fixture_manifest();
+    let dirs = Dirs {
+        build: fixture_target(),
+        out: out.clone(),
+    };
+    let result = build_vdso::build_image(
+        &shell(),
+        fixture_crate(&manifest),
+        Variant::Host,
+        &ENTRIES,
+        &dirs,
+        "outgrown-slot.so",
+        &cfgs(Some("outgrown_slot")),
+    );
+    let err = result.expect_err("build_image accepted an entry larger than its slot");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "entry __vdso_time is {OUTGROWN_TIME_SIZE:#x} bytes but its slot holds {:#x} ({:#x}..{:#x})",
+            slot.size,
+            slot.offset,
+            slot.end()
+        )
+    );
+    assert!(
+        !out.join("outgrown-slot.so").exists(),
+        "build_image wrote an image whose entry outgrew its slot"
+    );
+}
+
+#[test]
+fn verifier_names_a_symbol_larger_than_its_slot() {
+    let _fixture = exclusive();
+    // The slot check stops such an entry before linking (see above); the
+    // verifier must catch it too, for an image linked with roomier slots.
+    let grow = 0x40;
+    let time = entry("__vdso_time").slot;
+    let roomy: Vec<Entry> = ENTRIES
+        .iter()
+        .map(|e| {
+            let slot = if e.symbol == "__vdso_time" {
+                Slot {
+                    size: e.slot.size + grow,
+                    ..e.slot
+                }
+            } else if e.slot.offset > time.offset {
+                Slot {
+                    offset: e.slot.offset + grow,
+                    ..e.slot
+                }
+            } else {
+                e.slot
+            };
+            Entry { slot, ..*e }
+        })
+        .collect();
+    let linked = link_fixture("symbol_outgrows_slot", Some("outgrown_slot"), &roomy);
+    let slot = time.size;
+    assert_reports(
+        &verify_host(&linked.image),
+        &[
+            &format!(
+                "symbol __vdso_time is {OUTGROWN_TIME_SIZE:#x} bytes; its slot holds {slot:#x}"
+            ),
+            &format!("symbol time is {OUTGROWN_TIME_SIZE:#x} bytes; its slot holds {slot:#x}"),
+        ],
+    );
+}
+
+#[test]
+fn verifier_refuses_a_file_that_is_not_elf() {
+    // Longer than an ELF header, so the parser gets as far as the ident bytes.
+    let script =
+        b"#!/bin/sh\n# a shell script, long enough to be mistaken for an ELF header\nexit 0\n";
+    let report = verify::verify(
+        script,
+        Expect {
+            entries: &ENTRIES,
+            variant: Variant::Host,
+        },
+    );
+    assert_reports_only(
+        &report,
+        &["not a 64-bit little-endian ELF file: Unsupported ELF header"],
+    );
+}
+
+#[test]
+fn verifier_names_the_wrong_machine() {
+    let _fixture = exclusive();
+    // No aarch64 linker here: patch e_machine (bytes 18..20) of a real image.
+    let linked = link_fixture("wrong_machine", None, &ENTRIES);
+    let mut data = read(&linked.image);
+    data[18..20].copy_from_slice(&183u16.to_le_bytes()); // EM_AARCH64
+    let report = verify::verify(
+        &data,
+        Expect {
+            entries: &ENTRIES,
+            variant: Variant::Host,
+        },
+    );
+    assert_reports_only(&report, &["machine 0xb7 is not x86-64 (0x3e)"]);
+}
+
+#[test]
+fn verifier_names_the_wrong_variant() {
+    let _fixture = exclusive();
+    // The fixture's note says "host"; a timens image must not carry it.
+    let linked = link_fixture("wrong_variant", None, &ENTRIES);
+    assert_reports_only(
+        &verify_file(&linked.image, Variant::Timens, &ENTRIES),
+        &["the variant note says \"host\", expected \"timens\""],
+    );
+}
+
+#[test]
+fn verifier_names_an_undefined_symbol() {
+    let _fixture = exclusive();
+    let linked = link_fixture("undefined_symbol", Some("undefined"), &ENTRIES);
+    assert_reports(
+        &verify_host(&linked.image),
+        &["undefined symbol vdso_fixture_elsewhere: an image may not call anything outside itself"],
+    );
+}
+
+#[test]
+fn verifier_names_a_call_through_the_got() {
+    let _fixture = exclusive();
+    let linked = link_fixture("got_call", Some("got_call"), &ENTRIES);
+    // The fixture's jump through the GOT is the first instruction of time.
+    let at = entry("__vdso_time").slot.offset;
+    assert_reports(
+        &verify_host(&linked.image),
+        &[
+            &format!("indirect branch through memory at {at:#x} (a GOT or PLT call)"),
+            "writable section .got: an image holds no data",
+        ],
+    );
+}

@@ -119,7 +119,11 @@ pub fn build_image(
     let staged = dirs.build.join(file);
     link::strip(sh, &dbg, &staged)?;
     verified(&staged, variant, entries)?;
-    sh.copy_file(&staged, &out)?;
+    // Copy then rename: a reader (a test, a running vdso-run) never sees a
+    // half-written image.
+    let partial = dirs.out.join(format!(".{file}.partial"));
+    sh.copy_file(&staged, &partial)?;
+    std::fs::rename(&partial, &out)?;
     Ok(out)
 }
 

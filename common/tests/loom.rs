@@ -15,7 +15,10 @@ const CLOCK: usize = CLOCK_MONOTONIC_COARSE as usize;
 /// Runs `f` on a model thread with room for a page of loom atomics (much
 /// larger than 4 KiB) on its stack.
 fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> loom::thread::JoinHandle<T> {
-    loom::thread::Builder::new().stack_size(8 << 20).spawn(f).expect("spawn a model thread")
+    loom::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(f)
+        .expect("spawn a model thread")
 }
 
 /// Explores every interleaving with up to `PREEMPTIONS` forced context
@@ -30,7 +33,8 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 const PREEMPTIONS: usize = 3;
 
 fn read(page: &DataPage) -> (i64, i64) {
-    let ts = clock_gettime::<false>(page, page, CLOCK_MONOTONIC_COARSE).expect("coarse clocks are served");
+    let ts = clock_gettime::<false>(page, page, CLOCK_MONOTONIC_COARSE)
+        .expect("coarse clocks are served");
     (ts.tv_sec, ts.tv_nsec)
 }
 
@@ -41,7 +45,13 @@ fn publish(writer: &VvarWriter<'_>, value: u64) {
     writer
         .update(|[hres, _]| {
             hres.set_coarse_base(CLOCK, CoarseBase { sec: 999, nsec: 0 });
-            hres.set_coarse_base(CLOCK, CoarseBase { sec: value, nsec: value });
+            hres.set_coarse_base(
+                CLOCK,
+                CoarseBase {
+                    sec: value,
+                    nsec: value,
+                },
+            );
         })
         .expect("one writer");
 }
@@ -75,10 +85,13 @@ fn a_second_writer_is_refused_not_interleaved() {
             let other = page.clone();
             let theirs = spawn(move || {
                 let w = VvarWriter::new(&other);
-                w.update(|[h, _]| h.set_coarse_base(CLOCK, CoarseBase { sec: 7, nsec: 7 })).is_ok()
+                w.update(|[h, _]| h.set_coarse_base(CLOCK, CoarseBase { sec: 7, nsec: 7 }))
+                    .is_ok()
             });
             let w = VvarWriter::new(&page);
-            let mine = w.update(|[h, _]| h.set_coarse_base(CLOCK, CoarseBase { sec: 5, nsec: 5 })).is_ok();
+            let mine = w
+                .update(|[h, _]| h.set_coarse_base(CLOCK, CoarseBase { sec: 5, nsec: 5 }))
+                .is_ok();
             let theirs = theirs.join().unwrap();
             assert!(mine || theirs, "at least one update goes through");
             let (sec, nsec) = read(&page);

@@ -329,7 +329,9 @@ impl<'a> DynamicTable<'a> {
         let bloom: &object::U64<LE> =
             read(self.image, bloom_at + word * 8, "the GNU hash bloom filter")
                 .map_err(|_| LookupError::NotFound)?;
-        let mask = (1u64 << (hash % 64)) | (1u64 << ((hash >> bloom_shift) % 64));
+        // A hostile `bloom_shift` of 32 or more shifts every bit out.
+        let second = hash.checked_shr(bloom_shift).unwrap_or(0);
+        let mask = (1u64 << (hash % 64)) | (1u64 << (second % 64));
         if bloom.get(LE) & mask != mask {
             return Err(LookupError::NotFound);
         }

@@ -1,0 +1,136 @@
+//! Options and exit codes. The options mirror util-linux unshare's time
+//! options; the exit codes follow env(1) and timeout(1).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::offset;
+
+/// vdso-run's own error: bad option, bad OFFSET, missing image, ...
+pub const EXIT_FAILURE: i32 = 125;
+/// PROGRAM was found but cannot be run (or the preload library cannot reach it).
+pub const EXIT_CANNOT_RUN: i32 = 126;
+/// PROGRAM was not found.
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+/// An error that ends vdso-run: one line, and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: i32, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// vdso-run's own error (exit 125).
+    pub fn own(message: impl Into<String>) -> Failure {
+        Failure::new(EXIT_FAILURE, message)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vdso-run",
+    version,
+    about = "Run a program on the vdso-rs images, in a user-space time namespace",
+    long_about = "Run PROGRAM with its clock reads served by the vdso-rs images, as if in a \
+time namespace (unshare --time) with the given offsets, without root.\n\n\
+OFFSET is a signed duration: 86400 (seconds, as unshare takes them), +10d, -1h30m, +90s, -250ms.\n\n\
+Exit status: PROGRAM's (128 + N when signal N ended it); 125 when vdso-run fails; \
+126 when PROGRAM cannot be run (or the preload library cannot reach it); 127 when it is not found.",
+    after_help = "Example: vdso-run --monotonic +10d -- python3 -c 'import time; print(time.monotonic())'"
+)]
+pub struct Cli {
+    /// Serve PROGRAM with the time-namespace image (implied by --monotonic and --boottime).
+    #[arg(long)]
+    pub timens: bool,
+
+    /// Offset of CLOCK_MONOTONIC (and MONOTONIC_RAW, MONOTONIC_COARSE) in the namespace.
+    #[arg(long, value_name = "OFFSET", allow_hyphen_values = true, value_parser = parse_offset)]
+    pub monotonic: Option<i128>,
+
+    /// Offset of CLOCK_BOOTTIME (and BOOTTIME_ALARM, sysinfo's uptime) in the namespace.
+    #[arg(long, value_name = "OFFSET", allow_hyphen_values = true, value_parser = parse_offset)]
+    pub boottime: Option<i128>,
+
+    /// The folder `cargo xtask build-vdso` wrote the images to (default: $VDSO_DIR, else found
+    /// from vdso-run's own location or its workspace).
+    #[arg(long, value_name = "DIR")]
+    pub images: Option<PathBuf>,
+
+    /// Say what is set up, and at exit how many calls the image served, per entry.
+    #[arg(long, short)]
+    pub verbose: bool,
+
+    /// The program and its arguments.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        value_name = "PROGRAM [ARGS]..."
+    )]
+    pub command: Vec<OsString>,
+}
+
+fn parse_offset(s: &str) -> Result<i128, String> {
+    offset::parse(s).map_err(|e| e.to_string())
+}
+
+/// How PROGRAM is given its clocks. `--as-vdso` (ptrace injection of the
+/// image as the real vDSO) will be the second mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// LD_PRELOAD of libvdso_run_preload.so.
+    Preload,
+}
+
+impl Cli {
+    /// Parses the command line. `--help` and `--version` print and exit 0;
+    /// any other error is one line and exit 125.
+    pub fn parse_args() -> Result<Cli, Failure> {
+        Cli::try_parse().map_err(|e| {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                std::process::exit(0);
+            }
+            Failure::own(one_line(&e))
+        })
+    }
+
+    pub fn mode(&self) -> Mode {
+        Mode::Preload
+    }
+
+    /// True when PROGRAM gets the time-namespace image.
+    pub fn timens(&self) -> bool {
+        self.timens || self.monotonic.is_some() || self.boottime.is_some()
+    }
+}
+
+/// clap's error as one line: its first paragraph, joined, without "error: ".
+fn one_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let paragraph: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let text = paragraph.join(" ");
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    format!("{text} (see vdso-run --help)")
+}

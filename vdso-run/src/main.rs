@@ -1,0 +1,82 @@
+//! `vdso-run [--timens] [--monotonic OFFSET] [--boottime OFFSET] [--images DIR]
+//! [--verbose] -- PROGRAM [ARGS...]`: run a program on the vdso-rs images, in
+//! a user-space time namespace. See vdso-run/README.md.
+
+mod cli;
+mod locate;
+mod offset;
+mod program;
+mod supervise;
+
+// Shared with the preload library, which uses all of them.
+#[allow(dead_code)]
+#[path = "shared/elfcheck.rs"]
+mod elfcheck;
+#[allow(dead_code)]
+#[path = "shared/layout.rs"]
+mod layout;
+
+use common::note::Variant;
+use common::timens::{self, Offsets};
+use common::vvar::TimensOffset;
+
+use cli::{Cli, Failure, Mode};
+
+fn main() {
+    // A bug must still end in one line and vdso-run's own exit code.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("vdso-run: internal error: {info}");
+        std::process::exit(cli::EXIT_FAILURE);
+    }));
+    let code = match run() {
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("vdso-run: {failure}");
+            failure.code
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run() -> Result<i32, Failure> {
+    let cli = Cli::parse_args()?;
+    match cli.mode() {
+        Mode::Preload => preload(cli),
+    }
+}
+
+/// The LD_PRELOAD mode: checks everything that can be checked before
+/// PROGRAM starts, then supervises it.
+fn preload(cli: Cli) -> Result<i32, Failure> {
+    let timens = cli.timens();
+    let offsets = timens.then(|| Offsets {
+        monotonic: TimensOffset::from_nanos(cli.monotonic.unwrap_or(0)),
+        boottime: TimensOffset::from_nanos(cli.boottime.unwrap_or(0)),
+    });
+    if let Some(offsets) = &offsets {
+        // Linux's own checks, against the clocks as they read now.
+        timens::validate(offsets, &supervise::kernel_now())
+            .map_err(|e| Failure::own(format!("bad offset: {e}")))?;
+    }
+    let variant = if timens {
+        Variant::Timens
+    } else {
+        Variant::Host
+    };
+    let (image_path, image) = locate::image(cli.images.as_deref(), variant)?;
+    let preload = locate::preload()?;
+    let mut command = cli.command.into_iter();
+    let argv0 = command.next().unwrap_or_default();
+    let program = program::resolve(&argv0)?;
+    program::check_reachable(&program)?;
+    supervise::run(supervise::Plan {
+        program,
+        argv0,
+        args: command.collect(),
+        image_path,
+        image,
+        preload,
+        offsets,
+        verbose: cli.verbose,
+    })
+}

@@ -1,0 +1,307 @@
+//! Raw system calls. The library defines `syscall`, `clock_gettime` and
+//! others, so calling libc's would call itself; and these are safe in signal
+//! handlers and `vfork` children. Each returns the kernel's value: `>= 0`,
+//! or `-errno`.
+
+use core::arch::asm;
+use core::ffi::c_int;
+
+/// # Safety
+/// The arguments must be valid for system call `nr`.
+#[inline(always)]
+pub unsafe fn syscall6(nr: usize, a: [usize; 6]) -> isize {
+    let ret: isize;
+    // SAFETY: the caller vouches for the arguments; `syscall` clobbers only
+    // rcx and r11 besides rax.
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a[0],
+            in("rsi") a[1],
+            in("rdx") a[2],
+            in("r10") a[3],
+            in("r8") a[4],
+            in("r9") a[5],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// Opens a NUL-terminated path (`path` must end with a NUL byte).
+pub fn open(path: &[u8], flags: c_int) -> Result<c_int, c_int> {
+    if path.last() != Some(&0) {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: a NUL-terminated path that lives across the call.
+    let r = unsafe {
+        syscall6(
+            libc::SYS_openat as usize,
+            [
+                libc::AT_FDCWD as usize,
+                path.as_ptr() as usize,
+                (flags | libc::O_CLOEXEC) as usize,
+                0,
+                0,
+                0,
+            ],
+        )
+    };
+    check(r).map(|fd| fd as c_int)
+}
+
+/// Removes a NUL-terminated path (best effort).
+pub fn unlink(path: &[u8]) {
+    if path.last() == Some(&0) {
+        // SAFETY: a NUL-terminated path.
+        unsafe {
+            syscall6(
+                libc::SYS_unlinkat as usize,
+                [libc::AT_FDCWD as usize, path.as_ptr() as usize, 0, 0, 0, 0],
+            )
+        };
+    }
+}
+
+pub fn close(fd: c_int) {
+    // SAFETY: closing a descriptor this library opened.
+    unsafe { syscall6(libc::SYS_close as usize, [fd as usize, 0, 0, 0, 0, 0]) };
+}
+
+/// Reads up to `buf.len()` bytes at `offset`, retrying short reads.
+pub fn pread(fd: c_int, buf: &mut [u8], offset: u64) -> usize {
+    let mut done = 0;
+    while done < buf.len() {
+        // SAFETY: `buf[done..]` is writable memory of that length.
+        let r = unsafe {
+            syscall6(
+                libc::SYS_pread64 as usize,
+                [
+                    fd as usize,
+                    buf.as_mut_ptr() as usize + done,
+                    buf.len() - done,
+                    offset as usize + done,
+                    0,
+                    0,
+                ],
+            )
+        };
+        if r == -(libc::EINTR as isize) {
+            continue;
+        }
+        if r <= 0 {
+            break;
+        }
+        done += r as usize;
+    }
+    done
+}
+
+/// Writes all of `buf` to `fd` (best effort: for messages).
+pub fn write_all(fd: c_int, mut buf: &[u8]) {
+    while !buf.is_empty() {
+        // SAFETY: `buf` is readable memory of that length.
+        let r = unsafe {
+            syscall6(
+                libc::SYS_write as usize,
+                [fd as usize, buf.as_ptr() as usize, buf.len(), 0, 0, 0],
+            )
+        };
+        if r == -(libc::EINTR as isize) {
+            continue;
+        }
+        if r <= 0 {
+            return;
+        }
+        buf = &buf[r as usize..];
+    }
+}
+
+pub fn file_size(fd: c_int) -> Result<u64, c_int> {
+    // SAFETY: lseek takes integers only.
+    let r = unsafe {
+        syscall6(
+            libc::SYS_lseek as usize,
+            [fd as usize, 0, libc::SEEK_END as usize, 0, 0, 0],
+        )
+    };
+    check(r).map(|n| n as u64)
+}
+
+/// # Safety
+/// As mmap(2): with `MAP_FIXED`, `addr` must be a range this library owns.
+pub unsafe fn mmap(
+    addr: usize,
+    len: usize,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    offset: usize,
+) -> Result<usize, c_int> {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe {
+        syscall6(
+            libc::SYS_mmap as usize,
+            [
+                addr,
+                len,
+                prot as usize,
+                flags as usize,
+                fd as isize as usize,
+                offset,
+            ],
+        )
+    };
+    check(r).map(|a| a as usize)
+}
+
+/// # Safety
+/// The range must be a mapping this library owns and nothing may use it.
+pub unsafe fn munmap(addr: usize, len: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe { syscall6(libc::SYS_munmap as usize, [addr, len, 0, 0, 0, 0]) };
+}
+
+/// # Safety
+/// The range must be a mapping this library owns.
+pub unsafe fn mprotect(addr: usize, len: usize, prot: c_int) -> Result<(), c_int> {
+    // SAFETY: forwarded from the caller.
+    let r = unsafe {
+        syscall6(
+            libc::SYS_mprotect as usize,
+            [addr, len, prot as usize, 0, 0, 0],
+        )
+    };
+    check(r).map(|_| ())
+}
+
+pub fn flock(fd: c_int, op: c_int) -> Result<(), c_int> {
+    // SAFETY: integers only.
+    let r = unsafe {
+        syscall6(
+            libc::SYS_flock as usize,
+            [fd as usize, op as usize, 0, 0, 0, 0],
+        )
+    };
+    check(r).map(|_| ())
+}
+
+pub fn getpid() -> c_int {
+    // SAFETY: no arguments.
+    unsafe { syscall6(libc::SYS_getpid as usize, [0; 6]) as c_int }
+}
+
+pub fn kill_self(sig: c_int) {
+    // SAFETY: signalling our own process.
+    unsafe {
+        syscall6(
+            libc::SYS_kill as usize,
+            [getpid() as usize, sig as usize, 0, 0, 0, 0],
+        )
+    };
+}
+
+pub fn exit_group(code: c_int) -> ! {
+    loop {
+        // SAFETY: ends the process.
+        unsafe {
+            syscall6(
+                libc::SYS_exit_group as usize,
+                [code as usize, 0, 0, 0, 0, 0],
+            )
+        };
+    }
+}
+
+/// `access(path, X_OK)` for a NUL-terminated path.
+pub fn executable(path: &[u8]) -> bool {
+    if path.last() != Some(&0) {
+        return false;
+    }
+    // SAFETY: a NUL-terminated path.
+    let r = unsafe {
+        syscall6(
+            libc::SYS_faccessat as usize,
+            [
+                libc::AT_FDCWD as usize,
+                path.as_ptr() as usize,
+                libc::X_OK as usize,
+                0,
+                0,
+                0,
+            ],
+        )
+    };
+    r == 0
+}
+
+fn check(r: isize) -> Result<isize, c_int> {
+    if (-4095..0).contains(&r) {
+        Err(-r as c_int)
+    } else {
+        Ok(r)
+    }
+}
+
+/// The TSC, unordered: only for coarse staleness checks.
+#[inline(always)]
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC has no memory effects and exists on every x86_64 CPU.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Sets errno (libc's thread-local one, which every caller reads).
+pub fn set_errno(e: c_int) {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// A message in a fixed buffer, written to stderr in one write.
+pub struct Msg {
+    buf: [u8; 1024],
+    len: usize,
+}
+
+impl Msg {
+    pub fn new() -> Msg {
+        Msg {
+            buf: [0; 1024],
+            len: 0,
+        }
+    }
+
+    pub fn send(&mut self) {
+        if self.len == self.buf.len() {
+            self.buf[self.len - 1] = b'\n';
+        } else {
+            self.buf[self.len] = b'\n';
+            self.len += 1;
+        }
+        write_all(2, &self.buf[..self.len]);
+    }
+}
+
+impl core::fmt::Write for Msg {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = self.buf.len() - self.len;
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+/// Bytes shown as text.
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl core::fmt::Display for Bytes<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,662 @@
+//! Absolute-time waits on a namespaced clock, translated to host time as a
+//! namespaced kernel does (`timens_ktime_to_host`): host = namespaced -
+//! offset, for CLOCK_MONOTONIC and CLOCK_BOOTTIME(_ALARM); a deadline before
+//! the offset has already passed. Without this a program sleeps for the
+//! offset (a positive one) or not at all (a negative one).
+
+use core::ffi::{c_int, c_long, c_void};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
+
+use libc::{clockid_t, itimerspec, timespec};
+
+use crate::layout::{
+    T_CLOCK_NANOSLEEP, T_CLOCKJOIN, T_COND_CLOCKWAIT, T_COND_TIMEDWAIT, T_FUTEX, T_FUTEX_WAITV,
+    T_MUTEX_CLOCKLOCK, T_RWLOCK_CLOCKRDLOCK, T_RWLOCK_CLOCKWRLOCK, T_SEM_CLOCKWAIT,
+    T_TIMER_SETTIME, T_TIMERFD_SETTIME,
+};
+use crate::next;
+use crate::ns::{self, Ns};
+use crate::sys;
+
+const NSEC: i128 = 1_000_000_000;
+const KTIME_MAX: i128 = i64::MAX as i128;
+
+/// The host deadline for an absolute `t` on `clock`, or `None` when the
+/// call needs no change (another clock, no offset, an invalid time the
+/// kernel will refuse itself).
+///
+/// # Safety
+/// `t` must be NULL or point to a readable timespec.
+pub unsafe fn to_host(ns: Ns, clock: clockid_t, t: *const timespec) -> Option<timespec> {
+    if t.is_null()
+        || !matches!(
+            clock,
+            libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME | libc::CLOCK_BOOTTIME_ALARM
+        )
+    {
+        return None;
+    }
+    let offset = ns.offset_ns(clock);
+    if offset == 0 {
+        return None;
+    }
+    // SAFETY: the caller vouches for `t`.
+    let t = unsafe { t.read() };
+    if t.tv_sec < 0 || !(0..NSEC as i64).contains(&t.tv_nsec) {
+        return None;
+    }
+    let tim = t.tv_sec as i128 * NSEC + t.tv_nsec as i128;
+    let host = if tim < offset {
+        0
+    } else {
+        (tim - offset).min(KTIME_MAX)
+    };
+    Some(timespec {
+        tv_sec: (host / NSEC) as i64,
+        tv_nsec: (host % NSEC) as i64,
+    })
+}
+
+/// A timer's expiry translated: as in Linux, a non-zero expiry that lands
+/// at 0 still fires (at once) rather than disarming the timer.
+///
+/// # Safety
+/// `new` must point to a readable itimerspec.
+unsafe fn timer_to_host(ns: Ns, clock: clockid_t, new: *const itimerspec) -> Option<itimerspec> {
+    // SAFETY: the caller vouches for `new`.
+    let mut spec = unsafe { new.read() };
+    if spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0 {
+        return None;
+    }
+    // SAFETY: a local.
+    let mut host = unsafe { to_host(ns, clock, &spec.it_value) }?;
+    if host.tv_sec == 0 && host.tv_nsec == 0 {
+        host.tv_nsec = 1;
+    }
+    spec.it_value = host;
+    Some(spec)
+}
+
+/// The namespace, when it has offsets to translate by.
+fn timens() -> Option<Ns> {
+    ns::get().filter(|ns| ns.timens())
+}
+
+/// # Safety
+/// As clock_nanosleep(2).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn clock_nanosleep(
+    clock: clockid_t,
+    flags: c_int,
+    req: *const timespec,
+    rem: *mut timespec,
+) -> c_int {
+    let Some(real) = next::clock_nanosleep() else {
+        return libc::ENOSYS;
+    };
+    if flags & libc::TIMER_ABSTIME != 0
+        && let Some(ns) = timens()
+        // SAFETY: the caller's pointer, as the kernel would read it.
+        && let Some(host) = unsafe { to_host(ns, clock, req) }
+    {
+        ns.count_translated(T_CLOCK_NANOSLEEP);
+        // SAFETY: libc's function with a local deadline.
+        return unsafe { real(clock, flags, &host, rem) };
+    }
+    // SAFETY: libc's function with the caller's arguments.
+    unsafe { real(clock, flags, req, rem) }
+}
+
+/// The clock a timerfd counts on, from /proc/self/fdinfo (which also knows
+/// descriptors inherited across exec or duplicated).
+fn timerfd_clock(fd: c_int) -> Option<clockid_t> {
+    let mut path = [0u8; 64];
+    let prefix = b"/proc/self/fdinfo/";
+    path[..prefix.len()].copy_from_slice(prefix);
+    let mut len = prefix.len();
+    let mut digits = [0u8; 12];
+    let mut n = fd as u32;
+    let mut d = 0;
+    loop {
+        digits[d] = b'0' + (n % 10) as u8;
+        d += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in (0..d).rev() {
+        path[len] = digits[i];
+        len += 1;
+    }
+    let file = sys::open(&path[..=len], libc::O_RDONLY).ok()?;
+    let mut buf = [0u8; 1024];
+    let got = sys::pread(file, &mut buf, 0);
+    sys::close(file);
+    let text = &buf[..got];
+    let key = b"clockid:";
+    let at = text.windows(key.len()).position(|w| w == key)? + key.len();
+    let mut value: i32 = 0;
+    let mut seen = false;
+    for &b in &text[at..] {
+        match b {
+            b' ' | b'\t' if !seen => {}
+            b'0'..=b'9' => {
+                value = value.checked_mul(10)?.checked_add(i32::from(b - b'0'))?;
+                seen = true;
+            }
+            _ => break,
+        }
+    }
+    seen.then_some(value)
+}
+
+/// # Safety
+/// As timerfd_settime(2).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn timerfd_settime(
+    fd: c_int,
+    flags: c_int,
+    new: *const itimerspec,
+    old: *mut itimerspec,
+) -> c_int {
+    let Some(real) = next::timerfd_settime() else {
+        sys::set_errno(libc::ENOSYS);
+        return -1;
+    };
+    if flags & libc::TFD_TIMER_ABSTIME != 0
+        && !new.is_null()
+        && let Some(ns) = timens()
+        && let Some(clock) = timerfd_clock(fd)
+        // SAFETY: the caller's pointer, checked non-NULL.
+        && let Some(host) = unsafe { timer_to_host(ns, clock, new) }
+    {
+        ns.count_translated(T_TIMERFD_SETTIME);
+        // SAFETY: libc's function with a local expiry.
+        return unsafe { real(fd, flags, &host, old) };
+    }
+    // SAFETY: libc's function with the caller's arguments.
+    unsafe { real(fd, flags, new, old) }
+}
+
+/// POSIX timers and the clocks they were created on: an open-addressing
+/// table, lock-free (timer ids are glibc's `timer_t` values).
+const TIMER_SLOTS: usize = 1024;
+const EMPTY: usize = 0;
+const DELETED: usize = usize::MAX;
+static TIMER_KEYS: [AtomicUsize; TIMER_SLOTS] = [const { AtomicUsize::new(EMPTY) }; TIMER_SLOTS];
+static TIMER_CLOCKS: [AtomicI32; TIMER_SLOTS] = [const { AtomicI32::new(0) }; TIMER_SLOTS];
+
+fn timer_key(t: libc::timer_t) -> usize {
+    // Never EMPTY or DELETED.
+    (t as usize).wrapping_add(1).clamp(1, usize::MAX - 1)
+}
+
+fn timer_slot(key: usize, i: usize) -> usize {
+    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_shr(54) + i) % TIMER_SLOTS
+}
+
+fn timer_find(key: usize) -> Option<usize> {
+    for i in 0..TIMER_SLOTS {
+        let s = timer_slot(key, i);
+        match TIMER_KEYS[s].load(Ordering::Acquire) {
+            k if k == key => return Some(s),
+            EMPTY => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// # Safety
+/// As timer_create(2).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn timer_create(
+    clock: clockid_t,
+    sevp: *mut libc::sigevent,
+    timerid: *mut libc::timer_t,
+) -> c_int {
+    let Some(real) = next::timer_create() else {
+        sys::set_errno(libc::ENOSYS);
+        return -1;
+    };
+    // SAFETY: libc's function with the caller's arguments.
+    let ret = unsafe { real(clock, sevp, timerid) };
+    if ret == 0 && !timerid.is_null() {
+        // SAFETY: libc just wrote it.
+        let key = timer_key(unsafe { timerid.read() });
+        if let Some(s) = timer_find(key) {
+            TIMER_CLOCKS[s].store(clock, Ordering::Release);
+            return ret;
+        }
+        for i in 0..TIMER_SLOTS {
+            let s = timer_slot(key, i);
+            let k = TIMER_KEYS[s].load(Ordering::Relaxed);
+            if (k == EMPTY || k == DELETED)
+                && TIMER_KEYS[s]
+                    .compare_exchange(k, key, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                TIMER_CLOCKS[s].store(clock, Ordering::Release);
+                break;
+            }
+        }
+    }
+    ret
+}
+
+/// # Safety
+/// As timer_delete(2).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn timer_delete(timerid: libc::timer_t) -> c_int {
+    let Some(real) = next::timer_delete() else {
+        sys::set_errno(libc::ENOSYS);
+        return -1;
+    };
+    // SAFETY: libc's function with the caller's argument.
+    let ret = unsafe { real(timerid) };
+    if ret == 0
+        && let Some(s) = timer_find(timer_key(timerid))
+    {
+        TIMER_KEYS[s].store(DELETED, Ordering::Release);
+    }
+    ret
+}
+
+/// # Safety
+/// As timer_settime(2).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn timer_settime(
+    timerid: libc::timer_t,
+    flags: c_int,
+    new: *const itimerspec,
+    old: *mut itimerspec,
+) -> c_int {
+    let Some(real) = next::timer_settime() else {
+        sys::set_errno(libc::ENOSYS);
+        return -1;
+    };
+    if flags & libc::TIMER_ABSTIME != 0
+        && !new.is_null()
+        && let Some(ns) = timens()
+        && let Some(s) = timer_find(timer_key(timerid))
+        && let clock = TIMER_CLOCKS[s].load(Ordering::Acquire)
+        // SAFETY: the caller's pointer, checked non-NULL.
+        && let Some(host) = unsafe { timer_to_host(ns, clock, new) }
+    {
+        ns.count_translated(T_TIMER_SETTIME);
+        // SAFETY: libc's function with a local expiry.
+        return unsafe { real(timerid, flags, &host, old) };
+    }
+    // SAFETY: libc's function with the caller's arguments.
+    unsafe { real(timerid, flags, new, old) }
+}
+
+/// Which 32-bit word of glibc's `pthread_cond_t` records the clock, and the
+/// bit: found once by initialising two condition variables, one per clock,
+/// with libc's own functions and comparing them (glibc keeps it in bit 1 of
+/// `__wrefs` since 2.25). This is what glibc's pthread_cond_timedwait itself
+/// reads, so it is right for condition variables initialised statically,
+/// before this library loaded, or in another process (process-shared), and
+/// never stale for memory reused after a missing pthread_cond_destroy.
+static COND_PROBE: AtomicU32 = AtomicU32::new(PROBE_UNKNOWN);
+const PROBE_UNKNOWN: u32 = 0;
+const PROBE_FAILED: u32 = u32::MAX;
+const COND_WORDS: usize = core::mem::size_of::<libc::pthread_cond_t>() / 4;
+
+/// (word index, bit mask) of the clock in a `pthread_cond_t`.
+fn cond_clock_word() -> Option<(usize, u32)> {
+    let probe = COND_PROBE.load(Ordering::Relaxed);
+    match probe {
+        PROBE_FAILED => return None,
+        PROBE_UNKNOWN => {}
+        known => return Some(((known >> 8) as usize - 1, 1 << (known & 0x1f))),
+    }
+    let found = probe_cond_clock();
+    let value = match found {
+        Some((word, bit)) => (((word + 1) as u32) << 8) | bit.trailing_zeros(),
+        None => PROBE_FAILED,
+    };
+    COND_PROBE.store(value, Ordering::Relaxed);
+    if found.is_none() {
+        let mut m = sys::Msg::new();
+        let _ = core::fmt::Write::write_str(
+            &mut m,
+            "vdso-run: cannot tell which clock glibc's condition variables use; \
+             pthread_cond_timedwait on CLOCK_MONOTONIC will not be translated",
+        );
+        m.send();
+    }
+    found
+}
+
+fn probe_cond_clock() -> Option<(usize, u32)> {
+    // SAFETY: plain data, initialised by libc below.
+    let mut attr: libc::pthread_condattr_t = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    let mut realtime: libc::pthread_cond_t = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    let mut monotonic: libc::pthread_cond_t = unsafe { core::mem::zeroed() };
+    // SAFETY: libc's own functions (not interposed here) on local objects.
+    unsafe {
+        if libc::pthread_condattr_init(&mut attr) != 0
+            || libc::pthread_cond_init(&mut realtime, &attr) != 0
+            || libc::pthread_condattr_setclock(&mut attr, libc::CLOCK_MONOTONIC) != 0
+            || libc::pthread_cond_init(&mut monotonic, &attr) != 0
+        {
+            return None;
+        }
+        libc::pthread_condattr_destroy(&mut attr);
+    }
+    // SAFETY: pthread_cond_t is plain memory of COND_WORDS words.
+    let words = |c: &libc::pthread_cond_t| unsafe {
+        core::ptr::read(core::ptr::from_ref(c).cast::<[u32; COND_WORDS]>())
+    };
+    let (r, m) = (words(&realtime), words(&monotonic));
+    // SAFETY: initialised above, never waited on.
+    unsafe {
+        libc::pthread_cond_destroy(&mut realtime);
+        libc::pthread_cond_destroy(&mut monotonic);
+    }
+    let mut found = None;
+    for i in 0..COND_WORDS {
+        let diff = r[i] ^ m[i];
+        if diff == 0 {
+            continue;
+        }
+        if found.is_some() || diff.count_ones() != 1 || m[i] & diff == 0 {
+            return None;
+        }
+        found = Some((i, diff));
+    }
+    found
+}
+
+/// True if glibc will wait on `cond` against CLOCK_MONOTONIC.
+///
+/// # Safety
+/// `cond` must point to a pthread_cond_t.
+unsafe fn cond_is_monotonic(cond: *const libc::pthread_cond_t) -> bool {
+    let Some((word, bit)) = cond_clock_word() else {
+        return false;
+    };
+    // SAFETY: inside the object; glibc reads this word atomically itself.
+    let w = unsafe { &*cond.cast::<AtomicI32>().add(word) };
+    w.load(Ordering::Relaxed) as u32 & bit != 0
+}
+
+/// # Safety
+/// As pthread_cond_timedwait(3).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_cond_timedwait(
+    cond: *mut libc::pthread_cond_t,
+    mutex: *mut libc::pthread_mutex_t,
+    abstime: *const timespec,
+) -> c_int {
+    let Some(real) = next::pthread_cond_timedwait() else {
+        return libc::ENOSYS;
+    };
+    if let Some(ns) = timens()
+        // SAFETY: the caller's condition variable.
+        && unsafe { cond_is_monotonic(cond) }
+        // SAFETY: the caller's pointer.
+        && let Some(host) = unsafe { to_host(ns, libc::CLOCK_MONOTONIC, abstime) }
+    {
+        ns.count_translated(T_COND_TIMEDWAIT);
+        // SAFETY: libc's function with a local deadline.
+        return unsafe { real(cond, mutex, &host) };
+    }
+    // SAFETY: libc's function with the caller's arguments.
+    unsafe { real(cond, mutex, abstime) }
+}
+
+/// # Safety
+/// As pthread_cond_clockwait(3).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_cond_clockwait(
+    cond: *mut libc::pthread_cond_t,
+    mutex: *mut libc::pthread_mutex_t,
+    clock: clockid_t,
+    abstime: *const timespec,
+) -> c_int {
+    let Some(real) = next::pthread_cond_clockwait() else {
+        return libc::ENOSYS;
+    };
+    if let Some(ns) = timens()
+        // SAFETY: the caller's pointer.
+        && let Some(host) = unsafe { to_host(ns, clock, abstime) }
+    {
+        ns.count_translated(T_COND_CLOCKWAIT);
+        // SAFETY: libc's function with a local deadline.
+        return unsafe { real(cond, mutex, clock, &host) };
+    }
+    // SAFETY: libc's function with the caller's arguments.
+    unsafe { real(cond, mutex, clock, abstime) }
+}
+
+/// `f(object, clock, abstime)`: sem_clockwait, pthread_mutex_clocklock,
+/// pthread_rwlock_clock{rd,wr}lock.
+///
+/// # Safety
+/// As the function `real` is.
+unsafe fn clock_call(
+    real: Option<next::TimespecCall>,
+    counter: usize,
+    object: *mut c_void,
+    clock: clockid_t,
+    abstime: *const timespec,
+) -> c_int {
+    let Some(real) = real else {
+        return libc::ENOSYS;
+    };
+    if let Some(ns) = timens()
+        // SAFETY: the caller's pointer.
+        && let Some(host) = unsafe { to_host(ns, clock, abstime) }
+    {
+        ns.count_translated(counter);
+        // SAFETY: libc's function with a local deadline.
+        return unsafe { real(object, clock, &host) };
+    }
+    // SAFETY: libc's function with the caller's arguments.
+    unsafe { real(object, clock, abstime) }
+}
+
+/// # Safety
+/// As sem_clockwait(3).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sem_clockwait(
+    sem: *mut libc::sem_t,
+    clock: clockid_t,
+    abstime: *const timespec,
+) -> c_int {
+    // sem_clockwait returns -1 and errno, unlike the pthread functions.
+    let Some(real) = next::sem_clockwait() else {
+        sys::set_errno(libc::ENOSYS);
+        return -1;
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { clock_call(Some(real), T_SEM_CLOCKWAIT, sem.cast(), clock, abstime) }
+}
+
+/// # Safety
+/// As pthread_mutex_clocklock(3).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_mutex_clocklock(
+    mutex: *mut libc::pthread_mutex_t,
+    clock: clockid_t,
+    abstime: *const timespec,
+) -> c_int {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        clock_call(
+            next::pthread_mutex_clocklock(),
+            T_MUTEX_CLOCKLOCK,
+            mutex.cast(),
+            clock,
+            abstime,
+        )
+    }
+}
+
+/// # Safety
+/// As pthread_rwlock_clockrdlock(3).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_rwlock_clockrdlock(
+    rwlock: *mut libc::pthread_rwlock_t,
+    clock: clockid_t,
+    abstime: *const timespec,
+) -> c_int {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        clock_call(
+            next::pthread_rwlock_clockrdlock(),
+            T_RWLOCK_CLOCKRDLOCK,
+            rwlock.cast(),
+            clock,
+            abstime,
+        )
+    }
+}
+
+/// # Safety
+/// As pthread_rwlock_clockwrlock(3).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_rwlock_clockwrlock(
+    rwlock: *mut libc::pthread_rwlock_t,
+    clock: clockid_t,
+    abstime: *const timespec,
+) -> c_int {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        clock_call(
+            next::pthread_rwlock_clockwrlock(),
+            T_RWLOCK_CLOCKWRLOCK,
+            rwlock.cast(),
+            clock,
+            abstime,
+        )
+    }
+}
+
+/// # Safety
+/// As pthread_clockjoin_np(3).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_clockjoin_np(
+    thread: libc::pthread_t,
+    retval: *mut *mut c_void,
+    clock: clockid_t,
+    abstime: *const timespec,
+) -> c_int {
+    let Some(real) = next::pthread_clockjoin_np() else {
+        return libc::ENOSYS;
+    };
+    if let Some(ns) = timens()
+        // SAFETY: the caller's pointer.
+        && let Some(host) = unsafe { to_host(ns, clock, abstime) }
+    {
+        ns.count_translated(T_CLOCKJOIN);
+        // SAFETY: libc's function with a local deadline.
+        return unsafe { real(thread, retval, clock, &host) };
+    }
+    // SAFETY: libc's function with the caller's arguments.
+    unsafe { real(thread, retval, clock, abstime) }
+}
+
+const FUTEX_WAIT_BITSET: c_int = 9;
+const FUTEX_WAIT_REQUEUE_PI: c_int = 11;
+const FUTEX_LOCK_PI2: c_int = 13;
+const FUTEX_PRIVATE_FLAG: c_int = 128;
+const FUTEX_CLOCK_REALTIME: c_int = 256;
+const SYS_FUTEX_WAITV: c_long = 449;
+
+/// syscall(3), which is variadic: on x86-64 its integer arguments arrive in
+/// the same registers (and stack slot) as these seven, and reading one the
+/// caller did not pass reads an unused register or its frame, harmlessly.
+/// Absolute futex waits (Rust's Condvar and park_timeout, many runtimes),
+/// futex_waitv, clock_nanosleep and timerfd_settime are translated;
+/// clock_gettime and sysinfo are answered as the wrappers answer them.
+///
+/// # Safety
+/// As syscall(2) for system call `nr`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn syscall(
+    nr: c_long,
+    a1: c_long,
+    a2: c_long,
+    a3: c_long,
+    a4: c_long,
+    a5: c_long,
+    a6: c_long,
+) -> c_long {
+    let Some(real) = next::syscall() else {
+        sys::set_errno(libc::ENOSYS);
+        return -1;
+    };
+    match nr {
+        libc::SYS_futex => {
+            let op = a2 as c_int;
+            let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+            if matches!(cmd, FUTEX_WAIT_BITSET | FUTEX_WAIT_REQUEUE_PI | FUTEX_LOCK_PI2)
+                && op & FUTEX_CLOCK_REALTIME == 0
+                && let Some(ns) = timens()
+                && let timeout = a4 as *const timespec
+                // SAFETY: the caller's timeout, as the kernel would read it.
+                && let Some(host) = unsafe { to_host(ns, libc::CLOCK_MONOTONIC, timeout) }
+            {
+                ns.count_translated(T_FUTEX);
+                // SAFETY: the caller's call with a local timeout.
+                return unsafe { real(nr, a1, a2, a3, &host as *const timespec as c_long, a5, a6) };
+            }
+        }
+        SYS_FUTEX_WAITV => {
+            if let Some(ns) = timens()
+                // SAFETY: the caller's timeout, as the kernel would read it.
+                && let Some(host) = unsafe { to_host(ns, a5 as clockid_t, a4 as *const timespec) }
+            {
+                ns.count_translated(T_FUTEX_WAITV);
+                // SAFETY: the caller's call with a local timeout.
+                return unsafe { real(nr, a1, a2, a3, &host as *const timespec as c_long, a5, a6) };
+            }
+        }
+        libc::SYS_clock_nanosleep => {
+            // SAFETY: forwarded; the result is an error number, which
+            // syscall(3) reports as -1 and errno.
+            let r = unsafe {
+                clock_nanosleep(
+                    a1 as clockid_t,
+                    a2 as c_int,
+                    a3 as *const timespec,
+                    a4 as *mut timespec,
+                )
+            };
+            if r != 0 {
+                sys::set_errno(r);
+                return -1;
+            }
+            return 0;
+        }
+        libc::SYS_timerfd_settime => {
+            // SAFETY: forwarded; -1 and errno as syscall(3) reports.
+            return unsafe {
+                timerfd_settime(
+                    a1 as c_int,
+                    a2 as c_int,
+                    a3 as *const itimerspec,
+                    a4 as *mut itimerspec,
+                )
+            } as c_long;
+        }
+        libc::SYS_clock_gettime => {
+            // SAFETY: forwarded; -1 and errno as syscall(3) reports.
+            return unsafe { crate::clocks::clock_gettime(a1 as clockid_t, a2 as *mut timespec) }
+                as c_long;
+        }
+        libc::SYS_sysinfo => {
+            // SAFETY: forwarded; -1 and errno as syscall(3) reports.
+            return unsafe { crate::clocks::sysinfo(a1 as *mut libc::sysinfo) } as c_long;
+        }
+        _ => {}
+    }
+    // SAFETY: the caller's call, unchanged.
+    unsafe { real(nr, a1, a2, a3, a4, a5, a6) }
+}

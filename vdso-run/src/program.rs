@@ -1,0 +1,154 @@
+//! PROGRAM before it starts: found as execvp would find it, and checked to be
+//! a program the preload library reaches.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::cli::{EXIT_CANNOT_RUN, EXIT_NOT_FOUND, Failure};
+use crate::elfcheck::{self, Kind, Source};
+
+struct FileSource(File);
+
+impl Source for FileSource {
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> usize {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.0.read_at(&mut buf[done..], offset + done as u64) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => done += n,
+            }
+        }
+        done
+    }
+}
+
+fn executable(path: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated path.
+    path.is_file() && unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0
+}
+
+/// Finds PROGRAM: as given if it has a slash, else on `$PATH` (glibc's
+/// default `/bin:/usr/bin` if unset), as execvp does.
+pub fn resolve(program: &OsStr) -> Result<PathBuf, Failure> {
+    let shown = program.to_string_lossy();
+    if program.is_empty() {
+        return Err(Failure::new(
+            EXIT_NOT_FOUND,
+            "'': no such file or directory",
+        ));
+    }
+    let candidates: Vec<PathBuf> = if program.as_bytes().contains(&b'/') {
+        vec![PathBuf::from(program)]
+    } else {
+        let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/bin:/usr/bin"));
+        std::env::split_paths(&path)
+            .map(|dir| {
+                let dir = if dir.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    dir
+                };
+                dir.join(program)
+            })
+            .collect()
+    };
+    if let Some(found) = candidates.iter().find(|p| executable(p)) {
+        return Ok(found.clone());
+    }
+    match candidates.iter().find(|p| p.exists()) {
+        Some(p) if p.is_dir() => Err(Failure::new(
+            EXIT_CANNOT_RUN,
+            format!("{}: is a directory", p.display()),
+        )),
+        Some(p) => Err(Failure::new(
+            EXIT_CANNOT_RUN,
+            format!("{}: permission denied (not executable)", p.display()),
+        )),
+        None if candidates.len() == 1 => Err(Failure::new(
+            EXIT_NOT_FOUND,
+            format!("{shown}: no such file or directory"),
+        )),
+        None => Err(Failure::new(
+            EXIT_NOT_FOUND,
+            format!("{shown}: command not found in $PATH"),
+        )),
+    }
+}
+
+/// Refuses a program the preload library cannot reach: statically linked,
+/// another libc's loader, Go, not x86-64. A `#!` script is judged by its
+/// interpreter, a file the kernel cannot run by /bin/sh (execvp's fallback).
+pub fn check_reachable(path: &Path) -> Result<(), Failure> {
+    check_secure_execution(path)?;
+    let mut current = path.to_path_buf();
+    for _ in 0..5 {
+        let file = File::open(&current).map_err(|e| {
+            Failure::new(
+                EXIT_CANNOT_RUN,
+                format!(
+                    "{}: cannot read it to check that the preload library reaches it: {e}",
+                    current.display()
+                ),
+            )
+        })?;
+        match elfcheck::inspect(&mut FileSource(file)) {
+            Kind::Reachable => return Ok(()),
+            Kind::Unreachable(why) => {
+                let via = if current == path {
+                    String::new()
+                } else {
+                    format!(" (the interpreter of {})", path.display())
+                };
+                return Err(Failure::new(
+                    EXIT_CANNOT_RUN,
+                    format!(
+                        "{}{via}: the preload library cannot reach it: {why}; it would run on the \
+                         host's clocks. Run it with `vdso-run --as-vdso` (ptrace injection, a later \
+                         version) instead",
+                        current.display()
+                    ),
+                ));
+            }
+            Kind::Script(interp) => {
+                current = PathBuf::from(OsStr::from_bytes(interp.bytes()));
+            }
+            Kind::Shell => current = PathBuf::from("/bin/sh"),
+        }
+    }
+    Err(Failure::new(
+        EXIT_CANNOT_RUN,
+        format!("{}: too many levels of #! interpreters", path.display()),
+    ))
+}
+
+/// A set-user-ID or set-group-ID program that changes our identity runs in
+/// secure-execution mode, where the dynamic loader ignores LD_PRELOAD.
+fn check_secure_execution(path: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    // SAFETY: geteuid and getegid cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let setuid = meta.mode() & libc::S_ISUID != 0 && meta.uid() != uid;
+    let setgid = meta.mode() & libc::S_ISGID != 0 && meta.gid() != gid;
+    if setuid || setgid {
+        return Err(Failure::new(
+            EXIT_CANNOT_RUN,
+            format!(
+                "{}: the preload library cannot reach it: it is set-{}-ID, and the dynamic loader \
+                 ignores LD_PRELOAD for such programs; it would run on the host's clocks. Run it \
+                 with `vdso-run --as-vdso` (ptrace injection, a later version) instead",
+                path.display(),
+                if setuid { "user" } else { "group" }
+            ),
+        ));
+    }
+    Ok(())
+}

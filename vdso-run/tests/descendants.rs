@@ -1,0 +1,103 @@
+//! Threads, forked children, programs exec'd with a cleared environment, and
+//! programs started by a shell all see the namespace.
+
+mod support;
+
+use support::*;
+
+/// Runs PROGRAM under +10d and checks every `monotonic` reading it printed
+/// (lines ending in "monotonic SECONDS") is ten days ahead.
+fn ten_days_ahead(program: &[&str], expected_lines: usize) -> Run {
+    let before = host_ns(libc::CLOCK_MONOTONIC);
+    let run = run(vdso_run().args(["--monotonic", "+10d", "--"]).args(program)).expect_success();
+    let readings: Vec<i128> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.rsplit_once("monotonic "))
+        .map(|(_, v)| parse_ns(v))
+        .collect();
+    assert_eq!(
+        readings.len(),
+        expected_lines,
+        "{program:?} printed:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    for r in readings {
+        assert_near(&format!("{program:?}"), r, before, TEN_DAYS, 0, 2 * NS);
+    }
+    run
+}
+
+#[test]
+fn every_thread() {
+    ten_days_ahead(
+        &[c_program("clocks").to_str().expect("utf-8"), "threads"],
+        4,
+    );
+}
+
+#[test]
+fn forked_child_and_parent() {
+    let run = ten_days_ahead(&[c_program("clocks").to_str().expect("utf-8"), "fork"], 2);
+    assert!(run.stdout.contains("child monotonic"), "{}", run.stdout);
+}
+
+#[test]
+fn programs_exec_d_with_a_cleared_environment() {
+    let clocks = c_program("clocks");
+    let clocks = clocks.to_str().expect("utf-8");
+    for mode in [
+        "execve_empty",
+        "fexecve_empty",
+        "execvpe_empty",
+        "execle_empty",
+        "posix_spawn_empty",
+        "posix_spawnp_empty",
+        "execv_clearenv",
+        "execvp_clearenv",
+        "execl_clearenv",
+        "execlp_clearenv",
+    ] {
+        // The exec'd program prints every clock; "monotonic" once.
+        let run = ten_days_ahead(&[clocks, "exec", mode, clocks], 1);
+        assert!(run.stdout.contains("boottime"), "{mode}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn env_minus_i() {
+    let clocks = c_program("clocks");
+    ten_days_ahead(&["env", "-i", clocks.to_str().expect("utf-8")], 1);
+}
+
+#[test]
+fn python_started_by_a_shell() {
+    ten_days_ahead(
+        &[
+            "sh",
+            "-c",
+            "python3 -c 'import time; print(\"monotonic\", time.monotonic())'",
+        ],
+        1,
+    );
+}
+
+#[test]
+fn a_child_left_running_keeps_the_namespace_alive() {
+    // PROGRAM exits at once; its background child reads the clock a second
+    // later, on pages vdso-run still keeps ticking, and vdso-run waits for it.
+    let run = ten_days_ahead(
+        &[
+            "sh",
+            "-c",
+            "(sleep 1; python3 -c 'import time; print(\"late monotonic\", time.monotonic())') &",
+        ],
+        1,
+    );
+    assert!(
+        run.elapsed.as_millis() >= 1000,
+        "returned after {:?}",
+        run.elapsed
+    );
+}

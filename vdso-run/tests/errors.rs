@@ -1,0 +1,193 @@
+//! vdso-run's own errors, and programs it cannot run: one line each, with
+//! the exit code the README documents (125 vdso-run, 126 cannot run, 127 not
+//! found), and never a panic.
+
+mod support;
+
+use std::path::Path;
+
+use support::*;
+
+fn expect_error(args: &[&str], code: i32, says: &str) -> Run {
+    let run = run(vdso_run().args(args));
+    assert_eq!(run.code(), Some(code), "{args:?}:\n{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{args:?}: not one line:\n{}", run.stderr);
+    assert!(lines[0].starts_with("vdso-run: "), "{}", lines[0]);
+    assert!(
+        lines[0].contains(says),
+        "{args:?}: {:?} lacks {says:?}",
+        lines[0]
+    );
+    assert_eq!(run.stdout, "");
+    run
+}
+
+#[test]
+fn bad_offsets() {
+    for bad in ["10x", "+", "1h1h", "5s3", "1.5", "abc", "--", ""] {
+        expect_error(&["--monotonic", bad, "--", "true"], 125, "");
+        expect_error(&["--boottime", bad, "--", "true"], 125, "");
+    }
+    expect_error(
+        &["--monotonic", "10x", "--", "true"],
+        125,
+        "bad OFFSET \"10x\": unknown unit",
+    );
+    expect_error(&["--monotonic"], 125, "--monotonic");
+    expect_error(&["--bogus", "--", "true"], 125, "--bogus");
+    expect_error(&[], 125, "PROGRAM");
+}
+
+#[test]
+fn offsets_linux_refuses() {
+    // A fresh machine has minutes of uptime: minus a day makes BOOTTIME negative.
+    let minus = offset_arg(-(host_ns(libc::CLOCK_BOOTTIME) / NS + 86_400) * NS);
+    expect_error(
+        &["--boottime", &minus, "--", "true"],
+        125,
+        "would make the clock negative",
+    );
+    let minus = offset_arg(-(host_ns(libc::CLOCK_MONOTONIC) / NS + 86_400) * NS);
+    expect_error(
+        &["--monotonic", &minus, "--", "true"],
+        125,
+        "monotonic offset",
+    );
+    expect_error(
+        &["--monotonic", "+999999999999d", "--", "true"],
+        125,
+        "Linux allows",
+    );
+}
+
+#[test]
+fn programs_not_found_or_not_runnable() {
+    expect_error(&["--", "no-such-program-anywhere"], 127, "not found");
+    expect_error(&["--", "/no/such/program"], 127, "no such file");
+    let plain = tmp_dir().join("not-executable");
+    std::fs::write(&plain, "echo hi\n").expect("write");
+    std::fs::set_permissions(&plain, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
+    expect_error(
+        &["--", plain.to_str().expect("utf-8")],
+        126,
+        "not executable",
+    );
+    expect_error(&["--", "/"], 126, "is a directory");
+}
+
+#[test]
+fn missing_or_wrong_images() {
+    expect_error(
+        &["--images", "/no/such/dir", "--", "true"],
+        125,
+        "cannot find the host image",
+    );
+    expect_error(
+        &["--timens", "--images", "/no/such/dir", "--", "true"],
+        125,
+        "vdso-timens.so",
+    );
+    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/vdso");
+    let images = std::env::var_os("VDSO_DIR").map_or(images, Into::into);
+    let dir = tmp_dir().join("wrong-images");
+    std::fs::create_dir_all(&dir).expect("dir");
+    // The timens image under the host image's name: its note gives it away.
+    std::fs::copy(images.join("vdso-timens.so"), dir.join("vdso.so")).expect("copy image");
+    std::fs::copy(images.join("vdso.so"), dir.join("vdso-timens.so")).expect("copy image");
+    let dir = dir.to_str().expect("utf-8");
+    expect_error(
+        &["--images", dir, "--", "true"],
+        125,
+        "this is the timens image, not the host image",
+    );
+    expect_error(
+        &["--timens", "--images", dir, "--", "true"],
+        125,
+        "this is the host image, not the timens image",
+    );
+    let junk = tmp_dir().join("junk-images");
+    std::fs::create_dir_all(&junk).expect("dir");
+    std::fs::write(junk.join("vdso.so"), b"not an ELF file").expect("write");
+    expect_error(
+        &["--images", junk.to_str().expect("utf-8"), "--", "true"],
+        125,
+        "refusing image",
+    );
+}
+
+const MAIN: &str = "int main(void) { return 0; }\n";
+
+#[test]
+fn programs_the_preload_library_cannot_reach() {
+    let static_prog = cc_source("static", MAIN, &["-static"]);
+    let musl = cc_source(
+        "musl",
+        MAIN,
+        &["-Wl,--dynamic-linker=/lib/ld-musl-x86_64.so.1"],
+    );
+    let go = cc_source(
+        "go-like",
+        "__attribute__((section(\".go.buildinfo\"), used)) static const char info[32] = \"\\xff Go buildinf:\";\n\
+         int main(void) { return 0; }\n",
+        &[],
+    );
+    let script = tmp_dir().join("static-script");
+    std::fs::write(&script, format!("#!{}\n", static_prog.display())).expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    for (prog, why) in [
+        (&static_prog, "statically linked"),
+        (&musl, "ld-musl"),
+        (&go, "Go program"),
+        (&script, "statically linked"),
+    ] {
+        for mode in [&[][..], &["--monotonic", "+1h"][..]] {
+            let mut args: Vec<&str> = mode.to_vec();
+            args.extend(["--", prog.to_str().expect("utf-8")]);
+            let run = expect_error(&args, 126, why);
+            assert!(run.stderr.contains("--as-vdso"), "{}", run.stderr);
+        }
+    }
+}
+
+#[test]
+fn a_descendant_the_library_cannot_reach_is_refused_in_a_namespace() {
+    let static_prog = cc_source("static-child", MAIN, &["-static"]);
+    let script = format!("{}; echo status $?", static_prog.display());
+    let run = run(vdso_run().args(["--verbose", "--monotonic", "+1h", "--", "sh", "-c", &script]))
+        .expect_success();
+    assert!(run.stdout.contains("status 126"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("vdso-run: refusing to run"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("execs refused: 1"), "{}", run.stderr);
+    // Without a namespace, nothing claims an offset: it runs.
+    let run = support::run(vdso_run().args(["--", "sh", "-c", &script])).expect_success();
+    assert!(run.stdout.contains("status 0"), "{}", run.stdout);
+}
+
+#[test]
+fn set_user_id_programs_are_refused() {
+    // The loader ignores LD_PRELOAD when a program changes the user id.
+    let prog = cc_source("setuid", MAIN, &[]);
+    // SAFETY: geteuid cannot fail.
+    let owner = if unsafe { libc::geteuid() } == 65534 {
+        0
+    } else {
+        65534
+    };
+    let path = std::ffi::CString::new(prog.to_str().expect("utf-8")).expect("path");
+    // SAFETY: a valid path; changing the owner of our own temporary file.
+    let chowned = unsafe { libc::chown(path.as_ptr(), owner, u32::MAX) } == 0;
+    if !chowned {
+        panic!("cannot chown a test file (the tests run as root here and in CI)");
+    }
+    std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o4755))
+        .expect("chmod");
+    let run = expect_error(&["--", prog.to_str().expect("utf-8")], 126, "set-user-ID");
+    assert!(run.stderr.contains("--as-vdso"), "{}", run.stderr);
+}

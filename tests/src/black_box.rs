@@ -1,0 +1,324 @@
+//! The C ABI seen from outside, against the raw system calls: what every
+//! vDSO must do whatever its data pages look like, so these run on the
+//! kernel's own vDSO too (which shows they test the ABI, not our habits).
+
+use common::clock::{
+    CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC_RAW, CLOCK_REALTIME,
+    CLOCK_REALTIME_COARSE, CLOCK_TAI, Timespec,
+};
+
+use crate::abi::{self, UNTOUCHED};
+use crate::check::Verdict;
+use crate::live::Live;
+use crate::register;
+use crate::target::Target;
+use crate::time::{Failures, NS_PER_SEC, Secs, is_normalised, ns, tv_ns, within};
+
+/// The clocks an image computes from the counter.
+pub const HRES_CLOCKS: [i32; 5] = [
+    CLOCK_REALTIME,
+    CLOCK_MONOTONIC,
+    CLOCK_MONOTONIC_RAW,
+    CLOCK_BOOTTIME,
+    CLOCK_TAI,
+];
+/// The clocks an image copies from the page.
+pub const COARSE_CLOCKS: [i32; 2] = [CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE];
+
+/// Samples per clock in the timing checks: each right after an update.
+const ROUNDS: usize = 12;
+
+fn is_served(clock: i32) -> bool {
+    HRES_CLOCKS.contains(&clock) || COARSE_CLOCKS.contains(&clock)
+}
+
+register!(clock_gettime_returns_what_the_kernel_returns, BlackBox, needs: [Entries]);
+/// For every id: the same return value as the system call, the buffer left
+/// alone on failure, and for ids the pages do not serve (the vDSO must ask
+/// the kernel) a time between two system calls around it.
+fn clock_gettime_returns_what_the_kernel_returns(target: Target) -> Verdict {
+    let live = Live::start(target)?;
+    let vdso = live.vdso();
+    let mut f = Failures::new();
+    for (name, id) in abi::every_clock_id() {
+        let (before_ret, before) = abi::sys_clock_gettime(id);
+        let (ret, ts) = abi::vdso_clock_gettime(&vdso, id);
+        let (_, after) = abi::sys_clock_gettime(id);
+        f.expect(&name, ret == before_ret, || {
+            format!("returned {ret}, the system call {before_ret}")
+        });
+        if before_ret != 0 {
+            f.expect(&name, ts == UNTOUCHED, || {
+                format!("failed ({ret}) but wrote {ts:?} into the buffer")
+            });
+        } else if !is_served(id) {
+            f.note(&name, within("the time", ns(before), ns(ts), ns(after)));
+        }
+        if ret == 0 {
+            f.expect(&name, is_normalised(ts), || {
+                format!("{ts:?} is not normalised")
+            });
+        }
+    }
+    f.verdict()
+}
+
+register!(served_clocks_lie_between_kernel_reads, BlackBox, needs: [Entries]);
+/// Each counter-driven clock, right after a timekeeping update, lies between
+/// two system calls around it, give or take the calibration bound.
+fn served_clocks_lie_between_kernel_reads(target: Target) -> Verdict {
+    let live = Live::start(target)?;
+    let vdso = live.vdso();
+    let bound = live.calibration_ns();
+    let mut f = Failures::new();
+    for _ in 0..ROUNDS {
+        for clock in HRES_CLOCKS {
+            live.settle()?;
+            let before = abi::sys_ns(clock);
+            let (ret, ts) = abi::vdso_clock_gettime(&vdso, clock);
+            let after = abi::sys_ns(clock);
+            let key = format!("clock {clock}");
+            f.expect(&key, ret == 0, || format!("returned {ret}"));
+            f.expect(&key, is_normalised(ts), || {
+                format!("{ts:?} is not normalised")
+            });
+            f.note(
+                &key,
+                within(
+                    &format!("between kernel reads ±{}", Secs(bound)),
+                    before - bound,
+                    ns(ts),
+                    after + bound,
+                ),
+            );
+        }
+    }
+    f.verdict()
+}
+
+register!(coarse_clocks_lag_by_at_most_one_tick, BlackBox, needs: [Entries]);
+/// Each coarse clock, right after an update, is no earlier than the update
+/// (for an image: its twin high-resolution clock read before it; for the
+/// kernel's vDSO: the coarse system call before it) and no later than the
+/// kernel's coarse system call after it, allowing that call its lag.
+fn coarse_clocks_lag_by_at_most_one_tick(target: Target) -> Verdict {
+    let live = Live::start(target)?;
+    let vdso = live.vdso();
+    let (bound, kernel_lag) = (live.calibration_ns(), crate::live::kernel_coarse_lag_ns());
+    let mut f = Failures::new();
+    for _ in 0..ROUNDS {
+        for clock in COARSE_CLOCKS {
+            let lowest = live.settle_coarse(clock)?;
+            let (ret, ts) = abi::vdso_clock_gettime(&vdso, clock);
+            let after = abi::sys_ns(clock);
+            let key = format!("clock {clock}");
+            f.expect(&key, ret == 0, || format!("returned {ret}"));
+            f.expect(&key, is_normalised(ts), || {
+                format!("{ts:?} is not normalised")
+            });
+            f.note(
+                &key,
+                within(
+                    "no earlier than the update, no later than the kernel's coarse read after it and its lag",
+                    lowest,
+                    ns(ts),
+                    after + kernel_lag + bound,
+                ),
+            );
+        }
+    }
+    f.verdict()
+}
+
+register!(gettimeofday_honours_each_null_pointer, BlackBox, needs: [Entries]);
+/// All four combinations of NULL and non-NULL: returns 0 like the system
+/// call, the time between two system calls, the timezone the page holds.
+fn gettimeofday_honours_each_null_pointer(target: Target) -> Verdict {
+    let live = Live::start(target)?;
+    let vdso = live.vdso();
+    let expected_tz = live.timezone();
+    // A microsecond either side for the truncation of the bound.
+    let bound = (live.calibration_ns() + 999) / 1000 * 1000;
+    let mut f = Failures::new();
+    for _ in 0..ROUNDS {
+        for (want_tv, want_tz) in [(false, false), (true, false), (false, true), (true, true)] {
+            let key = format!(
+                "tv {}, tz {}",
+                if want_tv { "given" } else { "NULL" },
+                if want_tz { "given" } else { "NULL" }
+            );
+            live.settle()?;
+            let (sys_ret, sys_before, _) = abi::sys_gettimeofday(true, false);
+            let (ret, tv, tz) = vdso.gettimeofday(want_tv, want_tz);
+            let (_, sys_after, _) = abi::sys_gettimeofday(true, false);
+            let expected_ret = abi::sys_gettimeofday(want_tv, want_tz).0;
+            f.expect(&key, ret == expected_ret && sys_ret == 0, || {
+                format!("returned {ret}, the system call {expected_ret}")
+            });
+            if let (Some(tv), Some(lo), Some(hi)) = (tv, sys_before, sys_after) {
+                f.expect(&key, (0..1_000_000).contains(&tv.tv_usec), || {
+                    format!("{tv:?} is not normalised")
+                });
+                f.note(
+                    &key,
+                    within(
+                        "the time, between two system calls",
+                        tv_ns(lo) - bound,
+                        tv_ns(tv),
+                        tv_ns(hi) + bound,
+                    ),
+                );
+            }
+            if let Some(tz) = tz {
+                f.expect(&key, tz == expected_tz, || {
+                    format!("timezone {tz:?}, the page holds {expected_tz:?}")
+                });
+            }
+        }
+    }
+    f.verdict()
+}
+
+register!(time_agrees_with_itself_and_the_kernel, BlackBox, needs: [Entries]);
+/// `time(NULL)` and `time(&t)` return and store the same, never decrease,
+/// lie (in whole seconds) where REALTIME_COARSE may, and within a second of
+/// the `time` system call.
+fn time_agrees_with_itself_and_the_kernel(target: Target) -> Verdict {
+    let live = Live::start(target)?;
+    let vdso = live.vdso();
+    let (bound, kernel_lag) = (live.calibration_ns(), crate::live::kernel_coarse_lag_ns());
+    let mut f = Failures::new();
+    for _ in 0..ROUNDS {
+        let lowest = live.settle_coarse(CLOCK_REALTIME_COARSE)?;
+        let sys_before = abi::sys_time();
+        let (null, stored_none) = vdso.time(false);
+        let (ret, stored) = vdso.time(true);
+        let after = abi::sys_ns(CLOCK_REALTIME_COARSE);
+        let sys_after = abi::sys_time();
+        f.expect("time(NULL)", stored_none.is_none(), || {
+            "stored through NULL".into()
+        });
+        f.expect("time(&t)", stored == Some(ret), || {
+            format!("returned {ret} but stored {stored:?}")
+        });
+        f.expect("time(NULL) then time(&t)", null <= ret, || {
+            format!("went back from {null} to {ret}")
+        });
+        // Compared in nanoseconds: whole seconds against the coarse reads.
+        for (key, value) in [("time(NULL)", null), ("time(&t)", ret)] {
+            let value = value as i128 * NS_PER_SEC;
+            let lo = lowest.div_euclid(NS_PER_SEC) * NS_PER_SEC;
+            let hi = (after + kernel_lag + bound).div_euclid(NS_PER_SEC) * NS_PER_SEC;
+            f.note(
+                key,
+                within(
+                    "whole seconds, no earlier than the update, no later than the kernel's coarse read after it and its lag",
+                    lo,
+                    value,
+                    hi,
+                ),
+            );
+            f.note(
+                format!("{key} against the time system call"),
+                within(
+                    "within a second of the system call's",
+                    (sys_before as i128 - 1) * NS_PER_SEC,
+                    value,
+                    (sys_after as i128 + 1) * NS_PER_SEC,
+                ),
+            );
+        }
+    }
+    f.verdict()
+}
+
+/// Linux's auxiliary clocks (`CLOCK_AUX` 16 to `CLOCK_AUX_LAST` 23, since
+/// v6.17, after the ABI the images follow): the kernel's own vDSO answers
+/// `clock_getres` for them with a resolution of its own, even while the
+/// clock is disabled and the system call says `EINVAL`.
+const AUX_CLOCKS: std::ops::RangeInclusive<i32> = 16..=23;
+
+/// Whether `target` may answer `clock_getres(id)` with `ret`, `res` where
+/// the system call fails: only the kernel's vDSO, only for an auxiliary
+/// clock, only with a plausible resolution.
+fn kernel_answers_aux_getres(
+    target: Target,
+    id: i32,
+    ret: i32,
+    res: Timespec,
+    with_buffer: bool,
+) -> bool {
+    target == Target::KernelVdso
+        && AUX_CLOCKS.contains(&id)
+        && ret == 0
+        && (!with_buffer || (res.tv_sec == 0 && (1..NS_PER_SEC as i64).contains(&res.tv_nsec)))
+}
+
+register!(clock_getres_matches_the_kernel_for_every_id, BlackBox, needs: [Entries]);
+/// For every id, with a buffer and with NULL: the system call's return
+/// value, its resolution, and the buffer left alone on failure (the
+/// kernel's vDSO excepted for the auxiliary clocks of Linux 6.17 and later,
+/// see [`AUX_CLOCKS`]).
+fn clock_getres_matches_the_kernel_for_every_id(target: Target) -> Verdict {
+    let live = Live::start(target)?;
+    let vdso = live.vdso();
+    let mut f = Failures::new();
+    for (name, id) in abi::every_clock_id() {
+        let (sys_ret, sys_res) = abi::sys_clock_getres(id, true);
+        let (ret, res) = abi::vdso_clock_getres(&vdso, id, true);
+        let aux = sys_ret != 0 && kernel_answers_aux_getres(target, id, ret, res, true);
+        f.expect(&name, aux || ret == sys_ret, || {
+            format!("returned {ret}, the system call {sys_ret}")
+        });
+        f.expect(&name, aux || res == sys_res, || {
+            format!("resolution {res:?}, the system call's {sys_res:?}")
+        });
+        let (sys_null, _) = abi::sys_clock_getres(id, false);
+        let (null, _) = abi::vdso_clock_getres(&vdso, id, false);
+        let aux = sys_null != 0 && kernel_answers_aux_getres(target, id, null, UNTOUCHED, false);
+        f.expect(
+            format!("{name}, NULL buffer"),
+            aux || null == sys_null,
+            || format!("returned {null}, the system call {sys_null}"),
+        );
+    }
+    f.verdict()
+}
+
+register!(getcpu_matches_the_kernel_on_every_cpu, BlackBox, needs: [Entries]);
+/// Pinned to each CPU in turn: the cpu and node of the `getcpu` system call;
+/// and NULL for every pointer is accepted.
+fn getcpu_matches_the_kernel_on_every_cpu(target: Target) -> Verdict {
+    let live = Live::start(target)?;
+    let vdso = live.vdso();
+    let original = abi::affinity().map_err(|e| format!("sched_getaffinity: {e}"))?;
+    let cpus = abi::allowed_cpus().map_err(|e| format!("sched_getaffinity: {e}"))?;
+    let mut f = Failures::new();
+    for &cpu in &cpus {
+        let key = format!("cpu {cpu}");
+        if let Err(e) = abi::pin_to(cpu) {
+            f.note(&key, Err(format!("sched_setaffinity: {e}")));
+            continue;
+        }
+        for _ in 0..ROUNDS {
+            let (ret, got_cpu, got_node) = vdso.getcpu();
+            let (sys_ret, sys_cpu, sys_node) = abi::sys_getcpu();
+            f.expect(&key, ret == 0 && sys_ret == 0, || {
+                format!("returned {ret}, the system call {sys_ret}")
+            });
+            f.expect(&key, got_cpu == sys_cpu && sys_cpu as usize == cpu, || {
+                format!("cpu {got_cpu}, the system call says {sys_cpu}")
+            });
+            f.expect(&key, got_node == sys_node, || {
+                format!("node {got_node}, the system call says {sys_node}")
+            });
+        }
+        let null = abi::vdso_getcpu_nulls(&vdso);
+        f.expect("NULL pointers", null == 0, || format!("returned {null}"));
+    }
+    abi::set_affinity(&original).map_err(|e| format!("restoring the affinity: {e}"))?;
+    f.expect("the affinity mask", !cpus.is_empty(), || {
+        "no CPU allowed".into()
+    });
+    f.verdict()
+}

@@ -1,0 +1,40 @@
+//! The conformance suite (issue #3): every image and the kernel's own vDSO,
+//! held to the same checks.
+//!
+//! Each check is registered, in the file that defines it, into one linker
+//! set ([`check::checks`]) with the capabilities a target needs for it to
+//! apply. The runner ([`runner`]) runs every registered check against every
+//! [`target::Target`] it applies to, each in a thread of its own under a
+//! watchdog, and the `#[test]` functions (one per [`check::Category`]) report
+//! every failing (check, target) pair.
+//!
+//! The kernel is the oracle throughout: times are compared with the raw
+//! system call ([`abi`]), bracketed by reads taken around them.
+//!
+//! Adding a check: write `fn name_after_the_behaviour(target: Target) ->
+//! Verdict` in the file of its subject and [`register!`] it beside it with
+//! its category and the [`target::Capability`]s it needs. Adding a target
+//! (a design variant): see [`target`].
+//!
+//! Run with the images built: `cargo xtask test`, or `cargo xtask
+//! build-vdso` then `cargo test -p conformance` (`VDSO_DIR` picks another
+//! image directory).
+
+pub mod abi;
+pub mod check;
+pub mod live;
+pub mod runner;
+pub mod target;
+pub mod time;
+
+mod black_box;
+mod faults;
+#[cfg(test)]
+mod hostile;
+mod namespace;
+mod real_namespace;
+mod seqlock;
+mod swap;
+
+#[cfg(test)]
+mod suite;

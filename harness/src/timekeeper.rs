@@ -9,7 +9,7 @@
 //! it resumed from suspend) is applied at once, as the kernel itself steps.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -43,11 +43,14 @@ const STEER_HORIZON_NS: f64 = 200e6;
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
     pub tick: Duration,
+    /// A deliberate error in the calibrated TSC rate, in parts per million,
+    /// for tests of the steering (0 in real use).
+    pub skew_ppm: f64,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { tick: DEFAULT_TICK }
+        Config { tick: DEFAULT_TICK, skew_ppm: 0.0 }
     }
 }
 
@@ -134,6 +137,16 @@ impl Group {
         self.lines[i].base + delta * u128::from(self.published_mult)
     }
 
+    /// Moves every line `delta` cycles on, at the published rate (the one
+    /// readers used until now), then by its step in nanoseconds.
+    fn advance(&mut self, delta: u64, steps: &[i128]) {
+        let published = u128::from(self.published_mult);
+        for (line, &step) in self.lines.iter_mut().zip(steps) {
+            let continued = line.base + u128::from(delta) * published;
+            line.base = (continued as i128 + (step << self.shift)).max(0) as u128;
+        }
+    }
+
     fn shifted(&self, ns: i128) -> u128 {
         (ns.max(0) as u128) << self.shift
     }
@@ -164,7 +177,7 @@ impl Timekeeper {
         if !tsc::is_invariant() {
             return Err(TimekeeperError::TscNotInvariant);
         }
-        let hz = tsc::frequency();
+        let hz = tsc::frequency() * (1.0 + config.skew_ppm * 1e-6);
         let hres_pairs: Vec<Pair> = HRES_CLOCKS.iter().map(|&c| tsc::paired_read(c)).collect();
         let raw_pairs = [tsc::paired_read(CLOCK_MONOTONIC_RAW)];
         let mut tk = Timekeeper {
@@ -247,23 +260,18 @@ impl Timekeeper {
 
     /// Writes the page with `cycle_last` read inside the update (readers
     /// that started earlier either read the counter before it or retry),
-    /// each line continued exactly to that cycle at its old rate, then moved
-    /// by its step.
+    /// each line continued exactly to that cycle at the rate readers were
+    /// using, then moved by its step. Only the counter read and a few
+    /// multiply-adds happen while the count is odd: readers wait that long.
     fn publish(&mut self, hres_steps: &[i128], raw_steps: &[i128]) -> Result<(), TimekeeperError> {
         let old_cycle = self.cycle_last;
         let mut cycle_now = old_cycle;
         let (hres, raw) = (&mut self.hres, &mut self.raw);
         self.pages.writer().update(|[h, r]| {
             cycle_now = tsc::rdtsc();
-            for (group, steps) in [(&mut *hres, hres_steps), (&mut *raw, raw_steps)] {
-                let continued: Vec<u128> = (0..group.lines.len())
-                    .map(|i| group.at_old(i, old_cycle, cycle_now))
-                    .collect();
-                for (i, base) in continued.into_iter().enumerate() {
-                    let step = steps[i] << group.shift;
-                    group.lines[i].base = (base as i128 + step).max(0) as u128;
-                }
-            }
+            let delta = cycle_now.saturating_sub(old_cycle);
+            hres.advance(delta, hres_steps);
+            raw.advance(delta, raw_steps);
             let a = anchor(hres, raw, cycle_now);
             h.set_counter(a.cycle_last, a.mask, a.hres);
             r.set_counter(a.cycle_last, a.mask, a.raw);
@@ -286,6 +294,7 @@ impl Timekeeper {
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             paused: Mutex::new(false),
+            ticks: AtomicU64::new(0),
         });
         let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()
@@ -303,11 +312,15 @@ impl Timekeeper {
                         next = now;
                     }
                     let paused = shared.paused.lock().unwrap_or_else(|e| e.into_inner());
-                    if !*paused && let Err(e) = tk.tick() {
+                    if *paused {
+                        continue;
+                    }
+                    if let Err(e) = tk.tick() {
                         // Another writer is on the page: a bug in the caller.
                         eprintln!("timekeeper stopped: {e}");
                         break;
                     }
+                    shared.ticks.fetch_add(1, Ordering::Release);
                 }
                 tk
             })
@@ -350,20 +363,18 @@ fn steer(g: &mut Group, reference: Pair, err: i128) {
     g.mult = mult.round().clamp(1.0, u32::MAX as f64) as u32;
 }
 
+/// Seconds and the shifted remainder. The nanosecond count fits 64 bits
+/// (for 584 years), so this divides a `u64` by a constant, not a `u128`:
+/// it runs while readers wait.
 fn split(shifted: u128, shift: u32) -> HresBase {
-    let unit = u128::from(NSEC_PER_SEC) << shift;
-    HresBase {
-        sec: (shifted / unit) as u64,
-        nsec: ShiftedNanos((shifted % unit) as u64),
-    }
+    let sec = ((shifted >> shift) as u64) / NSEC_PER_SEC;
+    let rest = shifted - (u128::from(sec * NSEC_PER_SEC) << shift);
+    HresBase { sec, nsec: ShiftedNanos(rest as u64) }
 }
 
 fn coarse(shifted: u128, shift: u32) -> CoarseBase {
-    let ns = shifted >> shift;
-    CoarseBase {
-        sec: (ns / u128::from(NSEC_PER_SEC)) as u64,
-        nsec: (ns % u128::from(NSEC_PER_SEC)) as u64,
-    }
+    let ns = (shifted >> shift) as u64;
+    CoarseBase { sec: ns / NSEC_PER_SEC, nsec: ns % NSEC_PER_SEC }
 }
 
 fn anchor(hres: &Group, raw: &Group, cycle_last: u64) -> Anchor {
@@ -418,6 +429,7 @@ struct Shared {
     /// Held by the thread while it ticks, so that pausing waits for a tick
     /// in progress.
     paused: Mutex<bool>,
+    ticks: AtomicU64,
 }
 
 /// A timekeeper ticking on its own thread. Stopped on drop.
@@ -431,6 +443,19 @@ impl Ticker {
     /// stays frozen until [`resume`](Self::resume).
     pub fn pause(&self) {
         *self.shared.paused.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    }
+
+    /// Ticks completed so far.
+    pub fn ticks(&self) -> u64 {
+        self.shared.ticks.load(Ordering::Acquire)
+    }
+
+    /// Returns once `n` more ticks have completed.
+    pub fn wait_ticks(&self, n: u64) {
+        let target = self.ticks() + n;
+        while self.ticks() < target {
+            std::thread::sleep(Duration::from_micros(200));
+        }
     }
 
     pub fn resume(&self) {

@@ -153,7 +153,6 @@ fn a_paused_ticker_freezes_the_page_and_resumes() {
 struct Line {
     cycle_last: u64,
     mult: u32,
-    shift: u32,
     base: u128,
 }
 
@@ -164,7 +163,6 @@ impl Line {
         Line {
             cycle_last: vd.cycle_last(),
             mult: vd.mult(),
-            shift: vd.shift(),
             base: ((u128::from(sec) * 1_000_000_000) << vd.shift()) + u128::from(nsec.0),
         }
     }

@@ -49,10 +49,13 @@ impl fmt::Display for Failure {
     version,
     about = "Run a program on the vdso-rs images, in a user-space time namespace",
     long_about = "Run PROGRAM with its clock reads served by the vdso-rs images, as if in a \
-time namespace (unshare --time) with the given offsets, without root.\n\n\
+time namespace (unshare --time) with the given offsets, without root. By default a preload \
+library serves glibc's clock functions; with --as-vdso the image becomes the real vDSO of PROGRAM \
+and of everything it execs (static, musl and Go programs too), under ptrace.\n\n\
 OFFSET is a signed duration: 86400 (seconds, as unshare takes them), +10d, -1h30m, +90s, -250ms.\n\n\
 Exit status: PROGRAM's (128 + N when signal N ended it); 125 when vdso-run fails; \
-126 when PROGRAM cannot be run (or the preload library cannot reach it); 127 when it is not found.",
+126 when PROGRAM cannot be run (or the preload library cannot reach it, or --as-vdso cannot \
+handle it); 127 when it is not found.",
     after_help = "Example: vdso-run --monotonic +10d -- python3 -c 'import time; print(time.monotonic())'"
 )]
 pub struct Cli {
@@ -77,6 +80,11 @@ pub struct Cli {
     #[arg(long, short)]
     pub verbose: bool,
 
+    /// Install the image as PROGRAM's real vDSO (AT_SYSINFO_EHDR), in it and in every program
+    /// its descendants exec, under ptrace: reaches static, musl and Go programs too.
+    #[arg(long)]
+    pub as_vdso: bool,
+
     /// The program and its arguments.
     #[arg(
         required = true,
@@ -90,12 +98,13 @@ fn parse_offset(s: &str) -> Result<i128, String> {
     offset::parse(s).map_err(|e| e.to_string())
 }
 
-/// How PROGRAM is given its clocks. `--as-vdso` (ptrace injection of the
-/// image as the real vDSO) will be the second mode.
+/// How PROGRAM is given its clocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// LD_PRELOAD of libvdso_run_preload.so.
     Preload,
+    /// `--as-vdso`: the image mapped as the real vDSO at every exec, under ptrace.
+    AsVdso,
 }
 
 impl Cli {
@@ -113,7 +122,11 @@ impl Cli {
     }
 
     pub fn mode(&self) -> Mode {
-        Mode::Preload
+        if self.as_vdso {
+            Mode::AsVdso
+        } else {
+            Mode::Preload
+        }
     }
 
     /// True when PROGRAM gets the time-namespace image.

@@ -2,6 +2,7 @@
 //! [--verbose] -- PROGRAM [ARGS...]`: run a program on the vdso-rs images, in
 //! a user-space time namespace. See vdso-run/README.md.
 
+mod asvdso;
 mod cli;
 mod locate;
 mod offset;
@@ -42,14 +43,13 @@ fn run() -> Result<i32, Failure> {
     let cli = Cli::parse_args()?;
     match cli.mode() {
         Mode::Preload => preload(cli),
+        Mode::AsVdso => as_vdso(cli),
     }
 }
 
-/// The LD_PRELOAD mode: checks everything that can be checked before
-/// PROGRAM starts, then supervises it.
-fn preload(cli: Cli) -> Result<i32, Failure> {
-    let timens = cli.timens();
-    let offsets = timens.then(|| Offsets {
+/// The offsets, checked as Linux checks them, and the image variant.
+fn namespace(cli: &Cli) -> Result<(Option<Offsets>, Variant), Failure> {
+    let offsets = cli.timens().then(|| Offsets {
         monotonic: TimensOffset::from_nanos(cli.monotonic.unwrap_or(0)),
         boottime: TimensOffset::from_nanos(cli.boottime.unwrap_or(0)),
     });
@@ -58,11 +58,38 @@ fn preload(cli: Cli) -> Result<i32, Failure> {
         timens::validate(offsets, &supervise::kernel_now())
             .map_err(|e| Failure::own(format!("bad offset: {e}")))?;
     }
-    let variant = if timens {
+    let variant = if offsets.is_some() {
         Variant::Timens
     } else {
         Variant::Host
     };
+    Ok((offsets, variant))
+}
+
+/// `--as-vdso`: the image as the real vDSO of PROGRAM and every program its
+/// descendants exec, under ptrace.
+fn as_vdso(cli: Cli) -> Result<i32, Failure> {
+    let (offsets, variant) = namespace(&cli)?;
+    let (image_path, image) = locate::image(cli.images.as_deref(), variant)?;
+    let mut command = cli.command.into_iter();
+    let argv0 = command.next().unwrap_or_default();
+    let program = program::resolve(&argv0)?;
+    asvdso::check_program(&program)?;
+    asvdso::run(asvdso::Plan {
+        program,
+        argv0,
+        args: command.collect(),
+        image_path,
+        image,
+        offsets,
+        verbose: cli.verbose,
+    })
+}
+
+/// The LD_PRELOAD mode: checks everything that can be checked before
+/// PROGRAM starts, then supervises it.
+fn preload(cli: Cli) -> Result<i32, Failure> {
+    let (offsets, variant) = namespace(&cli)?;
     let (image_path, image) = locate::image(cli.images.as_deref(), variant)?;
     let preload = locate::preload()?;
     let mut command = cli.command.into_iter();

@@ -109,8 +109,7 @@ pub fn check_reachable(path: &Path) -> Result<(), Failure> {
                     EXIT_CANNOT_RUN,
                     format!(
                         "{}{via}: the preload library cannot reach it: {why}; it would run on the \
-                         host's clocks. Run it with `vdso-run --as-vdso` (ptrace injection, a later \
-                         version) instead",
+                         host's clocks. Run it with `vdso-run --as-vdso` instead",
                         current.display()
                     ),
                 ));
@@ -143,8 +142,8 @@ fn check_secure_execution(path: &Path) -> Result<(), Failure> {
             EXIT_CANNOT_RUN,
             format!(
                 "{}: the preload library cannot reach it: it is set-{}-ID, and the dynamic loader \
-                 ignores LD_PRELOAD for such programs; it would run on the host's clocks. Run it \
-                 with `vdso-run --as-vdso` (ptrace injection, a later version) instead",
+                 ignores LD_PRELOAD for such programs; it would run on the host's clocks (and \
+                 --as-vdso refuses it too: a traced program does not change identity)",
                 path.display(),
                 if setuid { "user" } else { "group" }
             ),

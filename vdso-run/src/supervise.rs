@@ -62,10 +62,10 @@ pub fn kernel_now() -> Now {
 }
 
 /// The namespace file, removed when dropped.
-struct NsFile {
-    path: PathBuf,
-    pages: Arc<DataPages>,
-    file: File,
+pub(crate) struct NsFile {
+    pub(crate) path: PathBuf,
+    pub(crate) pages: Arc<DataPages>,
+    pub(crate) file: File,
 }
 
 impl Drop for NsFile {
@@ -125,7 +125,7 @@ fn remove_abandoned(dir: &Path) {
     }
 }
 
-fn create_ns_file() -> Result<NsFile, Failure> {
+pub(crate) fn create_ns_file() -> Result<NsFile, Failure> {
     let dir = shm_dir();
     remove_abandoned(&dir);
     let pid = std::process::id();
@@ -220,7 +220,7 @@ impl Drop for ControlMap {
 }
 
 /// The signals the parent handles itself (blocked, taken with sigwaitinfo).
-fn handled_signals() -> libc::sigset_t {
+pub(crate) fn handled_signals() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; sigemptyset initialises it.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is a valid sigset_t and the signals exist.
@@ -241,7 +241,7 @@ fn handled_signals() -> libc::sigset_t {
 
 /// Blocks `set` in this thread (and the threads it starts from now on);
 /// returns the mask before.
-fn block(set: &libc::sigset_t) -> libc::sigset_t {
+pub(crate) fn block(set: &libc::sigset_t) -> libc::sigset_t {
     // SAFETY: as above.
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: valid sigset pointers.
@@ -425,7 +425,7 @@ fn reap(program: libc::pid_t) -> (Option<i32>, bool) {
 }
 
 /// Our children (processes of the namespace adopted as subreaper).
-fn children() -> Vec<libc::pid_t> {
+pub(crate) fn children() -> Vec<libc::pid_t> {
     let mut pids = Vec::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return pids;
@@ -441,7 +441,7 @@ fn children() -> Vec<libc::pid_t> {
     pids
 }
 
-fn exit_code(status: i32) -> i32 {
+pub(crate) fn exit_code(status: i32) -> i32 {
     if libc::WIFSIGNALED(status) {
         128 + libc::WTERMSIG(status)
     } else {

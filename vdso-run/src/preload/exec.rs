@@ -215,7 +215,7 @@ fn refuse(target: Option<ShortPath>, why: impl FnOnce() -> Option<Unreachable>) 
     let _ = write!(
         m,
         "vdso-run: refusing to run {}: the preload library cannot reach it: {why}; it would run on \
-         the host's clocks. Run it with `vdso-run --as-vdso` (ptrace injection, a later version) instead",
+         the host's clocks. Run it with `vdso-run --as-vdso` instead",
         Bytes(name)
     );
     m.send();

@@ -276,3 +276,210 @@ pub fn assert_near(what: &str, a: i128, b: i128, expected: i128, lo: i128, hi: i
         expected as f64 / 1e9
     );
 }
+
+/// `vdso-run --as-vdso`.
+pub fn as_vdso() -> Command {
+    let mut cmd = vdso_run();
+    cmd.arg("--as-vdso");
+    cmd
+}
+
+/// The folder holding the images vdso-run uses.
+pub fn images_dir() -> PathBuf {
+    std::env::var_os("VDSO_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/vdso"),
+        PathBuf::from,
+    )
+}
+
+/// The bytes of `vdso.so` (`timens` false) or `vdso-timens.so`.
+pub fn image_bytes(timens: bool) -> Vec<u8> {
+    let name = if timens { "vdso-timens.so" } else { "vdso.so" };
+    let path = images_dir().join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Hex as a test program prints it.
+pub fn unhex(text: &str) -> Vec<u8> {
+    let text = text.trim();
+    assert!(text.len().is_multiple_of(2), "odd hex {text:?}");
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// `tests/c/NAME.c` linked statically against musl (`musl-gcc -static`),
+/// once per test binary.
+pub fn musl_program(name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
+        return path.clone();
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/c")
+        .join(format!("{name}.c"));
+    let out = tmp_dir().join(format!("{name}-musl-static"));
+    let status = Command::new("musl-gcc")
+        .args(["-static", "-O2", "-pthread", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("cannot run musl-gcc (install Debian's musl-tools)");
+    assert!(status.success(), "musl-gcc {} failed", src.display());
+    built.push((name.to_string(), out.clone()));
+    out
+}
+
+/// tests/go (the standard library only), built once per test binary, with
+/// Go's caches under target/ and no network.
+pub fn go_program() -> PathBuf {
+    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.as_ref() {
+        return path.clone();
+    }
+    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-home");
+    std::fs::create_dir_all(&home).expect("go home");
+    let out = tmp_dir().join("asvdso-go");
+    let go = |args: &[&str]| {
+        let mut cmd = Command::new("go");
+        cmd.args(args)
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go"))
+            .env("HOME", &home)
+            .env("GOPATH", home.join("gopath"))
+            .env("GOCACHE", home.join("cache"))
+            .env("GOPROXY", "off")
+            .env("GOFLAGS", "")
+            .env("GO111MODULE", "on")
+            .env("CGO_ENABLED", "0");
+        cmd
+    };
+    let version = go(&["env", "GOVERSION"])
+        .output()
+        .expect("cannot run go (install Debian's golang-go)");
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    // Go 1.23 and later refuse go:linkname to the runtime's internals
+    // unless told otherwise; the program reads the runtime's own vDSO lookup.
+    let minor: u32 = version
+        .strip_prefix("go1.")
+        .and_then(|v| v.split(['.', 'r', 'b']).next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut args = vec!["build", "-o", out.to_str().expect("utf-8 path")];
+    if minor >= 23 {
+        args.push("-ldflags=-checklinkname=0");
+    }
+    args.push(".");
+    let status = go(&args).status().expect("cannot run go build");
+    assert!(status.success(), "go build of tests/go failed ({version})");
+    *built = Some(out.clone());
+    out
+}
+
+/// The Python program of the --as-vdso tests: the same commands as
+/// tests/c/asvdso.c and tests/go (clocks, image LEN, bracket, sleep), through
+/// glibc's clock_gettime and getauxval.
+pub const PYTHON_PROGRAM: &str = r#"import sys, time, ctypes
+libc = ctypes.CDLL(None)
+libc.getauxval.restype = ctypes.c_ulong
+libc.getauxval.argtypes = [ctypes.c_ulong]
+class Timespec(ctypes.Structure):
+    _fields_ = [("sec", ctypes.c_long), ("nsec", ctypes.c_long)]
+def sys_now(clock):
+    t = Timespec()
+    libc.syscall(228, clock, ctypes.byref(t))
+    return t.sec * 10**9 + t.nsec
+CLOCKS = [("realtime", time.CLOCK_REALTIME), ("monotonic", time.CLOCK_MONOTONIC),
+          ("monotonic_raw", time.CLOCK_MONOTONIC_RAW), ("boottime", time.CLOCK_BOOTTIME)]
+args = sys.argv[1:]
+i = 0
+while i < len(args):
+    a = args[i]
+    if a == "clocks":
+        for name, c in CLOCKS:
+            v = time.clock_gettime_ns(c)
+            print(f"{name} {v // 10**9}.{v % 10**9:09d}")
+    elif a == "image":
+        i += 1
+        print("image", ctypes.string_at(libc.getauxval(33), int(args[i])).hex())
+    elif a == "bracket":
+        for r in range(20):
+            for name, c in (CLOCKS[0], CLOCKS[1], CLOCKS[3]):
+                x, k, y = time.clock_gettime_ns(c), sys_now(c), time.clock_gettime_ns(c)
+                print(f"bracket_{name}_{r} {x} {k} {y}")
+    elif a == "sleep":
+        t = time.monotonic()
+        time.sleep(0.3)
+        print("sleep_ms", int((time.monotonic() - t) * 1000), 0)
+    else:
+        sys.exit("unknown command " + a)
+    i += 1
+"#;
+
+/// One of the four kinds of program the --as-vdso tests run: each finds the
+/// vDSO its own way.
+#[derive(Clone, Debug)]
+pub struct Program {
+    pub name: &'static str,
+    /// The command line before the test commands.
+    pub argv: Vec<String>,
+    /// How long its `sleep` command sleeps, in ms.
+    pub sleep_ms: u64,
+}
+
+/// musl static C, glibc dynamic C, Go, python3.
+pub fn four_programs() -> Vec<Program> {
+    let path = |p: PathBuf| p.to_str().expect("utf-8 path").to_string();
+    vec![
+        Program {
+            name: "musl-static",
+            argv: vec![path(musl_program("asvdso"))],
+            sleep_ms: 200,
+        },
+        Program {
+            name: "glibc",
+            argv: vec![path(c_program("asvdso"))],
+            sleep_ms: 200,
+        },
+        Program {
+            name: "go",
+            argv: vec![path(go_program())],
+            sleep_ms: 300,
+        },
+        Program {
+            name: "python3",
+            argv: vec!["python3".into(), "-c".into(), PYTHON_PROGRAM.into()],
+            sleep_ms: 300,
+        },
+    ]
+}
+
+impl Program {
+    /// Its command line with `commands` appended.
+    pub fn with(&self, commands: &[&str]) -> Vec<String> {
+        let mut v = self.argv.clone();
+        v.extend(commands.iter().map(|c| c.to_string()));
+        v
+    }
+}
+
+/// Writes an executable file for tests to run, by way of `cp`: a file this
+/// process wrote itself may still be open for writing in a child another
+/// test thread has just forked, and exec'ing it would fail with ETXTBSY.
+pub fn executable_file(name: &str, contents: &[u8]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tmp_dir();
+    let draft = dir.join(format!("{name}.draft"));
+    let path = dir.join(name);
+    std::fs::write(&draft, contents).expect("write");
+    let status = Command::new("cp")
+        .arg(&draft)
+        .arg(&path)
+        .status()
+        .expect("cp");
+    assert!(status.success(), "cp {}", draft.display());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}

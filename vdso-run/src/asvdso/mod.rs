@@ -1,0 +1,366 @@
+//! `vdso-run --as-vdso`: the image as the program's real vDSO, installed
+//! the way a kernel installs one, in every process of the tree.
+//!
+//! vdso-run keeps the data pages ticking (as in the preload mode), starts
+//! PROGRAM under ptrace with a seccomp filter, and stays attached to every
+//! thread of every descendant:
+//!
+//! - at each exec stop it maps the data pages and the image into the new
+//!   program and points its `AT_SYSINFO_EHDR` at the image (inject.rs),
+//!   before the program's loader or start code runs, so that every libc and
+//!   runtime finds the image through its own, unmodified code;
+//! - at each seccomp stop (only absolute waits on shifted clocks, filter.rs)
+//!   it translates the deadline (translate.rs);
+//! - it passes every signal through, keeps group-stops (Ctrl-Z) working,
+//!   and forwards SIGTERM and SIGHUP as the preload mode does.
+//!
+//! Clock reads never stop: they run in the image.
+
+mod check;
+mod filter;
+mod inject;
+mod spawn;
+mod sys;
+mod translate;
+
+use std::collections::HashMap;
+use std::ffi::{CString, OsString};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use common::timens::{self, Offsets};
+use harness::timekeeper::Config;
+use harness::{Image, Timekeeper};
+
+use crate::cli::{EXIT_CANNOT_RUN, Failure};
+use crate::offset;
+use crate::supervise::{self, block, children, create_ns_file, exit_code, handled_signals};
+use sys::Pid;
+use translate::{Call, Pending, Resume, SLOTS};
+
+pub use check::program as check_program;
+
+/// The four data pages below the image (docs/abi.md).
+const DATA_SIZE: u64 = harness::pages::DATA_SIZE as u64;
+
+/// x86_64 system-call numbers (and a futex operation libc lacks).
+mod nr {
+    pub const FUTEX: i64 = 202;
+    pub const TIMER_CREATE: i64 = 222;
+    pub const TIMER_SETTIME: i64 = 223;
+    pub const CLOCK_NANOSLEEP: i64 = 230;
+    pub const TIMERFD_SETTIME: i64 = 286;
+    pub const FUTEX_WAITV: i64 = 449;
+    pub const FUTEX_LOCK_PI2: i32 = 13;
+}
+
+/// Everything decided before PROGRAM starts.
+pub struct Plan {
+    pub program: PathBuf,
+    pub argv0: OsString,
+    pub args: Vec<OsString>,
+    pub image_path: PathBuf,
+    pub image: Image,
+    pub offsets: Option<Offsets>,
+    pub verbose: bool,
+}
+
+/// What the tracer knows of one thread.
+#[derive(Default)]
+struct Thread {
+    tgid: Option<Pid>,
+    pending: Option<Pending>,
+}
+
+/// The tracer's state.
+pub struct Tracer {
+    /// Monotonic and boottime offsets, in ns.
+    offsets: (i128, i128),
+    ns_path: CString,
+    image: Vec<u8>,
+    threads: HashMap<Pid, Thread>,
+    /// POSIX timers and their clocks, by (process, kernel timer id).
+    timers: HashMap<(Pid, i32), i32>,
+    /// Each process's scratch region.
+    scratch: HashMap<Pid, u64>,
+    slots: Vec<bool>,
+    program: Pid,
+    program_execed: bool,
+    program_refused: bool,
+    program_status: Option<i32>,
+    installed: u64,
+    refused: u64,
+    translated: [u64; Call::ALL.len()],
+}
+
+impl Tracer {
+    fn image_room(&self) -> u64 {
+        (self.image.len() as u64).div_ceil(4096) * 4096
+    }
+
+    fn thread(&mut self, tid: Pid) -> &mut Thread {
+        self.threads.entry(tid).or_default()
+    }
+
+    /// The process `tid` belongs to (cached; read from /proc once).
+    fn tgid(&mut self, tid: Pid) -> Option<Pid> {
+        if let Some(t) = self.threads.get(&tid).and_then(|t| t.tgid) {
+            return Some(t);
+        }
+        let tgid = sys::tgid_of(tid)?;
+        self.thread(tid).tgid = Some(tgid);
+        Some(tgid)
+    }
+
+    /// A thread has exited or was killed.
+    fn on_gone(&mut self, pid: Pid, status: i32) {
+        self.forget_thread(pid);
+        // If it led its process, the whole process has gone (the kernel
+        // reports a leader only after its other threads).
+        self.forget_process(pid, None);
+        if pid == self.program {
+            self.program_status = Some(status);
+        }
+    }
+
+    /// One wait status of a tracee.
+    fn handle(&mut self, pid: Pid, status: i32) {
+        if !libc::WIFSTOPPED(status) {
+            self.on_gone(pid, status);
+            return;
+        }
+        let (sig, event) = (libc::WSTOPSIG(status), status >> 16);
+        let resume = match event {
+            sys::EVENT_SECCOMP => self.on_seccomp(pid),
+            sys::EVENT_EXEC => {
+                self.on_exec(pid);
+                Resume::None
+            }
+            sys::EVENT_STOP => {
+                if matches!(
+                    sig,
+                    libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+                ) {
+                    // Group-stop: stay stopped until SIGCONT.
+                    let _ = sys::listen(pid);
+                    Resume::None
+                } else {
+                    // A new tracee's first stop.
+                    Resume::Cont
+                }
+            }
+            0 if sig == sys::SYSCALL_TRAP => self.on_syscall_exit(pid),
+            0 => {
+                // A signal on its way to the tracee: pass it through.
+                let _ = sys::cont(pid, sig);
+                Resume::None
+            }
+            // Fork, vfork and clone: the child is traced already.
+            _ => Resume::Cont,
+        };
+        match resume {
+            Resume::Cont => {
+                let _ = sys::cont(pid, 0);
+            }
+            Resume::Exit => {
+                let _ = sys::syscall(pid, 0);
+            }
+            Resume::None => {}
+        }
+    }
+
+    /// Handles every tracee event until PROGRAM and every process it left
+    /// behind have gone. SIGTERM and SIGHUP go to PROGRAM (afterwards to the
+    /// processes it left); SIGINT and SIGQUIT came from the terminal to the
+    /// whole group and are not sent again.
+    fn run(&mut self, set: &libc::sigset_t) {
+        loop {
+            loop {
+                match sys::wait(-1, true) {
+                    Ok(Some((pid, status))) => self.handle(pid, status),
+                    Ok(None) => break,
+                    // ECHILD: no child and no tracee left.
+                    Err(_) => return,
+                }
+            }
+            // SAFETY: siginfo_t is plain data.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: valid set and info pointers.
+            let sig = unsafe { libc::sigwaitinfo(set, &mut info) };
+            if matches!(sig, libc::SIGTERM | libc::SIGHUP) {
+                if self.program_status.is_none() {
+                    sys::kill(self.program, sig);
+                } else {
+                    for pid in children() {
+                        sys::kill(pid, sig);
+                    }
+                }
+            }
+        }
+    }
+
+    fn report(&self) {
+        eprintln!(
+            "vdso-run: execs given the image: {}; refused: {}",
+            self.installed, self.refused
+        );
+        let translated: Vec<String> = Call::ALL
+            .iter()
+            .zip(&self.translated)
+            .filter(|(_, n)| **n != 0)
+            .map(|(c, n)| format!("{} {n}", c.name()))
+            .collect();
+        eprintln!(
+            "vdso-run: translated: {}",
+            if translated.is_empty() {
+                "none".to_string()
+            } else {
+                translated.join(", ")
+            }
+        );
+    }
+}
+
+/// Removes the namespace file if vdso-run is killed (the tracees die with
+/// it, so none of them is left to notice): a detached process that waits
+/// for the end of a pipe only vdso-run holds, then unlinks the file. It is
+/// started with a double fork, so that it is nobody's child here (the
+/// tracer waits for all its children) and survives vdso-run. Returns the
+/// pipe's write end, to hold until exit.
+fn janitor(path: &CString) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: a valid array of two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return None;
+    }
+    // SAFETY: both descriptors are new and ours.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: a valid path; a new descriptor or -1.
+    let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    // SAFETY: vdso-run has no other thread yet; the children make only
+    // system calls on data prepared before the fork.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: as above: async-signal-safe calls, then _exit.
+        unsafe {
+            if libc::fork() != 0 {
+                libc::_exit(0);
+            }
+            libc::setsid();
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+            libc::close(w.as_raw_fd());
+            let mut byte = 0u8;
+            while libc::read(r.as_raw_fd(), (&raw mut byte).cast(), 1) != 0
+                && *libc::__errno_location() == libc::EINTR
+            {}
+            libc::unlink(path.as_ptr());
+            libc::_exit(0);
+        }
+    }
+    if null >= 0 {
+        // SAFETY: our own descriptor.
+        unsafe { libc::close(null) };
+    }
+    if pid > 0 {
+        let _ = sys::wait(pid, false);
+    }
+    drop(r);
+    Some(w)
+}
+
+/// Runs PROGRAM with the image as its vDSO; returns its exit code.
+/// PROGRAM has passed `check_program`.
+pub fn run(plan: Plan) -> Result<i32, Failure> {
+    let ns = create_ns_file()?;
+    // Every process of the tree opens it by path, whatever user it becomes:
+    // it holds only the clocks.
+    let _ = ns
+        .file
+        .set_permissions(std::fs::Permissions::from_mode(0o644));
+    if let Some(offsets) = &plan.offsets {
+        // Before any process can map the page: its readers take no
+        // sequence count.
+        timens::write_page(ns.pages.timens(), offsets, &supervise::kernel_now())
+            .map_err(|e| Failure::own(format!("bad offset: {e}")))?;
+    }
+    let tk = Timekeeper::new(ns.pages.clone(), Config::default())
+        .map_err(|e| Failure::own(format!("cannot keep the images' time: {e}")))?;
+    let ns_path = CString::new(ns.path.as_os_str().as_bytes())
+        .map_err(|_| Failure::own("the namespace file's path contains a NUL byte"))?;
+    // Before any thread or the subreaper flag: see `janitor`.
+    let _janitor = janitor(&ns_path);
+
+    let (mono, boot) = plan
+        .offsets
+        .as_ref()
+        .map_or((0, 0), |o| (o.monotonic.as_nanos(), o.boottime.as_nanos()));
+    let prog = filter::program(filter::Shifted {
+        monotonic: mono != 0,
+        boottime: boot != 0,
+    });
+
+    let set = handled_signals();
+    let old_mask = block(&set);
+    let ticker = tk.spawn();
+    // Orphans of the tree come to us, not to init.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+
+    if plan.verbose {
+        let offsets = match &plan.offsets {
+            Some(o) => format!(
+                "monotonic {}, boottime {}",
+                offset::show(o.monotonic.as_nanos()),
+                offset::show(o.boottime.as_nanos())
+            ),
+            None => "no time namespace".to_string(),
+        };
+        eprintln!(
+            "vdso-run: {} with {} as its vDSO ({offsets}); data pages {}; seccomp filter of {} \
+             instructions",
+            plan.program.display(),
+            plan.image_path.display(),
+            ns.path.display(),
+            prog.len()
+        );
+    }
+
+    let spawned = spawn::spawn(&plan.program, &plan.argv0, &plan.args, &prog, &old_mask)?;
+    let mut tracer = Tracer {
+        offsets: (mono, boot),
+        ns_path,
+        image: plan.image.bytes().to_vec(),
+        threads: HashMap::new(),
+        timers: HashMap::new(),
+        scratch: HashMap::new(),
+        slots: vec![false; SLOTS],
+        program: spawned.pid,
+        program_execed: false,
+        program_refused: false,
+        program_status: None,
+        installed: 0,
+        refused: 0,
+        translated: [0; Call::ALL.len()],
+    };
+    tracer.run(&set);
+
+    drop(ticker.stop());
+    if plan.verbose {
+        tracer.report();
+    }
+    drop(ns);
+    if !tracer.program_execed
+        && let Some(failure) = spawned.failure(&plan.program)
+    {
+        return Err(failure);
+    }
+    if tracer.program_refused {
+        return Ok(EXIT_CANNOT_RUN);
+    }
+    Ok(tracer.program_status.map_or(EXIT_CANNOT_RUN, exit_code))
+}

@@ -1,0 +1,441 @@
+//! Absolute-time waits on shifted clocks, translated where the system call
+//! is made. At the seccomp stop the tracer reads the caller's deadline,
+//! moves it to host time as Linux's `timens_ktime_to_host` does, writes the
+//! result into a slot of the process's scratch region (mapped at exec, above
+//! the image), and points the argument register at the slot. The caller's
+//! memory is never written, so a deadline in read-only memory, one shared
+//! by several threads, or one the call overwrites (`old == new`) are all
+//! right. At the syscall-exit stop the register is restored: the kernel
+//! preserves argument registers, so the caller may rely on them, and a call
+//! the kernel restarts (after a signal) enters the filter again with the
+//! caller's pointer and is translated again, once.
+
+use super::sys::{self, Pid, Regs};
+use super::{Tracer, nr};
+
+const NSEC: i128 = 1_000_000_000;
+const KTIME_MAX: i128 = i64::MAX as i128;
+
+/// Slots of the scratch region: one per translated call in progress,
+/// numbered across all processes (so processes that share an address space
+/// never share a slot).
+pub const SLOT_SIZE: u64 = 32;
+pub const SLOTS: usize = 2048;
+pub const SCRATCH_SIZE: u64 = SLOT_SIZE * SLOTS as u64;
+
+/// The calls counted by `--verbose`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    ClockNanosleep,
+    TimerfdSettime,
+    TimerSettime,
+    Futex,
+    FutexWaitv,
+}
+
+impl Call {
+    pub const ALL: [Call; 5] = [
+        Call::ClockNanosleep,
+        Call::TimerfdSettime,
+        Call::TimerSettime,
+        Call::Futex,
+        Call::FutexWaitv,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Call::ClockNanosleep => "clock_nanosleep",
+            Call::TimerfdSettime => "timerfd_settime",
+            Call::TimerSettime => "timer_settime",
+            Call::Futex => "futex",
+            Call::FutexWaitv => "futex_waitv",
+        }
+    }
+}
+
+/// The argument register holding the deadline's address.
+#[derive(Clone, Copy, Debug)]
+pub enum Reg {
+    Rdx,
+    R10,
+}
+
+impl Reg {
+    fn get(self, r: &Regs) -> u64 {
+        match self {
+            Reg::Rdx => r.rdx,
+            Reg::R10 => r.r10,
+        }
+    }
+    fn set(self, r: &mut Regs, v: u64) {
+        match self {
+            Reg::Rdx => r.rdx = v,
+            Reg::R10 => r.r10 = v,
+        }
+    }
+}
+
+/// What a thread stopped in a system call waits for at its exit stop.
+#[derive(Debug)]
+pub enum Pending {
+    /// Put the register back and free the slot.
+    Restore { reg: Reg, value: u64, slot: usize },
+    /// Learn the new timer's id.
+    TimerCreate { clock: i32, id_at: u64 },
+}
+
+/// The host time for an absolute time `(sec, nsec)` on a clock shifted by
+/// `offset` ns: Linux's `timens_ktime_to_host` (`timespec64_to_ktime`
+/// saturates first; a deadline before the offset has passed already).
+/// `None` when nothing changes: no offset, or a time the kernel refuses
+/// (EINVAL) by itself.
+pub fn to_host(offset: i128, sec: i64, nsec: i64) -> Option<(i64, i64)> {
+    if offset == 0 || sec < 0 || !(0..NSEC as i64).contains(&nsec) {
+        return None;
+    }
+    let tim = (sec as i128 * NSEC + nsec as i128).min(KTIME_MAX);
+    let host = if tim < offset {
+        0
+    } else {
+        (tim - offset).min(KTIME_MAX)
+    };
+    Some(((host / NSEC) as i64, (host % NSEC) as i64))
+}
+
+fn timespec(b: &[u8]) -> (i64, i64) {
+    let w = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    (w(0), w(8))
+}
+
+fn put_timespec(b: &mut [u8], (sec, nsec): (i64, i64)) {
+    b[0..8].copy_from_slice(&sec.to_le_bytes());
+    b[8..16].copy_from_slice(&nsec.to_le_bytes());
+}
+
+/// A timer's `itimerspec` (interval, then value) translated: a zero value
+/// disarms and is left alone; as in Linux, a non-zero expiry that lands at
+/// 0 still fires (at once) rather than disarming the timer.
+pub fn itimerspec_to_host(offset: i128, spec: &[u8; 32]) -> Option<[u8; 32]> {
+    let value = timespec(&spec[16..32]);
+    if value == (0, 0) {
+        return None;
+    }
+    let mut host = to_host(offset, value.0, value.1)?;
+    if host == (0, 0) {
+        host = (0, 1);
+    }
+    let mut out = *spec;
+    put_timespec(&mut out[16..32], host);
+    Some(out)
+}
+
+/// The clock of a timerfd, from /proc/TID/fdinfo/FD (`clockid:`): right
+/// for descriptors inherited across exec, duplicated, or received over a
+/// socket, which watching timerfd_create could not know.
+fn timerfd_clock(tid: Pid, fd: i32) -> Option<i32> {
+    let text = std::fs::read_to_string(format!("/proc/{tid}/fdinfo/{fd}")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("clockid:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// How a stopped thread is resumed.
+pub enum Resume {
+    /// To the next event (PTRACE_CONT).
+    Cont,
+    /// To the exit of this call (PTRACE_SYSCALL).
+    Exit,
+    /// Not at all: it is gone, or was killed.
+    None,
+}
+
+impl Tracer {
+    /// The namespace's offset of `clock`, in ns (0 if it does not shift it).
+    pub fn offset_of(&self, clock: i32) -> i128 {
+        match clock {
+            libc::CLOCK_MONOTONIC => self.offsets.0,
+            libc::CLOCK_BOOTTIME | libc::CLOCK_BOOTTIME_ALARM => self.offsets.1,
+            _ => 0,
+        }
+    }
+
+    /// A seccomp stop: a wait the filter picked out (see filter.rs), or a
+    /// stop asked for by a filter the program installed itself.
+    pub fn on_seccomp(&mut self, tid: Pid) -> Resume {
+        let Ok(mut regs) = sys::getregs(tid) else {
+            return Resume::None;
+        };
+        if sys::event_msg(tid).ok() != Some(u64::from(super::filter::MARK)) {
+            // The program's own SECCOMP_RET_TRACE: no tracer of its own can
+            // attach, so the call fails with ENOSYS, as the kernel fails it
+            // for a process nobody traces.
+            regs.orig_rax = u64::MAX;
+            regs.rax = (-libc::ENOSYS) as u64;
+            return match sys::setregs(tid, &regs) {
+                Ok(()) => Resume::Cont,
+                Err(_) => Resume::None,
+            };
+        }
+        let (a0, a1) = (regs.rdi, regs.rsi as i32);
+        match regs.orig_rax as i64 {
+            nr::CLOCK_NANOSLEEP if a1 & libc::TIMER_ABSTIME != 0 => {
+                let offset = self.offset_of(a0 as i32);
+                self.translate(tid, &regs, Reg::Rdx, 16, offset, Call::ClockNanosleep)
+            }
+            nr::FUTEX => {
+                let op = a1;
+                let cmd = op & !(libc::FUTEX_PRIVATE_FLAG | libc::FUTEX_CLOCK_REALTIME);
+                let absolute_monotonic = op & libc::FUTEX_CLOCK_REALTIME == 0
+                    && matches!(
+                        cmd,
+                        libc::FUTEX_WAIT_BITSET | libc::FUTEX_WAIT_REQUEUE_PI | nr::FUTEX_LOCK_PI2
+                    );
+                if !absolute_monotonic || regs.r10 == 0 {
+                    return Resume::Cont;
+                }
+                let offset = self.offset_of(libc::CLOCK_MONOTONIC);
+                self.translate(tid, &regs, Reg::R10, 16, offset, Call::Futex)
+            }
+            nr::FUTEX_WAITV if regs.r8 as i32 == libc::CLOCK_MONOTONIC && regs.r10 != 0 => {
+                let offset = self.offset_of(libc::CLOCK_MONOTONIC);
+                self.translate(tid, &regs, Reg::R10, 16, offset, Call::FutexWaitv)
+            }
+            nr::TIMERFD_SETTIME if a1 & libc::TFD_TIMER_ABSTIME != 0 => {
+                let offset = timerfd_clock(tid, a0 as i32).map_or(0, |c| self.offset_of(c));
+                self.translate(tid, &regs, Reg::Rdx, 32, offset, Call::TimerfdSettime)
+            }
+            nr::TIMER_SETTIME if a1 & libc::TIMER_ABSTIME != 0 => {
+                let clock = self
+                    .tgid(tid)
+                    .and_then(|tgid| self.timers.get(&(tgid, a0 as i32)).copied());
+                let offset = clock.map_or(0, |c| self.offset_of(c));
+                self.translate(tid, &regs, Reg::Rdx, 32, offset, Call::TimerSettime)
+            }
+            nr::TIMER_CREATE => {
+                self.thread(tid).pending = Some(Pending::TimerCreate {
+                    clock: a0 as i32,
+                    id_at: regs.rdx,
+                });
+                Resume::Exit
+            }
+            _ => Resume::Cont,
+        }
+    }
+
+    /// Translates the `size`-byte deadline (a timespec, or an itimerspec
+    /// for the timers) the register points to.
+    fn translate(
+        &mut self,
+        tid: Pid,
+        regs: &Regs,
+        reg: Reg,
+        size: usize,
+        offset: i128,
+        call: Call,
+    ) -> Resume {
+        if offset == 0 {
+            return Resume::Cont;
+        }
+        let at = reg.get(regs);
+        let mut theirs = [0u8; 32];
+        match sys::read_mem(tid, at, &mut theirs[..size]) {
+            Ok(()) => {}
+            // A bad pointer: the kernel answers EFAULT itself.
+            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => return Resume::Cont,
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Resume::None,
+            Err(e) => return self.cannot_translate(tid, call, &format!("reading it: {e}")),
+        }
+        let host = if size == 16 {
+            to_host(offset, timespec(&theirs).0, timespec(&theirs).1).map(|t| {
+                let mut b = [0u8; 32];
+                put_timespec(&mut b, t);
+                b
+            })
+        } else {
+            itimerspec_to_host(offset, &theirs)
+        };
+        let Some(host) = host else {
+            return Resume::Cont;
+        };
+        let Some(scratch) = self.scratch_of(tid) else {
+            return self.cannot_translate(tid, call, "its process has no scratch region");
+        };
+        let Some(slot) = self.slots.iter().position(|used| !used) else {
+            return self.cannot_translate(
+                tid,
+                call,
+                &format!("more than {SLOTS} translated calls are in progress"),
+            );
+        };
+        let slot_at = scratch + slot as u64 * SLOT_SIZE;
+        if let Err(e) = sys::write_mem(tid, slot_at, &host[..size]) {
+            return self.cannot_translate(tid, call, &format!("writing its scratch slot: {e}"));
+        }
+        let mut moved = *regs;
+        reg.set(&mut moved, slot_at);
+        if sys::setregs(tid, &moved).is_err() {
+            return Resume::None;
+        }
+        self.slots[slot] = true;
+        self.thread(tid).pending = Some(Pending::Restore {
+            reg,
+            value: at,
+            slot,
+        });
+        self.count(call);
+        Resume::Exit
+    }
+
+    /// The syscall-exit stop after a seccomp stop that asked for it.
+    pub fn on_syscall_exit(&mut self, tid: Pid) -> Resume {
+        let pending = self.threads.get_mut(&tid).and_then(|t| t.pending.take());
+        match pending {
+            Some(Pending::Restore { reg, value, slot }) => {
+                self.slots[slot] = false;
+                let Ok(mut regs) = sys::getregs(tid) else {
+                    return Resume::None;
+                };
+                reg.set(&mut regs, value);
+                if sys::setregs(tid, &regs).is_err() {
+                    return Resume::None;
+                }
+            }
+            Some(Pending::TimerCreate { clock, id_at }) => {
+                let ok = sys::getregs(tid).is_ok_and(|r| r.rax == 0);
+                let mut id = [0u8; 4];
+                if ok
+                    && sys::read_mem(tid, id_at, &mut id).is_ok()
+                    && let Some(tgid) = self.tgid(tid)
+                {
+                    // A new timer replaces whatever had its id before.
+                    self.timers.insert((tgid, i32::from_le_bytes(id)), clock);
+                }
+            }
+            None => {}
+        }
+        Resume::Cont
+    }
+
+    /// A wait that must be translated and cannot be: the process is killed
+    /// rather than left to wait on the wrong clock.
+    fn cannot_translate(&mut self, tid: Pid, call: Call, why: &str) -> Resume {
+        let tgid = self.tgid(tid).unwrap_or(tid);
+        eprintln!(
+            "vdso-run: killing process {tgid}: cannot translate its {} deadline: {why}",
+            call.name()
+        );
+        self.refused += 1;
+        sys::kill(tgid, libc::SIGKILL);
+        Resume::Cont
+    }
+
+    /// The scratch region of `tid`'s address space: recorded at exec, or
+    /// found in /proc/PID/maps (a process forked from one that had it has
+    /// it at the same address): just above the image, which is just above
+    /// the data pages mapped from the namespace file.
+    fn scratch_of(&mut self, tid: Pid) -> Option<u64> {
+        let tgid = self.tgid(tid)?;
+        if let Some(s) = self.scratch.get(&tgid) {
+            return Some(*s);
+        }
+        let maps = std::fs::read_to_string(format!("/proc/{tid}/maps")).ok()?;
+        let path = self.ns_path.to_str().ok()?;
+        // "start-end perms offset dev inode path": the namespace file's
+        // mapping from offset 0 (the path may hold spaces).
+        let start = maps.lines().find_map(|l| {
+            let mut f = l.split_whitespace();
+            let range = f.next()?;
+            let offset = f.nth(1)?;
+            let named = l.trim_end().ends_with(&format!(" {path}"));
+            (named && u64::from_str_radix(offset, 16).ok()? == 0)
+                .then(|| u64::from_str_radix(range.split('-').next()?, 16).ok())?
+        })?;
+        let scratch = start + super::DATA_SIZE + self.image_room();
+        self.scratch.insert(tgid, scratch);
+        Some(scratch)
+    }
+
+    fn count(&mut self, call: Call) {
+        let i = Call::ALL.iter().position(|c| *c == call).unwrap_or(0);
+        self.translated[i] += 1;
+    }
+
+    /// Forgets a thread that has gone, freeing its slot.
+    pub fn forget_thread(&mut self, tid: Pid) {
+        if let Some(t) = self.threads.remove(&tid)
+            && let Some(Pending::Restore { slot, .. }) = t.pending
+        {
+            self.slots[slot] = false;
+        }
+    }
+
+    /// Forgets a process (exec'd or gone): its timers, its scratch, and
+    /// every thread of it but `keep`.
+    pub fn forget_process(&mut self, tgid: Pid, keep: Option<Pid>) {
+        self.timers.retain(|(t, _), _| *t != tgid);
+        self.scratch.remove(&tgid);
+        let gone: Vec<Pid> = self
+            .threads
+            .iter()
+            .filter(|(tid, t)| t.tgid == Some(tgid) && Some(**tid) != keep)
+            .map(|(tid, _)| *tid)
+            .collect();
+        for tid in gone {
+            self.forget_thread(tid);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i128 = NSEC;
+
+    #[test]
+    fn deadlines_move_back_by_the_offset() {
+        assert_eq!(to_host(10 * S, 100, 5), Some((90, 5)));
+        assert_eq!(to_host(-10 * S, 100, 5), Some((110, 5)));
+        assert_eq!(to_host(S / 2, 100, 0), Some((99, 500_000_000)));
+        // No offset, negative or malformed times: unchanged (the kernel
+        // refuses the malformed ones itself).
+        assert_eq!(to_host(0, 100, 5), None);
+        assert_eq!(to_host(S, -1, 5), None);
+        assert_eq!(to_host(S, 1, NSEC as i64), None);
+        assert_eq!(to_host(S, 1, -1), None);
+    }
+
+    #[test]
+    fn a_deadline_before_the_offset_has_passed() {
+        assert_eq!(to_host(864_000 * S, 5, 0), Some((0, 0)));
+        assert_eq!(to_host(10 * S, 10, 0), Some((0, 0)));
+    }
+
+    #[test]
+    fn huge_deadlines_saturate_as_linux_does() {
+        let max = (i64::MAX as i128 / S) as i64;
+        // timespec64_to_ktime saturates before the offset comes off.
+        let (sec, nsec) = to_host(10 * S, i64::MAX, 0).expect("translated");
+        assert_eq!(sec as i128 * S + nsec as i128, KTIME_MAX - 10 * S);
+        let (sec, _) = to_host(-10 * S, max, 0).expect("translated");
+        assert_eq!(sec, max);
+    }
+
+    #[test]
+    fn timers_keep_their_interval_and_still_fire() {
+        let mut spec = [0u8; 32];
+        put_timespec(&mut spec[0..16], (1, 2));
+        put_timespec(&mut spec[16..32], (100, 0));
+        let host = itimerspec_to_host(10 * S, &spec).expect("translated");
+        assert_eq!(timespec(&host[0..16]), (1, 2));
+        assert_eq!(timespec(&host[16..32]), (90, 0));
+        // Landing at 0 fires at once instead of disarming.
+        let host = itimerspec_to_host(1000 * S, &spec).expect("translated");
+        assert_eq!(timespec(&host[16..32]), (0, 1));
+        // A zero value disarms, whatever the clock.
+        put_timespec(&mut spec[16..32], (0, 0));
+        assert!(itimerspec_to_host(10 * S, &spec).is_none());
+    }
+}

@@ -1,0 +1,206 @@
+//! `--as-vdso`: the image is the real vDSO of four kinds of program that
+//! each find it their own way (musl's static start code, glibc's loader,
+//! the Go runtime, Python through glibc), they read the namespace's clocks
+//! through it, and they read what Linux's own time namespaces read.
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use support::*;
+
+fn image_of(run: &Run, label: &str) -> Vec<u8> {
+    let values = run.values();
+    let hex = values
+        .get("image")
+        .unwrap_or_else(|| panic!("{label}: no image line:\n{}\n{}", run.stdout, run.stderr));
+    unhex(hex)
+}
+
+/// The bytes a program reports for its vDSO are exactly `expected`'s, and
+/// not the kernel's.
+fn assert_image(run: &Run, label: &str, timens: bool) {
+    let expected = image_bytes(timens);
+    let got = image_of(run, label);
+    let which = if timens { "vdso-timens.so" } else { "vdso.so" };
+    assert!(
+        got == expected,
+        "{label}: the vDSO it was given is not {which} (first bytes {:02x?})",
+        &got[..16.min(got.len())]
+    );
+    let kernel = harness::kernel_vdso::image().expect("the kernel maps a vDSO");
+    assert!(
+        kernel.get(..got.len()) != Some(&got[..]),
+        "{label}: that is the kernel's vDSO"
+    );
+}
+
+#[test]
+fn with_monotonic_plus_ten_days_each_program_reads_the_namespace_through_the_timens_image() {
+    for p in four_programs() {
+        let len = image_bytes(true).len().to_string();
+        let before = host_ns(libc::CLOCK_MONOTONIC);
+        let run = run(as_vdso()
+            .args(["--monotonic", "+10d", "--"])
+            .args(p.with(&["clocks", "image", &len])))
+        .expect_success();
+        let after = host_ns(libc::CLOCK_MONOTONIC);
+        let values = run.values();
+        let mono = parse_ns(
+            values
+                .get("monotonic")
+                .unwrap_or_else(|| panic!("{}: {}\n{}", p.name, run.stdout, run.stderr)),
+        );
+        assert_near(
+            &format!("{} CLOCK_MONOTONIC", p.name),
+            mono,
+            before,
+            TEN_DAYS,
+            0,
+            after - before,
+        );
+        // REALTIME is not shifted.
+        let real = parse_ns(&values["realtime"]);
+        assert_near(
+            &format!("{} CLOCK_REALTIME", p.name),
+            real,
+            host_ns(libc::CLOCK_REALTIME),
+            0,
+            2 * NS,
+            NS / 10,
+        );
+        assert_image(&run, p.name, true);
+    }
+}
+
+/// How far the images may be from the kernel: the timekeeper's calibration
+/// bound, plus its steering between ticks.
+const BOUND_NS: i128 = harness::timekeeper::CALIBRATION_BOUND.as_nanos() as i128 + 20_000;
+
+#[test]
+fn with_the_host_image_each_program_reads_the_kernel_s_clocks() {
+    for p in four_programs() {
+        let len = image_bytes(false).len().to_string();
+        let run = run(as_vdso()
+            .arg("--")
+            .args(p.with(&["image", &len, "bracket"])))
+        .expect_success();
+        assert_image(&run, p.name, false);
+        // Each line: the vDSO, the kernel's system call, the vDSO again.
+        let mut n = 0;
+        let mut worst = 0i128;
+        for line in run.stdout.lines().filter(|l| l.starts_with("bracket_")) {
+            let f: Vec<i128> = line
+                .split_whitespace()
+                .skip(1)
+                .map(|v| v.parse().expect("ns"))
+                .collect();
+            let (a, k, b) = (f[0], f[1], f[2]);
+            worst = worst.max(a - k).max(k - b);
+            assert!(
+                a - BOUND_NS <= k && k <= b + BOUND_NS,
+                "{}: {line}: the kernel's reading is outside the image's by more than {BOUND_NS} ns",
+                p.name
+            );
+            n += 1;
+        }
+        assert!(n >= 40, "{}: {n} readings:\n{}", p.name, run.stdout);
+        println!("{}: {n} readings, worst excess {worst} ns", p.name);
+    }
+}
+
+#[test]
+fn the_four_programs_read_what_a_linux_time_namespace_reads() {
+    let n = TEN_DAYS;
+    let m = minus_half_uptime();
+    let (n_arg, m_arg) = (offset_arg(n), offset_arg(m));
+    for p in four_programs() {
+        let program = p.with(&["clocks"]);
+        let t_ours = host_ns(libc::CLOCK_MONOTONIC);
+        let ours = run(as_vdso()
+            .args(["--monotonic", &n_arg, "--boottime", &m_arg, "--"])
+            .args(&program))
+        .expect_success();
+        let t_kernel = host_ns(libc::CLOCK_MONOTONIC);
+        let kernel = run(Command::new("unshare")
+            .args([
+                "--time",
+                "--fork",
+                "--monotonic",
+                &n_arg,
+                "--boottime",
+                &m_arg,
+            ])
+            .args(&program));
+        assert!(
+            kernel.status.success(),
+            "unshare --time cannot create a time namespace here (needs root and CONFIG_TIME_NS): \
+             {:?}\n{}",
+            kernel.status,
+            kernel.stderr
+        );
+        let (a, b): (HashMap<_, _>, HashMap<_, _>) = (ours.values(), kernel.values());
+        let mut keys: Vec<&String> = a.keys().collect();
+        keys.sort();
+        let mut theirs: Vec<&String> = b.keys().collect();
+        theirs.sort();
+        assert_eq!(keys, theirs, "{}: different clocks", p.name);
+        assert!(keys.len() >= 2, "{}: {keys:?}", p.name);
+        let later = t_kernel - t_ours;
+        for clock in keys {
+            let d = parse_ns(&b[clock]) - parse_ns(&a[clock]) - later;
+            assert!(
+                d.abs() <= NS,
+                "{} {clock}: --as-vdso read {}, Linux's time namespace {} ({:.3} s apart beyond \
+                 the {:.3} s between the runs)",
+                p.name,
+                a[clock],
+                b[clock],
+                d as f64 / 1e9,
+                later as f64 / 1e9
+            );
+        }
+    }
+}
+
+#[test]
+fn proc_auxv_still_shows_the_kernel_s_vdso() {
+    let len = image_bytes(false).len().to_string();
+    for prog in [c_program("asvdso"), musl_program("asvdso")] {
+        let label = prog.display().to_string();
+        let run = run(as_vdso()
+            .arg("--")
+            .arg(&prog)
+            .args(["auxv", "image", &len, "maps"]))
+        .expect_success();
+        let v = run.values();
+        // The auxiliary vector the program reads points at the image...
+        assert_image(&run, &label, false);
+        // ...and /proc/PID/auxv, the kernel's copy, at the kernel's vDSO.
+        assert_ne!(
+            v["getauxval"], v["proc_auxv"],
+            "{label}: /proc/self/auxv shows the image"
+        );
+        // /proc/PID/maps: the kernel's vDSO is still there, unused; the
+        // image, anonymous and r-xp, right above the data pages, the
+        // namespace file shared read-only.
+        assert!(
+            v.get("maps_kernel").is_some_and(|l| l.contains("[vdso]")),
+            "{label}: {}",
+            run.stdout
+        );
+        let image = &v["maps_image"];
+        let data = &v["maps_data"];
+        assert!(
+            image.contains(" r-xp ") && image.starts_with(&v["getauxval"].to_string()),
+            "{label}: {image}"
+        );
+        assert!(
+            data.contains(" r--s ")
+                && data.contains("/vdso-run.")
+                && data.contains(&format!("-{} ", v["getauxval"])),
+            "{label}: {data}"
+        );
+    }
+}

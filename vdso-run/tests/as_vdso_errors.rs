@@ -1,0 +1,342 @@
+//! `--as-vdso` refuses what it cannot handle, with one line and exit 126,
+//! before any of it runs: programs that would change identity at exec
+//! (set-user-ID, set-group-ID, file capabilities) and 32-bit programs, as
+//! PROGRAM and when a descendant execs them. And the tracer it is keeps
+//! other tracers out.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use support::*;
+
+const MAIN: &str = "int main(void) { return 0; }\n";
+const NOBODY: u32 = 65534;
+
+fn one_line_error(run: &Run, code: i32, says: &[&str]) {
+    assert_eq!(run.code(), Some(code), "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "not one line:\n{}", run.stderr);
+    assert!(lines[0].starts_with("vdso-run: "), "{}", lines[0]);
+    for s in says {
+        assert!(lines[0].contains(s), "{:?} lacks {s:?}", lines[0]);
+    }
+    assert_eq!(run.stdout, "");
+}
+
+fn chown(path: &Path, uid: u32, gid: u32) {
+    let c = std::ffi::CString::new(path.to_str().expect("utf-8")).expect("path");
+    // SAFETY: a valid path; changing the owner of our own temporary file.
+    let ok = unsafe { libc::chown(c.as_ptr(), uid, gid) } == 0;
+    assert!(
+        ok,
+        "cannot chown a test file (the tests run as root here and in CI)"
+    );
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A program owned by `uid`:`gid` with `mode`.
+fn program_with(name: &str, uid: u32, gid: u32, mode: u32) -> PathBuf {
+    let prog = cc_source(name, MAIN, &[]);
+    chown(&prog, uid, gid);
+    chmod(&prog, mode);
+    prog
+}
+
+/// A static 32-bit i386 program that exits 42: an ELF header, one PT_LOAD,
+/// `mov eax, 1; mov ebx, 42; int 0x80`.
+fn i386_program() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_i386_program).clone()
+}
+
+fn build_i386_program() -> PathBuf {
+    let base: u32 = 0x0804_8000;
+    let code: [u8; 12] = [
+        0xb8, 1, 0, 0, 0, // mov eax, 1 (exit)
+        0xbb, 42, 0, 0, 0, // mov ebx, 42
+        0xcd, 0x80, // int 0x80
+    ];
+    let size = (52 + 32 + code.len()) as u32;
+    let mut elf = Vec::new();
+    elf.extend_from_slice(b"\x7fELF\x01\x01\x01\0\0\0\0\0\0\0\0\0");
+    for v in [2u16, 3] {
+        elf.extend_from_slice(&v.to_le_bytes()); // ET_EXEC, EM_386
+    }
+    for v in [1u32, base + 84, 52, 0, 0] {
+        elf.extend_from_slice(&v.to_le_bytes()); // version, entry, phoff, shoff, flags
+    }
+    for v in [52u16, 32, 1, 40, 0, 0] {
+        elf.extend_from_slice(&v.to_le_bytes()); // ehsize, phentsize, phnum, shentsize, shnum, shstrndx
+    }
+    for v in [1u32, 0, base, base, size, size, 5, 0x1000] {
+        elf.extend_from_slice(&v.to_le_bytes()); // PT_LOAD, R+X
+    }
+    elf.extend_from_slice(&code);
+    executable_file("i386-exit-42", &elf)
+}
+
+#[test]
+fn a_set_user_id_or_set_group_id_program_is_refused() {
+    let setuid = program_with("as-vdso-setuid", NOBODY, 0, 0o4755);
+    let setgid = program_with("as-vdso-setgid", 0, NOBODY, 0o2755);
+    // The kernel ignores set-user-ID on a script, not on its interpreter.
+    let script = executable_file(
+        "as-vdso-setuid-interp",
+        format!("#!{}\n", setuid.display()).as_bytes(),
+    );
+    for (prog, says) in [
+        (&setuid, "set-user-ID"),
+        (&setgid, "set-group-ID"),
+        (&script, "set-user-ID"),
+    ] {
+        // Refused before it starts: nothing is set up, no process created.
+        let run = run(as_vdso().arg("--").arg(prog));
+        one_line_error(&run, 126, &[says, "cannot run it --as-vdso"]);
+    }
+    // One that would not change identity (owned by us) runs.
+    let ours = program_with("as-vdso-setuid-ours", 0, 0, 0o4755);
+    run(as_vdso().arg("--").arg(&ours)).expect_success();
+}
+
+#[test]
+fn a_32_bit_program_is_refused() {
+    let prog = i386_program();
+    // It does run on this kernel, natively.
+    let native = run(&mut std::process::Command::new(&prog));
+    assert_eq!(
+        native.code(),
+        Some(42),
+        "the i386 program does not run here"
+    );
+    let run = run(as_vdso().arg("--").arg(&prog));
+    one_line_error(
+        &run,
+        126,
+        &["cannot run it --as-vdso", "not a 64-bit", "x86-64"],
+    );
+}
+
+#[test]
+fn a_program_with_file_capabilities_is_refused_to_a_user() {
+    // vfs_cap_data revision 2: effective, permitted CAP_NET_RAW (13).
+    let prog = cc_source("as-vdso-caps", MAIN, &[]);
+    let mut cap = Vec::new();
+    for v in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
+        cap.extend_from_slice(&v.to_le_bytes());
+    }
+    let c = std::ffi::CString::new(prog.to_str().expect("utf-8")).expect("path");
+    // SAFETY: a valid path, attribute name and buffer.
+    let set = unsafe {
+        libc::setxattr(
+            c.as_ptr(),
+            c"security.capability".as_ptr(),
+            cap.as_ptr().cast(),
+            cap.len(),
+            0,
+        )
+    };
+    assert_eq!(
+        set,
+        0,
+        "setxattr: {} (the tests run as root here and in CI)",
+        std::io::Error::last_os_error()
+    );
+    let run = run(as_vdso().arg("--").arg(&prog).uid(NOBODY).gid(NOBODY));
+    one_line_error(&run, 126, &["file capabilities"]);
+    // Exec'd by a descendant: refused there too.
+    let script = format!("{}; echo status $?", prog.display());
+    let run = support::run(
+        as_vdso()
+            .args(["--verbose", "--", "sh", "-c", &script])
+            .uid(NOBODY)
+            .gid(NOBODY),
+    )
+    .expect_success();
+    assert!(run.stdout.contains("status 126"), "{}", run.stdout);
+    assert!(run.stderr.contains("file capabilities"), "{}", run.stderr);
+}
+
+#[test]
+fn what_a_descendant_execs_is_refused_the_same_way() {
+    let setuid = program_with("as-vdso-child-setuid", NOBODY, 0, 0o4755);
+    let setgid = program_with("as-vdso-child-setgid", 0, NOBODY, 0o2755);
+    let i386 = i386_program();
+    for (prog, says) in [
+        (&setuid, "set-user-ID"),
+        (&setgid, "set-group-ID"),
+        (&i386, "32-bit"),
+    ] {
+        // The shell sees its child exit 126, as for "cannot execute".
+        let script = format!("{}; echo status $?", prog.display());
+        let run =
+            run(as_vdso().args(["--verbose", "--monotonic", "+1h", "--", "sh", "-c", &script]))
+                .expect_success();
+        assert!(run.stdout.contains("status 126"), "{}", run.stdout);
+        let refusal: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("vdso-run: refusing to run"))
+            .collect();
+        assert_eq!(refusal.len(), 1, "{}", run.stderr);
+        assert!(refusal[0].contains(says), "{}", refusal[0]);
+        assert!(run.stderr.contains("refused: 1"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn static_musl_and_go_programs_are_welcome() {
+    // What the preload mode refuses, this mode runs.
+    for p in four_programs() {
+        run(as_vdso().arg("--").args(p.with(&["clocks"]))).expect_success();
+    }
+}
+
+#[test]
+fn no_other_tracer_can_attach() {
+    // A debugger (here: vdso-run --as-vdso itself, nested) cannot attach to
+    // a process vdso-run traces.
+    let run = run(as_vdso().args([
+        "--",
+        env!("CARGO_BIN_EXE_vdso-run"),
+        "--as-vdso",
+        "--",
+        "true",
+    ]));
+    one_line_error(
+        &run,
+        125,
+        &["cannot trace", "PTRACE_SEIZE", "Operation not permitted"],
+    );
+    // And neither can this test process, by pid.
+    let child = spawn(as_vdso().args(["--", "sleep", "2"]));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let sleeper =
+        std::fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id()))
+            .expect("children")
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse::<i32>().ok())
+            .expect("sleep's pid");
+    // SAFETY: a ptrace request with integer arguments.
+    let r = unsafe { libc::ptrace(libc::PTRACE_SEIZE, sleeper, 0, 0) };
+    let e = std::io::Error::last_os_error();
+    assert_eq!(r, -1, "attached to a traced process");
+    assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}");
+    let run = finish("sleep 2", child, WATCHDOG);
+    assert_eq!(run.code(), Some(0));
+}
+
+#[test]
+fn a_program_s_own_seccomp_filter_keeps_its_meaning() {
+    // The program's own filter asks a tracer to handle getppid: with none of
+    // its own, the call fails with ENOSYS, with or without vdso-run; and
+    // vdso-run's translation still works under both filters.
+    for prog in [c_program("asvdso"), musl_program("asvdso")] {
+        let plain = run(std::process::Command::new(&prog).arg("own-filter")).expect_success();
+        assert!(
+            plain
+                .stdout
+                .contains("own_filter -1 Function not implemented"),
+            "{}",
+            plain.stdout
+        );
+        let run = run(as_vdso()
+            .args(["--monotonic", "+10d", "--"])
+            .arg(&prog)
+            .args(["own-filter", "sleep"]))
+        .expect_success();
+        assert_eq!(
+            run.values()["own_filter"],
+            plain.values()["own_filter"],
+            "{}",
+            prog.display()
+        );
+        let slept: u64 = run.values()["sleep_ms"]
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .expect("ms");
+        assert!((100..=300).contains(&slept), "slept {slept} ms");
+    }
+}
+
+#[test]
+fn every_process_has_no_new_privs() {
+    let run = run(as_vdso().args(["--", "sh", "-c", "grep NoNewPrivs /proc/self/status"]))
+        .expect_success();
+    assert!(run.stdout.contains("NoNewPrivs:\t1"), "{}", run.stdout);
+}
+
+#[test]
+fn a_descendant_that_cannot_open_the_namespace_file_is_refused() {
+    // In a mount namespace of its own, with an empty /dev/shm, the exec'd
+    // program cannot open the namespace file by its path.
+    let prog = musl_program("asvdso");
+    let inner = format!(
+        "mount -t tmpfs none /dev/shm && exec {} clocks",
+        prog.display()
+    );
+    let script = format!("unshare -m sh -c '{inner}'; echo status $?");
+    let run =
+        run(as_vdso().args(["--monotonic", "+1d", "--", "sh", "-c", &script])).expect_success();
+    assert!(
+        run.stdout.contains("status 126") && !run.stdout.contains("monotonic"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("refusing to run") && run.stderr.contains("namespace file"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_wait_that_cannot_be_translated_kills_its_process() {
+    // As a user, vdso-run cannot read the memory of a process that made
+    // itself non-dumpable: its absolute sleep is not left untranslated.
+    let prog = musl_program("asvdso");
+    let run = run(as_vdso()
+        .args(["--monotonic", "+10d", "--"])
+        .arg(&prog)
+        .arg("undumpable")
+        .uid(NOBODY)
+        .gid(NOBODY));
+    assert_eq!(run.code(), Some(128 + libc::SIGKILL), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("cannot translate its clock_nanosleep deadline"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("sleep_ms"), "{}", run.stdout);
+}
+
+#[test]
+fn a_set_user_id_program_on_a_nosuid_mount_runs() {
+    // The kernel ignores the bit there, so nothing would be half-handled.
+    let prog = program_with("as-vdso-nosuid", NOBODY, 0, 0o4755);
+    let dir = tmp_dir().join("nosuid-mount");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let script = format!(
+        "mount -t tmpfs -o nosuid none {d} && cp -p {p} {d}/prog && {v} --as-vdso -- {d}/prog && echo ran",
+        d = dir.display(),
+        p = prog.display(),
+        v = env!("CARGO_BIN_EXE_vdso-run")
+    );
+    let run = run(std::process::Command::new("unshare").args(["-m", "sh", "-c", &script]));
+    assert!(
+        run.status.success() && run.stdout.contains("ran"),
+        "{:?}\n{}\n{}",
+        run.status,
+        run.stdout,
+        run.stderr
+    );
+}

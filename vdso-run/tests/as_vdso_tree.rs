@@ -1,0 +1,143 @@
+//! `--as-vdso`: every exec at any depth gets the image, whoever makes it,
+//! and threads and forked children keep it.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+
+use support::*;
+
+/// Every `monotonic` reading PROGRAM printed is ten days ahead; returns the run.
+fn ten_days_ahead(program: &[&str], expected: usize) -> Run {
+    let before = host_ns(libc::CLOCK_MONOTONIC);
+    let run = run(as_vdso().args(["--monotonic", "+10d", "--"]).args(program)).expect_success();
+    let readings: Vec<i128> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.rsplit_once("monotonic "))
+        .map(|(_, v)| parse_ns(v))
+        .collect();
+    assert_eq!(
+        readings.len(),
+        expected,
+        "{program:?} printed:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    // Readings come after PROGRAM starts, up to a few seconds on a loaded
+    // machine (the shell script runs four programs, python3 last).
+    let after = host_ns(libc::CLOCK_MONOTONIC);
+    for r in readings {
+        assert_near(
+            &format!("{program:?}"),
+            r,
+            before,
+            TEN_DAYS,
+            0,
+            after - before,
+        );
+    }
+    run
+}
+
+#[test]
+fn a_shell_script_s_grandchildren_see_the_namespace_and_the_image() {
+    // sh runs the script, which runs each program from a subshell of a
+    // second sh: PROGRAM's grandchildren and great-grandchildren.
+    let len = image_bytes(true).len();
+    let mut script = String::from("#!/bin/sh\n");
+    for p in four_programs() {
+        let quoted: Vec<String> = p
+            .with(&["clocks", "image", &len.to_string()])
+            .iter()
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect();
+        script.push_str(&format!(
+            "sh -c '( \"$@\" ) | sed \"s/^/{}_/\"' sh {}\n",
+            p.name,
+            quoted.join(" ")
+        ));
+    }
+    let path = tmp_dir().join("grandchildren.sh");
+    std::fs::write(&path, script).expect("script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let run = ten_days_ahead(&["sh", path.to_str().expect("utf-8")], 4);
+    let values = run.values();
+    for p in four_programs() {
+        let key = format!("{}_image", p.name);
+        let image = values
+            .get(&key)
+            .unwrap_or_else(|| panic!("no {key}:\n{}", run.stdout));
+        assert!(
+            unhex(image) == image_bytes(true),
+            "{}: not the timens image",
+            p.name
+        );
+    }
+}
+
+#[test]
+fn threads_and_forked_children_keep_the_image() {
+    let clocks = c_program("clocks");
+    let clocks = clocks.to_str().expect("utf-8");
+    ten_days_ahead(&[clocks, "threads"], 4);
+    let run = ten_days_ahead(&[clocks, "fork"], 2);
+    assert!(run.stdout.contains("child monotonic"), "{}", run.stdout);
+}
+
+#[test]
+fn every_way_of_exec_ing_gets_the_image() {
+    let clocks = c_program("clocks");
+    let clocks = clocks.to_str().expect("utf-8");
+    // execve, execveat (fexecve), posix_spawn (vfork) and the execvp
+    // family; the environment does not matter to this mode.
+    for mode in [
+        "execve_empty",
+        "fexecve_empty",
+        "posix_spawn_empty",
+        "posix_spawnp_empty",
+        "execvp_clearenv",
+    ] {
+        ten_days_ahead(&[clocks, "exec", mode, clocks], 1);
+    }
+    ten_days_ahead(&["env", "-i", clocks], 1);
+}
+
+#[test]
+fn an_exec_from_a_second_thread_gets_the_image() {
+    // The kernel gives the exec'ing thread the leader's id.
+    for prog in [c_program("asvdso"), musl_program("asvdso")] {
+        let prog = prog.to_str().expect("utf-8");
+        let run = ten_days_ahead(&[prog, "thread-exec", prog], 1);
+        assert!(run.stdout.contains("boottime"), "{}", run.stdout);
+    }
+}
+
+#[test]
+fn a_descendant_that_becomes_another_user_gets_the_image() {
+    // Whatever vdso-run's umask, every user can open the namespace file
+    // (it holds only the clocks): a root shell drops to nobody and execs.
+    let prog = musl_program("asvdso");
+    let script = format!(
+        "umask 077; exec {} --as-vdso --monotonic +10d -- setpriv --reuid=65534 --regid=65534 \
+         --clear-groups {} clocks",
+        env!("CARGO_BIN_EXE_vdso-run"),
+        prog.display()
+    );
+    let before = host_ns(libc::CLOCK_MONOTONIC);
+    let run = run(std::process::Command::new("sh").args(["-c", &script])).expect_success();
+    let mono = parse_ns(
+        run.values()
+            .get("monotonic")
+            .unwrap_or_else(|| panic!("{}\n{}", run.stdout, run.stderr)),
+    );
+    let after = host_ns(libc::CLOCK_MONOTONIC);
+    assert_near(
+        "nobody's CLOCK_MONOTONIC",
+        mono,
+        before,
+        TEN_DAYS,
+        0,
+        after - before,
+    );
+}

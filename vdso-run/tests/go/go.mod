@@ -1,0 +1,3 @@
+module asvdso
+
+go 1.19

@@ -3,6 +3,7 @@
 //! caller makes the system call).
 
 use crate::arch;
+use crate::design::{Design, Host, TwoImages};
 use crate::vvar::{CS_HRES_COARSE, CS_RAW, DataPage, ShiftedNanos, VdsoData, clock_mode};
 
 pub const CLOCK_REALTIME: i32 = 0;
@@ -74,6 +75,17 @@ pub fn clock_gettime<const TIMENS: bool>(
     timens: &DataPage,
     clock: i32,
 ) -> Option<Timespec> {
+    clock_gettime_in::<TwoImages<TIMENS>>(vvar, timens, clock)
+}
+
+/// `clock_gettime` under design `D` ([`crate::design`]): the same algorithm
+/// for every design; `D` decides only where offsets come from.
+#[inline(always)]
+pub fn clock_gettime_in<D: Design>(
+    vvar: &DataPage,
+    timens: &DataPage,
+    clock: i32,
+) -> Option<Timespec> {
     // Negative ids (CPU-time clocks of other processes and threads) become
     // large and fall back, like ids the pages do not hold.
     if clock as u32 >= SERVED_CLOCKS {
@@ -84,14 +96,14 @@ pub fn clock_gettime<const TIMENS: bool>(
         CS_HRES_COARSE
     } else if msk & COARSE_CLOCKS != 0 {
         let (sec, nsec) = coarse(vvar.data(CS_HRES_COARSE), clock as usize)?;
-        return Some(shifted::<TIMENS>(timens, CS_HRES_COARSE, clock, sec, nsec));
+        return Some(shifted::<D>(timens, CS_HRES_COARSE, clock, sec, nsec));
     } else if msk & RAW_CLOCKS != 0 {
         CS_RAW
     } else {
         return None;
     };
     let (sec, nsec) = hres(vvar.data(cs), clock as usize)?;
-    Some(shifted::<TIMENS>(timens, cs, clock, sec, nsec))
+    Some(shifted::<D>(timens, cs, clock, sec, nsec))
 }
 
 /// `gettimeofday`'s time: REALTIME in microseconds.
@@ -107,7 +119,12 @@ pub fn gettimeofday(vvar: &DataPage) -> Option<Timeval> {
 
 #[inline(always)]
 pub fn timezone(vvar: &DataPage) -> Timezone {
-    let (tz_minuteswest, tz_dsttime) = vvar.data(CS_HRES_COARSE).timezone();
+    timezone_in::<Host>(vvar, vvar)
+}
+
+#[inline(always)]
+pub fn timezone_in<D: Design>(vvar: &DataPage, timens: &DataPage) -> Timezone {
+    let (tz_minuteswest, tz_dsttime) = served_page::<D>(vvar, timens).timezone();
     Timezone {
         tz_minuteswest,
         tz_dsttime,
@@ -120,9 +137,18 @@ pub fn timezone(vvar: &DataPage) -> Timezone {
 /// holds offsets, not time.
 #[inline(always)]
 pub fn time(vvar: &DataPage) -> Option<i64> {
-    let vd = vvar.data(CS_HRES_COARSE);
+    time_in::<Host>(vvar, vvar)
+}
+
+#[inline(always)]
+pub fn time_in<D: Design>(vvar: &DataPage, timens: &DataPage) -> Option<i64> {
+    let mut vd = vvar.data(CS_HRES_COARSE);
     if is_timens_page(vd) {
-        return None;
+        if !D::FOLLOWS_NAMESPACE_PAGE {
+            return None;
+        }
+        // Design (c): the real page is behind it (as Linux's `time()`).
+        vd = timens.data(CS_HRES_COARSE);
     }
     Some(vd.base_sec(CLOCK_REALTIME as usize) as i64)
 }
@@ -131,14 +157,26 @@ pub fn time(vvar: &DataPage) -> Option<i64> {
 /// whose resolution (the kernel's tick) the image cannot know.
 #[inline(always)]
 pub fn clock_getres(vvar: &DataPage, clock: i32) -> Option<Timespec> {
-    let vd = vvar.data(CS_HRES_COARSE);
+    clock_getres_in::<Host>(vvar, vvar, clock)
+}
+
+#[inline(always)]
+pub fn clock_getres_in<D: Design>(
+    vvar: &DataPage,
+    timens: &DataPage,
+    clock: i32,
+) -> Option<Timespec> {
+    let vd = served_page::<D>(vvar, timens);
     if clock as u32 >= SERVED_CLOCKS
         || bit(clock) & (HRES_CLOCKS | RAW_CLOCKS) == 0
         || is_timens_page(vd)
     {
         return None;
     }
-    Some(Timespec { tv_sec: 0, tv_nsec: i64::from(vd.hrtimer_res()) })
+    Some(Timespec {
+        tv_sec: 0,
+        tv_nsec: i64::from(vd.hrtimer_res()),
+    })
 }
 
 /// Reads a high-resolution clock: seconds, and nanoseconds that may exceed a
@@ -208,16 +246,14 @@ fn is_timens_page(vd: &VdsoData) -> bool {
     vd.clock_mode() == clock_mode::TIMENS
 }
 
-/// Applies the namespace offset, if this image has one, and normalises.
+/// Applies the namespace offset, if the design says this call has one, and
+/// normalises.
 #[inline(always)]
-fn shifted<const TIMENS: bool>(
-    timens: &DataPage,
-    cs: usize,
-    clock: i32,
-    sec: u64,
-    nsec: u64,
-) -> Timespec {
-    if TIMENS && bit(clock) & TIMENS_CLOCKS != 0 {
+fn shifted<D: Design>(timens: &DataPage, cs: usize, clock: i32, sec: u64, nsec: u64) -> Timespec {
+    // The design's test first: in this order the shipped images compile to
+    // the same bytes as before designs existed (LLVM lays the blocks out
+    // differently the other way round).
+    if D::in_namespace(timens, cs) && bit(clock) & TIMENS_CLOCKS != 0 {
         // Offsets are frozen before a process can use the page, so they need
         // no sequence count (as in Linux).
         let off = timens.data(cs).timens_offset(clock as usize);
@@ -227,6 +263,26 @@ fn shifted<const TIMENS: bool>(
         );
     }
     normalize(sec, nsec)
+}
+
+/// True if the page in the vvar slot is a time-namespace page (see
+/// [`is_timens_page`]): what design (c) tests on its slow path, once a read
+/// has given up, to read through that page instead (`entry`).
+#[inline(always)]
+pub fn holds_namespace_page(vvar: &DataPage) -> bool {
+    is_timens_page(vvar.data(CS_HRES_COARSE))
+}
+
+/// The entry the reads without a sequence count (`time`, the timezone,
+/// `hrtimer_res`) use: the vvar slot's, except under design (c) when that
+/// holds a namespace page, whose real page is one slot below the image.
+#[inline(always)]
+fn served_page<'a, D: Design>(vvar: &'a DataPage, timens: &'a DataPage) -> &'a VdsoData {
+    let vd = vvar.data(CS_HRES_COARSE);
+    if D::FOLLOWS_NAMESPACE_PAGE && is_timens_page(vd) {
+        return timens.data(CS_HRES_COARSE);
+    }
+    vd
 }
 
 #[inline(always)]

@@ -1,6 +1,8 @@
 //! The C ABI of the five entry points, on top of the clock algorithms: the
 //! pointers the caller passes, and the system call when the pages cannot
-//! answer. The images' exported functions are one call into here each.
+//! answer. The images' exported functions are one call into here each,
+//! with the image's [`Design`] (`vdso.so` and `vdso-timens.so` are
+//! [`design::Host`](crate::design::Host) and [`design::Timens`](crate::design::Timens)).
 //!
 //! Like the kernel's vDSO, these write through the caller's pointers without
 //! checking them (a bad pointer faults here, where the system call would
@@ -10,32 +12,95 @@ use core::ffi::c_void;
 
 use crate::arch::{self, nr, syscall3};
 use crate::clock::{self, Timespec, Timeval, Timezone};
+use crate::design::{Design, Host, Timens};
+use crate::vvar::DataPage;
 
 /// # Safety
 /// `ts` must be valid for a write of a `Timespec`, and the data pages must be
 /// mapped as `docs/abi.md` says.
 #[inline(always)]
-pub unsafe fn clock_gettime<const TIMENS: bool>(clock_id: i32, ts: *mut Timespec) -> i32 {
-    match clock::clock_gettime::<TIMENS>(arch::vvar_page(), arch::timens_page(), clock_id) {
+pub unsafe fn clock_gettime<D: Design>(clock_id: i32, ts: *mut Timespec) -> i32 {
+    // SAFETY: forwarded from the caller.
+    unsafe { clock_gettime_on::<D>(arch::vvar_page(), arch::timens_page(), clock_id, ts) }
+}
+
+/// `clock_gettime` over the pages given as the vvar and timens pages.
+///
+/// # Safety
+/// As for [`clock_gettime`].
+#[inline(always)]
+unsafe fn clock_gettime_on<D: Design>(
+    vvar: &DataPage,
+    timens: &DataPage,
+    clock_id: i32,
+    ts: *mut Timespec,
+) -> i32 {
+    match clock::clock_gettime_in::<D>(vvar, timens, clock_id) {
         // SAFETY: the caller vouches for `ts`.
         Some(t) => unsafe {
             ts.write(t);
             0
         },
+        None if D::FOLLOWS_NAMESPACE_PAGE && clock::holds_namespace_page(vvar) => {
+            // SAFETY: forwarded from the caller.
+            unsafe { clock_gettime_through_namespace_page(clock_id, ts) }
+        }
         // SAFETY: the kernel checks `ts` itself.
         None => unsafe { fallback(nr::CLOCK_GETTIME, clock_id as usize, ts as usize, 0) as i32 },
     }
 }
 
+/// Design (c) for a namespaced process: its namespace page is in the vvar
+/// slot and the real vvar page one below the image, so this is the timens
+/// image's algorithm with the two pages' places swapped (Linux's
+/// `do_hres_timens`). Out of line and reached by a tail call: it adds no
+/// instruction, and no saved register, to the host path.
+///
+/// # Safety
+/// As for [`clock_gettime`].
+#[inline(never)]
+unsafe fn clock_gettime_through_namespace_page(clock_id: i32, ts: *mut Timespec) -> i32 {
+    // SAFETY: forwarded from the caller.
+    unsafe { clock_gettime_on::<Timens>(arch::timens_page(), arch::vvar_page(), clock_id, ts) }
+}
+
 /// # Safety
 /// `tv` and `tz` must each be NULL or valid for a write.
 #[inline(always)]
-pub unsafe fn gettimeofday(tv: *mut Timeval, tz: *mut Timezone) -> i32 {
-    let vvar = arch::vvar_page();
+pub unsafe fn gettimeofday<D: Design>(tv: *mut Timeval, tz: *mut Timezone) -> i32 {
+    // SAFETY: forwarded from the caller.
+    unsafe { gettimeofday_on::<D>(arch::vvar_page(), arch::timens_page(), tv, tz) }
+}
+
+/// As [`clock_gettime_through_namespace_page`], for `gettimeofday`.
+///
+/// # Safety
+/// As for [`gettimeofday`].
+#[inline(never)]
+unsafe fn gettimeofday_through_namespace_page(tv: *mut Timeval, tz: *mut Timezone) -> i32 {
+    // SAFETY: forwarded from the caller.
+    unsafe { gettimeofday_on::<Host>(arch::timens_page(), arch::vvar_page(), tv, tz) }
+}
+
+/// `gettimeofday` over the pages given as the vvar and timens pages.
+///
+/// # Safety
+/// As for [`gettimeofday`].
+#[inline(always)]
+unsafe fn gettimeofday_on<D: Design>(
+    vvar: &DataPage,
+    timens: &DataPage,
+    tv: *mut Timeval,
+    tz: *mut Timezone,
+) -> i32 {
     if !tv.is_null() {
         match clock::gettimeofday(vvar) {
             // SAFETY: non-NULL, and the caller vouches for it.
             Some(t) => unsafe { tv.write(t) },
+            None if D::FOLLOWS_NAMESPACE_PAGE && clock::holds_namespace_page(vvar) => {
+                // SAFETY: forwarded from the caller.
+                return unsafe { gettimeofday_through_namespace_page(tv, tz) };
+            }
             None => {
                 // SAFETY: the kernel checks both pointers itself.
                 return unsafe { fallback(nr::GETTIMEOFDAY, tv as usize, tz as usize, 0) as i32 };
@@ -44,7 +109,7 @@ pub unsafe fn gettimeofday(tv: *mut Timeval, tz: *mut Timezone) -> i32 {
     }
     if !tz.is_null() {
         // SAFETY: non-NULL, and the caller vouches for it.
-        unsafe { tz.write(clock::timezone(vvar)) };
+        unsafe { tz.write(clock::timezone_in::<D>(vvar, timens)) };
     }
     0
 }
@@ -52,8 +117,8 @@ pub unsafe fn gettimeofday(tv: *mut Timeval, tz: *mut Timezone) -> i32 {
 /// # Safety
 /// `t` must be NULL or valid for a write.
 #[inline(always)]
-pub unsafe fn time(t: *mut i64) -> i64 {
-    let Some(now) = clock::time(arch::vvar_page()) else {
+pub unsafe fn time<D: Design>(t: *mut i64) -> i64 {
+    let Some(now) = clock::time_in::<D>(arch::vvar_page(), arch::timens_page()) else {
         // SAFETY: the kernel checks `t` itself.
         return unsafe { fallback(nr::TIME, t as usize, 0, 0) } as i64;
     };
@@ -67,8 +132,8 @@ pub unsafe fn time(t: *mut i64) -> i64 {
 /// # Safety
 /// `res` must be NULL or valid for a write.
 #[inline(always)]
-pub unsafe fn clock_getres(clock_id: i32, res: *mut Timespec) -> i32 {
-    match clock::clock_getres(arch::vvar_page(), clock_id) {
+pub unsafe fn clock_getres<D: Design>(clock_id: i32, res: *mut Timespec) -> i32 {
+    match clock::clock_getres_in::<D>(arch::vvar_page(), arch::timens_page(), clock_id) {
         Some(r) => {
             if !res.is_null() {
                 // SAFETY: non-NULL, and the caller vouches for it.
@@ -84,8 +149,8 @@ pub unsafe fn clock_getres(clock_id: i32, res: *mut Timespec) -> i32 {
 /// # Safety
 /// `cpu` and `node` must each be NULL or valid for a write.
 #[inline(always)]
-pub unsafe fn getcpu(cpu: *mut u32, node: *mut u32, _cache: *mut c_void) -> i64 {
-    let aux = arch::cpu_node();
+pub unsafe fn getcpu<D: Design>(cpu: *mut u32, node: *mut u32, _cache: *mut c_void) -> i64 {
+    let aux = D::cpu_node();
     if !cpu.is_null() {
         // SAFETY: non-NULL, and the caller vouches for it.
         unsafe { cpu.write(aux & 0xfff) };

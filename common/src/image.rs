@@ -3,7 +3,10 @@
 //! their weak aliases, the variant note and the panic handler.
 
 /// Defines a complete image in the invoking crate. `vdso/` and `vdso-timens/`
-/// each consist of one invocation.
+/// each consist of one invocation, and so does each design variant under
+/// `variants/`. `$variant` names both the [`Variant`](crate::note::Variant)
+/// the note declares and the [`design`](crate::design) type the entries
+/// are compiled for.
 ///
 /// The section names and symbols here must match [`ENTRIES`](crate::entries::ENTRIES);
 /// xtask's verifier refuses an image where they do not.
@@ -11,6 +14,7 @@
 macro_rules! vdso_image {
     (variant = $variant:ident) => {
         const VARIANT: $crate::note::Variant = $crate::note::Variant::$variant;
+        type Design = $crate::design::$variant;
 
         /// # Safety
         /// As for the `clock_gettime` system call.
@@ -21,7 +25,7 @@ macro_rules! vdso_image {
             ts: *mut $crate::clock::Timespec,
         ) -> i32 {
             // SAFETY: the caller's contract is the system call's.
-            unsafe { $crate::entry::clock_gettime::<{ VARIANT.is_timens() }>(clock, ts) }
+            unsafe { $crate::entry::clock_gettime::<Design>(clock, ts) }
         }
 
         /// # Safety
@@ -33,7 +37,7 @@ macro_rules! vdso_image {
             tz: *mut $crate::clock::Timezone,
         ) -> i32 {
             // SAFETY: the caller's contract is the system call's.
-            unsafe { $crate::entry::gettimeofday(tv, tz) }
+            unsafe { $crate::entry::gettimeofday::<Design>(tv, tz) }
         }
 
         /// # Safety
@@ -42,7 +46,7 @@ macro_rules! vdso_image {
         #[unsafe(link_section = ".text.vdso.time")]
         pub unsafe extern "C" fn __vdso_time(t: *mut i64) -> i64 {
             // SAFETY: the caller's contract is the system call's.
-            unsafe { $crate::entry::time(t) }
+            unsafe { $crate::entry::time::<Design>(t) }
         }
 
         /// # Safety
@@ -54,7 +58,7 @@ macro_rules! vdso_image {
             res: *mut $crate::clock::Timespec,
         ) -> i32 {
             // SAFETY: the caller's contract is the system call's.
-            unsafe { $crate::entry::clock_getres(clock, res) }
+            unsafe { $crate::entry::clock_getres::<Design>(clock, res) }
         }
 
         /// # Safety
@@ -67,7 +71,7 @@ macro_rules! vdso_image {
             cache: *mut core::ffi::c_void,
         ) -> i64 {
             // SAFETY: the caller's contract is the system call's.
-            unsafe { $crate::entry::getcpu(cpu, node, cache) }
+            unsafe { $crate::entry::getcpu::<Design>(cpu, node, cache) }
         }
 
         // The unprefixed names libcs also look up, as weak aliases like Linux's.

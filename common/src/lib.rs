@@ -11,10 +11,12 @@ mod arch;
 mod sync;
 
 pub mod clock;
+pub mod design;
 pub mod entries;
 pub mod entry;
 pub mod image;
 pub mod note;
+pub mod patch;
 pub mod seqlock;
 pub mod timens;
 pub mod vvar;

@@ -13,24 +13,53 @@ pub enum Variant {
     Host,
     /// For processes in a time namespace: adds the namespace page's offsets.
     Timens,
+    // The designs the 2019 discussion weighed, built by
+    // `cargo xtask build-vdso --variants` for comparison (`common::design`).
+    /// (b) One image, a run-time `if in_namespace` branch.
+    Branch,
+    /// (c) One image, Linux's merged design: a namespace page in the vvar
+    /// slot is noticed in the seqlock's slow path.
+    Merged,
+    /// (d) The static-branch design's compiled image, for host processes.
+    Static,
+    /// (d) The same image with every static branch patched taken, for
+    /// namespaced processes.
+    StaticTimens,
 }
 
 impl Variant {
+    /// The two shipped images.
     pub const ALL: [Variant; 2] = [Variant::Host, Variant::Timens];
+    /// The design variants (`target/vdso/variants/`), not shipped.
+    pub const DESIGNS: [Variant; 4] = [
+        Variant::Branch,
+        Variant::Merged,
+        Variant::Static,
+        Variant::StaticTimens,
+    ];
 
     pub const fn name(self) -> &'static str {
         match self {
             Variant::Host => "host",
             Variant::Timens => "timens",
+            Variant::Branch => "branch",
+            Variant::Merged => "merged",
+            Variant::Static => "static",
+            Variant::StaticTimens => "static-timens",
         }
     }
 
+    /// True for the image a namespaced process gets in a two-image design,
+    /// the one that always adds the namespace page's offsets.
     pub const fn is_timens(self) -> bool {
-        matches!(self, Variant::Timens)
+        matches!(self, Variant::Timens | Variant::StaticTimens)
     }
 
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.name() == name)
+        Self::ALL
+            .into_iter()
+            .chain(Self::DESIGNS)
+            .find(|v| v.name() == name)
     }
 
     /// The note's descriptor.

@@ -170,7 +170,10 @@ impl VdsoData {
 
 impl VdsoTimestamp {
     fn new() -> Self {
-        VdsoTimestamp { sec: AtomicU64::new(0), nsec: AtomicU64::new(0) }
+        VdsoTimestamp {
+            sec: AtomicU64::new(0),
+            nsec: AtomicU64::new(0),
+        }
     }
 }
 

@@ -14,10 +14,17 @@ pub fn dir() -> PathBuf {
     }
 }
 
+/// The image's path under [`dir`]. The design variants, built by
+/// `cargo xtask build-vdso --variants` for BENCHMARKS.md, are in
+/// `variants/`.
 pub fn file_name(variant: Variant) -> &'static str {
     match variant {
         Variant::Host => "vdso.so",
         Variant::Timens => "vdso-timens.so",
+        Variant::Branch => "variants/vdso-branch.so",
+        Variant::Merged => "variants/vdso-merged.so",
+        Variant::Static => "variants/vdso-static.so",
+        Variant::StaticTimens => "variants/vdso-static-timens.so",
     }
 }
 

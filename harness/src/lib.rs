@@ -11,6 +11,7 @@
 //! - [`image::Image`]: an image file, checked; [`dynsym`]: symbol lookup
 //!   through the dynamic table, as libcs do it.
 //! - [`kernel_vdso`]: the running kernel's own vDSO, the reference.
+//! - [`variants`]: the design variants, mapped as their designs would be.
 //!
 //! Data flows one way: the timekeeper writes, the images read.
 
@@ -22,6 +23,8 @@ pub mod mapping;
 pub mod pages;
 pub mod timekeeper;
 pub mod tsc;
+// The design variants BENCHMARKS.md compares, mapped as each design would.
+pub mod variants;
 pub mod vdso;
 
 pub use image::Image;

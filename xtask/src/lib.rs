@@ -8,8 +8,12 @@ pub mod build_vdso;
 pub mod compile;
 pub mod layout;
 pub mod link;
+// Design variants and their benchmarks (BENCHMARKS.md).
+pub mod bench;
+pub mod patch;
 pub mod scripts;
 pub mod test;
+pub mod variants;
 pub mod verify;
 
 /// The workspace root (xtask lives one level below it).

@@ -15,9 +15,21 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Compile, link and verify both images; write them and layout.json to target/vdso/.
-    BuildVdso,
+    BuildVdso {
+        /// Also build the design variants BENCHMARKS.md compares into
+        /// target/vdso/variants/.
+        #[arg(long)]
+        variants: bool,
+    },
     /// Build the images, then run every test in the workspace against them.
     Test,
+    /// Build the images and the variants, run the benchmarks and count
+    /// instructions; print the table and write it into BENCHMARKS.md.
+    Bench {
+        /// About one minute instead of about eight: shorter measurements.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -25,8 +37,14 @@ fn main() -> ExitCode {
     let result = Shell::new()
         .map_err(anyhow::Error::from)
         .and_then(|sh| match cli.command {
-            Command::BuildVdso => xtask::build_vdso::run(&sh),
+            Command::BuildVdso { variants } => xtask::build_vdso::run(&sh).and_then(|()| {
+                if variants {
+                    xtask::variants::run(&sh)?;
+                }
+                Ok(())
+            }),
             Command::Test => xtask::test::run(&sh),
+            Command::Bench { quick } => xtask::bench::run(&sh, quick),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

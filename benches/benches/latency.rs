@@ -1,0 +1,150 @@
+//! The latency benches `cargo xtask bench` runs (it sets the warm-up and
+//! measurement times on the command line and reads the medians back from
+//! `target/criterion/`). Every group compares targets on one call, in one
+//! run:
+//!
+//! - `hot-<call>`: the kernel's vDSO, the system call, the host and timens
+//!   images, and for some calls every other design, host and namespaced;
+//! - `floor`: an ordered TSC read alone, RDPID alone, a call of a no-op;
+//! - `cold-<call>`: one call after flushing the target's code and data
+//!   lines (`vdso_benches::cold`), and `cold-noop`, the method's own cost.
+
+use std::hint::black_box;
+
+use common::note::Variant;
+use criterion::{Bencher, Criterion, criterion_group, criterion_main};
+use harness::variants::{self, Process};
+use vdso_benches::calls::{Call, Entries, Syscalls};
+use vdso_benches::cold::{self, FlushSet};
+use vdso_benches::floor::{self, Noop};
+use vdso_benches::lab::{self, Clockwork, DESIGNS, Lab, SHIPPED, Setup};
+
+/// The calls every design is measured on, beyond the shipped images' ten.
+const DESIGN_CALLS: [&str; 5] = [
+    "monotonic",
+    "realtime",
+    "monotonic_coarse",
+    "time",
+    "getcpu",
+];
+
+/// An image's flush set: its code and the data slots it may read.
+fn image_set(p: &Process) -> Vec<&[u8]> {
+    let mut ranges = vec![p.image()];
+    ranges.extend(p.data_slots());
+    ranges
+}
+
+fn hot<E: Entries>(b: &mut Bencher<'_>, e: &E, call: Call) {
+    match call {
+        Call::ClockGettime(clock) => b.iter(|| e.clock_gettime(black_box(clock))),
+        Call::Gettimeofday => b.iter(|| e.gettimeofday()),
+        Call::Time => b.iter(|| e.time()),
+        Call::ClockGetres => b.iter(|| e.clock_getres(black_box(common::clock::CLOCK_MONOTONIC))),
+        Call::Getcpu => b.iter(|| e.getcpu()),
+    }
+}
+
+fn cold_call<E: Entries>(b: &mut Bencher<'_>, e: &E, call: Call, set: &FlushSet<'_>, hz: f64) {
+    b.iter_custom(|iters| {
+        cold::measure(iters, set, hz, || match call {
+            Call::ClockGettime(clock) => {
+                black_box(e.clock_gettime(clock));
+            }
+            Call::Gettimeofday => {
+                black_box(e.gettimeofday());
+            }
+            Call::Time => {
+                black_box(e.time());
+            }
+            Call::ClockGetres => {
+                black_box(e.clock_getres(common::clock::CLOCK_MONOTONIC));
+            }
+            Call::Getcpu => {
+                black_box(e.getcpu());
+            }
+        })
+    });
+}
+
+/// Which setups a group measures for `call`.
+fn setups_for(call: Call) -> Vec<Setup> {
+    let mut out: Vec<Setup> = SHIPPED.to_vec();
+    if DESIGN_CALLS.contains(&call.name()) {
+        // The RDPID alternative changes getcpu alone.
+        out.extend(DESIGNS.iter().filter(|s| !s.rdpid || call == Call::Getcpu));
+    }
+    out
+}
+
+fn benches(c: &mut Criterion) {
+    let setups: Vec<Setup> = SHIPPED.into_iter().chain(DESIGNS).collect();
+    let lab = Lab::new(Clockwork::ticking().expect("the timekeeper"), &setups)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let kernel = lab::kernel().unwrap_or_else(|e| panic!("{e}"));
+    lab::pin_to_last_cpu();
+    let noop = Noop::new().expect("a no-op page");
+    let hz = harness::tsc::frequency();
+
+    {
+        let mut g = c.benchmark_group("floor");
+        g.bench_function("lfence-rdtsc", |b| b.iter(floor::lfence_rdtsc));
+        g.bench_function("rdtscp", |b| b.iter(floor::rdtscp));
+        if variants::cpu_has_rdpid() {
+            g.bench_function("rdpid", |b| b.iter(floor::rdpid));
+        }
+        let nothing = noop.vdso();
+        g.bench_function("call-noop", |b| b.iter(|| Entries::time(&nothing)));
+        g.finish();
+    }
+
+    for call in Call::ALL {
+        let mut g = c.benchmark_group(format!("hot-{}", call.name()));
+        g.bench_function("kernel", |b| hot(b, &kernel, call));
+        g.bench_function("syscall", |b| hot(b, &Syscalls, call));
+        for s in setups_for(call) {
+            if let Some(p) = lab.process(s.name) {
+                let vdso = p.vdso();
+                g.bench_function(s.name, |b| hot(b, &vdso, call));
+            }
+        }
+        g.finish();
+    }
+
+    let kernel_set = FlushSet::new(lab::kernel_flush_ranges().unwrap_or_else(|e| panic!("{e}")));
+    let host = lab.process("host").expect("the host image");
+    {
+        let mut g = c.benchmark_group("cold-noop");
+        let nothing = noop.vdso();
+        g.bench_function("kernel", |b| {
+            cold_call(b, &nothing, Call::Time, &kernel_set, hz)
+        });
+        let set = FlushSet::new(image_set(host));
+        g.bench_function("image", |b| cold_call(b, &nothing, Call::Time, &set, hz));
+        g.finish();
+    }
+    for call in Call::ALL {
+        let mut g = c.benchmark_group(format!("cold-{}", call.name()));
+        g.bench_function("kernel", |b| cold_call(b, &kernel, call, &kernel_set, hz));
+        let designs = call == Call::ClockGettime(common::clock::CLOCK_MONOTONIC);
+        for (s, p) in &lab.processes {
+            if s.rdpid || (s.design != 'a' && !designs) {
+                continue;
+            }
+            let set = FlushSet::new(image_set(p));
+            let vdso = p.vdso();
+            g.bench_function(s.name, |b| cold_call(b, &vdso, call, &set, hz));
+        }
+        g.finish();
+    }
+    // Keep the variant list honest: every design variant was mapped.
+    assert!(
+        Variant::DESIGNS
+            .iter()
+            .all(|v| lab.processes.iter().any(|(s, _)| s.variant == *v)),
+        "a design variant is missing from the run"
+    );
+}
+
+criterion_group!(latency, benches);
+criterion_main!(latency);

@@ -1,0 +1,99 @@
+//! Interleaved ratios for the report's targets: criterion measures each
+//! target in its own stretch of time, so a slow drift of the machine (a
+//! virtual CPU shares its core) lands on one target and not the other.
+//! Here two targets take turns, A B B A, in blocks of `CALLS` calls, and
+//! the ratio B/A is taken per round; the median of the rounds' ratios and
+//! their interquartile range are printed, one line per pair:
+//! `<a> <b> <call> <median> <q1> <q3>`. `cargo xtask bench` runs it after
+//! the criterion benches.
+
+use std::hint::black_box;
+
+use vdso_benches::calls::{Call, Entries};
+use vdso_benches::floor::lfence_rdtsc;
+use vdso_benches::lab::{self, Clockwork, Lab, Setup};
+
+const CALLS: u64 = 2000;
+const ROUNDS: usize = 1001;
+
+#[inline(never)]
+fn block<E: Entries>(e: &E, call: Call) -> u64 {
+    let start = lfence_rdtsc();
+    for _ in 0..CALLS {
+        match call {
+            Call::ClockGettime(clock) => {
+                black_box(e.clock_gettime(black_box(clock)));
+            }
+            Call::Gettimeofday => {
+                black_box(e.gettimeofday());
+            }
+            Call::Time => {
+                black_box(e.time());
+            }
+            Call::ClockGetres => {
+                black_box(e.clock_getres(black_box(common::clock::CLOCK_MONOTONIC)));
+            }
+            Call::Getcpu => {
+                black_box(e.getcpu());
+            }
+        }
+    }
+    lfence_rdtsc() - start
+}
+
+fn ratios<A: Entries, B: Entries>(a: &A, b: &B, call: Call) -> (f64, f64, f64) {
+    // Warm both.
+    block(a, call);
+    block(b, call);
+    let mut r: Vec<f64> = (0..ROUNDS)
+        .map(|_| {
+            let (a1, b1, b2, a2) = (
+                block(a, call),
+                block(b, call),
+                block(b, call),
+                block(a, call),
+            );
+            (b1 + b2) as f64 / (a1 + a2) as f64
+        })
+        .collect();
+    r.sort_by(f64::total_cmp);
+    (r[ROUNDS / 2], r[ROUNDS / 4], r[3 * ROUNDS / 4])
+}
+
+fn main() -> Result<(), String> {
+    let setups: Vec<Setup> = Setup::all().filter(|s| !s.rdpid).collect();
+    let lab = Lab::new(Clockwork::ticking()?, &setups)?;
+    let kernel = lab::kernel()?;
+    lab::pin_to_last_cpu();
+    let vdso = |name: &str| {
+        lab.process(name)
+            .map(|p| p.vdso())
+            .ok_or_else(|| format!("no {name} image mapped"))
+    };
+    let monotonic = Call::ClockGettime(common::clock::CLOCK_MONOTONIC);
+    let host = vdso("host")?;
+    for call in [
+        monotonic,
+        Call::ClockGettime(common::clock::CLOCK_MONOTONIC_COARSE),
+        Call::ClockGettime(common::clock::CLOCK_REALTIME_COARSE),
+        Call::Time,
+    ] {
+        let (m, q1, q3) = ratios(&kernel, &host, call);
+        println!("kernel host {} {m:.4} {q1:.4} {q3:.4}", call.name());
+    }
+    // Each design's host path against the host image, and its namespaced
+    // path against its host path.
+    for (a, b) in [
+        ("host", "timens"),
+        ("host", "b-host"),
+        ("b-host", "b-ns"),
+        ("host", "c-host"),
+        ("c-host", "c-ns"),
+        ("host", "d-host"),
+        ("d-host", "d-ns"),
+    ] {
+        let (m, q1, q3) = ratios(&vdso(a)?, &vdso(b)?, monotonic);
+        println!("{a} {b} {} {m:.4} {q1:.4} {q3:.4}", monotonic.name());
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Counts the instructions of each benched call on each target, under
+//! `valgrind --tool=callgrind` (`cargo xtask bench` runs it). For each
+//! (target, call) it zeroes callgrind's counters, makes the call `CALLS`
+//! times, and dumps the counters under the name `<target>/<call>`; a no-op
+//! in a page of our own, called the same way, is the per-call overhead the
+//! report subtracts. Outside valgrind the requests do nothing.
+//!
+//! Valgrind unmaps the kernel's vDSO, so `cargo xtask bench` first runs
+//! `vdso-count --kernel-vdso FILE` outside valgrind, which writes the
+//! kernel's vDSO image to FILE (also for its disassembly), then
+//! `vdso-count --kernel-copy FILE` under callgrind, which maps that copy
+//! back above the kernel's data pages (`lab::kernel_from_copy`).
+
+use std::ffi::CString;
+use std::hint::black_box;
+
+use vdso_benches::calls::{Call, Entries};
+use vdso_benches::floor::Noop;
+use vdso_benches::lab::{self, Clockwork, Lab, Setup};
+use vdso_benches::valgrind;
+
+/// Calls per batch: enough that the batch's fixed cost is below one
+/// instruction per call after rounding.
+const CALLS: u64 = 1000;
+
+#[inline(never)]
+fn batch<E: Entries>(e: &E, call: Call) {
+    for _ in 0..CALLS {
+        match call {
+            Call::ClockGettime(clock) => {
+                black_box(e.clock_gettime(black_box(clock)));
+            }
+            Call::Gettimeofday => {
+                black_box(e.gettimeofday());
+            }
+            Call::Time => {
+                black_box(e.time());
+            }
+            Call::ClockGetres => {
+                black_box(e.clock_getres(black_box(common::clock::CLOCK_MONOTONIC)));
+            }
+            Call::Getcpu => {
+                black_box(e.getcpu());
+            }
+        }
+    }
+}
+
+fn count<E: Entries>(
+    clockwork: &mut Clockwork,
+    target: &str,
+    e: &E,
+    call: Call,
+) -> Result<(), String> {
+    // Once outside the count, so page faults and lazy binding are not in it.
+    batch(e, call);
+    let clock = match call {
+        Call::ClockGettime(clock) => clock,
+        _ => common::clock::CLOCK_REALTIME,
+    };
+    clockwork.reanchor(clock)?;
+    let name = CString::new(format!("{target}/{}", call.name())).expect("no NUL");
+    valgrind::zero_stats();
+    batch(e, call);
+    valgrind::dump_stats_at(&name);
+    Ok(())
+}
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, file] = &args[..]
+        && flag == "--kernel-vdso"
+    {
+        let image = harness::kernel_vdso::image().ok_or("no kernel vDSO")?;
+        return std::fs::write(file, image).map_err(|e| e.to_string());
+    }
+    // Valgrind 3.19 cannot execute RDPID, so the RDPID setups are left out;
+    // so is getcpu on the kernel's vDSO if the kernel uses RDPID for it
+    // (`--skip-kernel-getcpu`).
+    let skip_kernel_getcpu = args.iter().any(|a| a == "--skip-kernel-getcpu");
+    let kernel_copy = args
+        .iter()
+        .position(|a| a == "--kernel-copy")
+        .and_then(|i| args.get(i + 1));
+    let setups: Vec<Setup> = Setup::all().filter(|s| !s.rdpid).collect();
+    let mut lab = Lab::new(Clockwork::frozen()?, &setups)?;
+    let noop = Noop::new().map_err(|e| e.to_string())?;
+    let kernel = match kernel_copy {
+        Some(file) => {
+            let image = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
+            lab::kernel_from_copy(&image)?
+        }
+        None => lab::kernel()?,
+    };
+    let clockwork = &mut lab.clockwork;
+    for call in Call::ALL {
+        count(clockwork, "noop", &noop.vdso(), call)?;
+        if !(skip_kernel_getcpu && call == Call::Getcpu) {
+            count(clockwork, "kernel", &kernel, call)?;
+        }
+        for (s, p) in &lab.processes {
+            count(clockwork, s.name, &p.vdso(), call)?;
+        }
+    }
+    println!("{CALLS}");
+    Ok(())
+}

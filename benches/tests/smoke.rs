@@ -1,0 +1,96 @@
+//! Every benched target answers every benched call as the kernel does, so a
+//! broken bench target fails the test run instead of timing garbage: the
+//! images (and the design variants, when built) for a host process and a
+//! namespaced one, and the raw system calls.
+
+use common::clock::CLOCK_MONOTONIC;
+use vdso_benches::calls::{Call, Entries, Outcome, Syscalls, outcome};
+use vdso_benches::lab::{self, Clockwork, Lab, Setup};
+
+/// How far a target may be from the kernel, beyond the time between the
+/// kernel reads around it.
+fn tolerance(call: Call) -> i128 {
+    match call {
+        // The harness's timekeeper keeps the fine clocks within 50 us.
+        Call::ClockGettime(c) if c < 5 || c == 7 => 200_000,
+        // Coarse clocks move in ticks of the kernel's and of the timekeeper's.
+        Call::ClockGettime(_) => 20_000_000,
+        Call::Gettimeofday => 200_000,
+        Call::Time => 1,
+        Call::ClockGetres | Call::Getcpu => 0,
+    }
+}
+
+/// Checks one target against the kernel's vDSO, read before and after it.
+/// `offset` is what the target adds for its namespace. getcpu is retried:
+/// the thread may move between CPUs in between.
+fn agrees<K: Entries, T: Entries>(
+    kernel: &K,
+    target: &T,
+    call: Call,
+    offset: i128,
+) -> Result<(), String> {
+    let mut last = None;
+    for _ in 0..50 {
+        let before = outcome(kernel, call);
+        let got = outcome(target, call);
+        let after = outcome(kernel, call);
+        let value = got.value - offset;
+        let tol = tolerance(call);
+        let ok = got.ret == before.ret
+            && value >= before.value.min(after.value) - tol
+            && value <= before.value.max(after.value) + tol;
+        if ok {
+            return Ok(());
+        }
+        last = Some((before, got, after));
+    }
+    let (before, got, after): (Outcome, Outcome, Outcome) = last.expect("tried");
+    Err(format!(
+        "{}: kernel {before:?} .. {after:?}, target {got:?} (offset {offset})",
+        call.label()
+    ))
+}
+
+#[test]
+fn every_benched_target_answers_every_call_as_the_kernel_does() {
+    let kernel = lab::kernel().expect("the kernel's vDSO");
+    let setups: Vec<Setup> = if lab::variants_built() {
+        Setup::all().collect()
+    } else {
+        eprintln!(
+            "the design variants are not built (`cargo xtask build-vdso --variants`): \
+             checking the shipped images only"
+        );
+        lab::SHIPPED.to_vec()
+    };
+    let lab = Lab::new(Clockwork::ticking().expect("the timekeeper"), &setups)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut failures = Vec::new();
+    for call in Call::ALL {
+        if let Err(e) = agrees(&kernel, &Syscalls, call, 0) {
+            failures.push(format!("syscall: {e}"));
+        }
+        for (s, p) in &lab.processes {
+            let offset = match call {
+                Call::ClockGettime(clock) => s.offset_ns(clock),
+                _ => 0,
+            };
+            if let Err(e) = agrees(&kernel, &p.vdso(), call, offset) {
+                failures.push(format!("{}: {e}", s.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Every setup asked for was mapped (the RDPID ones only on an RDPID CPU).
+    let mapped = lab.processes.len();
+    let expected = setups
+        .iter()
+        .filter(|s| !s.rdpid || harness::variants::cpu_has_rdpid())
+        .count();
+    assert_eq!(mapped, expected);
+    assert_eq!(outcome(&kernel, Call::ClockGetres).value, {
+        let (_, ts) = Syscalls.clock_getres(CLOCK_MONOTONIC);
+        i128::from(ts.tv_nsec)
+    });
+}

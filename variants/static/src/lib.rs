@@ -1,0 +1,7 @@
+//! Design (d), for comparison only: the seed's static branch
+//! (`common::design::Static`). This compiled image serves host processes;
+//! `cargo xtask build-vdso --variants` writes the namespace image by
+//! patching each of its static-branch NOPs into a `jmp` (`common::patch`).
+#![no_std]
+
+common::vdso_image!(variant = Static);

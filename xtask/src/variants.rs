@@ -1,0 +1,163 @@
+//! `cargo xtask build-vdso --variants`: the designs the 2019 discussion
+//! weighed (`common::design`), built from the same source as the shipped
+//! images into `target/vdso/variants/`, each held to the same verifier.
+//!
+//! - (b) `vdso-branch.so` and (c) `vdso-merged.so`: one image each.
+//! - (d) `vdso-static.so`, compiled, and `vdso-static-timens.so`, written
+//!   from it by patching every static-branch NOP into a `jmp` (`patch`). The
+//!   pair must differ only at the recorded sites and in the two notes.
+//!   Both are verified again with the RDPID alternative applied, as a loader
+//!   on this CPU would map them.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use common::entries::ENTRIES;
+use common::note::Variant;
+use common::patch::SiteKind;
+use xshell::Shell;
+
+use crate::build_vdso::{self, Built, Dirs, ImageSpec};
+use crate::compile::ImageCrate;
+use crate::verify::{self, Expect};
+use crate::{layout, patch, project_root};
+
+/// The variant crates xtask compiles (under `variants/`).
+pub const COMPILED: [ImageSpec; 3] = [
+    ImageSpec {
+        variant: Variant::Branch,
+        package: "vdso-branch",
+        file: "vdso-branch.so",
+    },
+    ImageSpec {
+        variant: Variant::Merged,
+        package: "vdso-merged",
+        file: "vdso-merged.so",
+    },
+    ImageSpec {
+        variant: Variant::Static,
+        package: "vdso-static",
+        file: "vdso-static.so",
+    },
+];
+
+/// The image (d)'s namespaced processes get, patched from `vdso-static.so`.
+pub const STATIC_TIMENS: ImageSpec = ImageSpec {
+    variant: Variant::StaticTimens,
+    package: "vdso-static",
+    file: "vdso-static-timens.so",
+};
+
+pub fn dirs() -> Dirs {
+    let standard = Dirs::standard();
+    Dirs {
+        build: standard.build,
+        out: standard.out.join("variants"),
+    }
+}
+
+/// Builds, patches and verifies every variant; writes them and a
+/// `layout.json` of their own to `target/vdso/variants/`.
+pub fn run(sh: &Shell) -> Result<Vec<Built>> {
+    let dirs = dirs();
+    let manifest = project_root().join("Cargo.toml");
+    let mut built = Vec::new();
+    for spec in COMPILED {
+        eprintln!(
+            "building variants/{} ({} design)",
+            spec.file,
+            spec.variant.name()
+        );
+        let krate = ImageCrate {
+            manifest: &manifest,
+            package: spec.package,
+        };
+        let path =
+            build_vdso::build_image(sh, krate, spec.variant, &ENTRIES, &dirs, spec.file, &[])?;
+        let facts = build_vdso::verified(&path, spec.variant, &ENTRIES)?.facts;
+        built.push(Built { spec, path, facts });
+    }
+    let compiled = &built[2];
+    let bytes = std::fs::read(&compiled.path)?;
+    let sites = patch::require_sites(&bytes)?;
+    eprintln!(
+        "patching {}: {}",
+        STATIC_TIMENS.file,
+        patch::describe(&sites)
+    );
+    let patched = patch::patched(&bytes, SiteKind::TimensBranch, Variant::StaticTimens)?;
+    let broken = patch::check_pair(&bytes, &patched)?;
+    if !broken.is_empty() {
+        bail!(
+            "the static-branch pair differs where it may not:\n  {}",
+            broken.join("\n  ")
+        );
+    }
+    let facts = verified_bytes(&patched, Variant::StaticTimens, "the patched image")?;
+    let differ = verify::compare(&compiled.facts, &facts);
+    if !differ.is_empty() {
+        bail!(
+            "the static-branch pair disagrees:\n  {}",
+            differ
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        );
+    }
+    // As a loader on a CPU with RDPID maps them.
+    verified_bytes(
+        &patch::with_rdpid(&bytes)?,
+        Variant::Static,
+        "vdso-static.so with RDPID",
+    )?;
+    verified_bytes(
+        &patch::with_rdpid(&patched)?,
+        Variant::StaticTimens,
+        "vdso-static-timens.so with RDPID",
+    )?;
+    let path = dirs.out.join(STATIC_TIMENS.file);
+    write_atomically(&dirs.out, STATIC_TIMENS.file, &patched)?;
+    built.push(Built {
+        spec: STATIC_TIMENS,
+        path,
+        facts,
+    });
+    layout::write(&dirs.out.join("layout.json"), &built)?;
+    for b in &built {
+        println!(
+            "{}: {} bytes, .text {} bytes, {} variant, build id {}",
+            b.path.display(),
+            b.facts.file_size,
+            b.facts.text_size,
+            b.spec.variant.name(),
+            layout::hex(b.facts.build_id.as_deref().unwrap_or_default()),
+        );
+    }
+    Ok(built)
+}
+
+fn verified_bytes(data: &[u8], variant: Variant, what: &str) -> Result<verify::Facts> {
+    let report = verify::verify(
+        data,
+        Expect {
+            entries: &ENTRIES,
+            variant,
+        },
+    );
+    if !report.is_clean() {
+        bail!(
+            "{what} fails verification:\n  {}",
+            report.messages().join("\n  ")
+        );
+    }
+    Ok(report.facts)
+}
+
+fn write_atomically(dir: &Path, file: &str, data: &[u8]) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let partial = dir.join(format!(".{file}.partial"));
+    std::fs::write(&partial, data)?;
+    std::fs::rename(&partial, dir.join(file))?;
+    Ok(())
+}

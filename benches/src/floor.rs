@@ -10,7 +10,8 @@ use std::ptr::NonNull;
 
 use harness::Vdso;
 
-/// `lfence; rdtsc`: how the images read the counter.
+/// `lfence; rdtsc`: the floor the targets subtract (the images read the
+/// counter with `rdtscp`, Linux's choice where the CPU has it).
 #[inline(always)]
 pub fn lfence_rdtsc() -> u64 {
     // SAFETY: LFENCE and RDTSC touch no memory and exist on every x86_64.

@@ -92,18 +92,22 @@ pub fn clock_gettime_in<D: Design>(
         return None;
     }
     let msk = bit(clock);
-    let cs = if msk & HRES_CLOCKS != 0 {
-        CS_HRES_COARSE
-    } else if msk & COARSE_CLOCKS != 0 {
+    // One read per entry, not one read of an entry chosen at run time: each
+    // entry's fields are then constant displacements, which spares the
+    // common path an address computation and the registers it holds.
+    if msk & HRES_CLOCKS != 0 {
+        let (sec, nsec) = hres(vvar.data(CS_HRES_COARSE), clock as usize)?;
+        return Some(shifted::<D>(timens, CS_HRES_COARSE, clock, sec, nsec));
+    }
+    if msk & COARSE_CLOCKS != 0 {
         let (sec, nsec) = coarse(vvar.data(CS_HRES_COARSE), clock as usize)?;
         return Some(shifted::<D>(timens, CS_HRES_COARSE, clock, sec, nsec));
-    } else if msk & RAW_CLOCKS != 0 {
-        CS_RAW
-    } else {
-        return None;
-    };
-    let (sec, nsec) = hres(vvar.data(cs), clock as usize)?;
-    Some(shifted::<D>(timens, cs, clock, sec, nsec))
+    }
+    if msk & RAW_CLOCKS != 0 {
+        let (sec, nsec) = hres(vvar.data(CS_RAW), CLOCK_MONOTONIC_RAW as usize)?;
+        return Some(shifted::<D>(timens, CS_RAW, CLOCK_MONOTONIC_RAW, sec, nsec));
+    }
+    None
 }
 
 /// `gettimeofday`'s time: REALTIME in microseconds.

@@ -48,7 +48,7 @@ pub const ENTRIES: [Entry; 5] = [
         section: ".text.vdso.clock_gettime",
         slot: Slot {
             offset: TEXT_START,
-            size: 0x300,
+            size: 0x400,
         },
     },
     Entry {
@@ -56,7 +56,7 @@ pub const ENTRIES: [Entry; 5] = [
         alias: "gettimeofday",
         section: ".text.vdso.gettimeofday",
         slot: Slot {
-            offset: TEXT_START + 0x300,
+            offset: TEXT_START + 0x400,
             size: 0x180,
         },
     },
@@ -65,7 +65,7 @@ pub const ENTRIES: [Entry; 5] = [
         alias: "time",
         section: ".text.vdso.time",
         slot: Slot {
-            offset: TEXT_START + 0x480,
+            offset: TEXT_START + 0x580,
             size: 0x40,
         },
     },
@@ -74,7 +74,7 @@ pub const ENTRIES: [Entry; 5] = [
         alias: "clock_getres",
         section: ".text.vdso.clock_getres",
         slot: Slot {
-            offset: TEXT_START + 0x4c0,
+            offset: TEXT_START + 0x5c0,
             size: 0x80,
         },
     },
@@ -83,7 +83,7 @@ pub const ENTRIES: [Entry; 5] = [
         alias: "getcpu",
         section: ".text.vdso.getcpu",
         slot: Slot {
-            offset: TEXT_START + 0x540,
+            offset: TEXT_START + 0x640,
             size: 0x40,
         },
     },

@@ -401,3 +401,57 @@ impl<'a> DynamicTable<'a> {
         false
     }
 }
+
+/// One ELF note from a `PT_NOTE` segment.
+#[derive(Clone, Copy, Debug)]
+pub struct Note<'a> {
+    /// The owner's name, with its terminating NUL.
+    pub name: &'a [u8],
+    pub kind: u32,
+    pub desc: &'a [u8],
+    /// The descriptor's offset in the file (for patching it).
+    pub desc_offset: usize,
+}
+
+/// Every note of every `PT_NOTE` segment, read as a loader reads them (no
+/// section headers), bounds-checked.
+pub fn notes(image: &[u8]) -> Result<Vec<Note<'_>>, ElfError> {
+    let (_, phdrs) = program_headers(image)?;
+    let mut out = Vec::new();
+    for p in phdrs.iter().filter(|p| p.p_type.get(LE) == elf::PT_NOTE) {
+        let start =
+            usize::try_from(p.p_offset.get(LE)).map_err(|_| ElfError::Truncated("PT_NOTE"))?;
+        let len =
+            usize::try_from(p.p_filesz.get(LE)).map_err(|_| ElfError::Truncated("PT_NOTE"))?;
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e <= image.len())
+            .ok_or(ElfError::Truncated("PT_NOTE"))?;
+        let mut at = start;
+        // Each note: namesz, descsz, type, then name and desc, each padded to 4.
+        while at + 12 <= end {
+            let word =
+                |i: usize| u32::from_le_bytes([image[i], image[i + 1], image[i + 2], image[i + 3]]);
+            let (namesz, descsz, kind) = (word(at) as usize, word(at + 4) as usize, word(at + 8));
+            let name_at = at + 12;
+            let desc_offset = name_at.saturating_add(namesz.div_ceil(4) * 4);
+            let next = desc_offset.saturating_add(descsz.div_ceil(4) * 4);
+            let (Some(name), Some(desc)) = (
+                image
+                    .get(name_at..name_at.saturating_add(namesz))
+                    .filter(|_| next <= end),
+                image.get(desc_offset..desc_offset.saturating_add(descsz)),
+            ) else {
+                return Err(ElfError::Truncated("a note"));
+            };
+            out.push(Note {
+                name,
+                kind,
+                desc,
+                desc_offset,
+            });
+            at = next;
+        }
+    }
+    Ok(out)
+}

@@ -176,7 +176,7 @@ impl Image {
                 });
             }
         }
-        let variant = variant_note(&bytes, phdrs)?;
+        let variant = variant_note(&bytes)?;
         Ok(Image {
             bytes,
             variant,
@@ -218,35 +218,17 @@ fn resolve(table: &DynamicTable<'_>, name: &'static str) -> Result<Symbol, Image
     Ok(gnu)
 }
 
-fn variant_note(bytes: &[u8], phdrs: &[elf::ProgramHeader64<LE>]) -> Result<Variant, ImageError> {
-    let owner = &NOTE_OWNER[..];
-    for p in phdrs.iter().filter(|p| p.p_type.get(LE) == elf::PT_NOTE) {
-        let start = usize::try_from(p.p_offset.get(LE)).unwrap_or(usize::MAX);
-        let len = usize::try_from(p.p_filesz.get(LE)).unwrap_or(usize::MAX);
-        let Some(mut notes) = start.checked_add(len).and_then(|end| bytes.get(start..end)) else {
-            return Err(ElfError::Truncated("PT_NOTE").into());
-        };
-        // Each note: namesz, descsz, type, then name and desc, each padded to 4.
-        while notes.len() >= 12 {
-            let word =
-                |i: usize| u32::from_le_bytes([notes[i], notes[i + 1], notes[i + 2], notes[i + 3]]);
-            let (namesz, descsz, kind) = (word(0) as usize, word(4) as usize, word(8));
-            let name_end = 12 + namesz.div_ceil(4) * 4;
-            let desc_end = name_end.saturating_add(descsz.div_ceil(4) * 4);
-            let (Some(name), Some(desc)) = (
-                notes.get(12..12 + namesz),
-                notes.get(name_end..name_end + descsz),
-            ) else {
-                return Err(ElfError::Truncated("a note").into());
-            };
-            if name == owner && kind == NT_VDSO_VARIANT {
-                return Variant::from_desc(desc).ok_or_else(|| {
-                    let end = desc.iter().position(|&b| b == 0).unwrap_or(desc.len());
-                    ImageError::UnknownVariant(String::from_utf8_lossy(&desc[..end]).into_owned())
-                });
-            }
-            notes = notes.get(desc_end..).unwrap_or_default();
-        }
-    }
-    Err(ImageError::NoVariantNote)
+fn variant_note(bytes: &[u8]) -> Result<Variant, ImageError> {
+    let note = dynsym::notes(bytes)?
+        .into_iter()
+        .find(|n| n.name == &NOTE_OWNER[..] && n.kind == NT_VDSO_VARIANT)
+        .ok_or(ImageError::NoVariantNote)?;
+    Variant::from_desc(note.desc).ok_or_else(|| {
+        let end = note
+            .desc
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(note.desc.len());
+        ImageError::UnknownVariant(String::from_utf8_lossy(&note.desc[..end]).into_owned())
+    })
 }

@@ -21,6 +21,7 @@ pub mod images;
 pub mod kernel_vdso;
 pub mod mapping;
 pub mod pages;
+mod region;
 pub mod timekeeper;
 pub mod tsc;
 // The design variants BENCHMARKS.md compares, mapped as each design would.

@@ -11,21 +11,16 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::AsRawFd;
-use std::ptr::NonNull;
 use std::sync::Mutex;
 
 use common::entries::ENTRIES;
 use common::note::Variant;
-use common::vvar::PAGE_SIZE;
+use common::vvar::DATA_PAGES;
 
-use crate::image::{Image, MAX_IMAGE_SIZE};
-use crate::pages::{DATA_SIZE, DataPages};
+use crate::image::Image;
+use crate::pages::DataPages;
+use crate::region::Region;
 use crate::vdso::Vdso;
-
-/// Room kept for the image: the largest an image may be, so any image can
-/// be swapped in.
-const IMAGE_ROOM: usize = MAX_IMAGE_SIZE.div_ceil(PAGE_SIZE) * PAGE_SIZE;
 
 #[derive(Debug)]
 pub enum SwapError {
@@ -59,8 +54,7 @@ impl std::error::Error for SwapError {}
 
 /// The data pages and an image, mapped as a process sees them. Unmapped on drop.
 pub struct Mapping {
-    /// Start of the reservation: the vvar page.
-    region: NonNull<u8>,
+    region: Region,
     current: Mutex<Mapped>,
 }
 
@@ -77,57 +71,23 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    /// Maps `pages` read-only and `image` above them.
+    /// Maps `pages` read-only and `image` above them, at an address the
+    /// kernel chooses.
     pub fn new(pages: &DataPages, image: &Image) -> io::Result<Mapping> {
-        let total = DATA_SIZE + IMAGE_ROOM;
-        // Reserve the whole range first so that the data pages and the image
-        // are adjacent; the kernel picks where.
-        // SAFETY: a new private PROT_NONE mapping aliasing nothing.
-        let region = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                total,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if region == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let region = NonNull::new(region.cast::<u8>())
-            .ok_or_else(|| io::Error::other("mmap returned NULL"))?;
-        let mapping = Mapping {
-            region,
-            current: Mutex::new(Mapped {
-                variant: image.variant(),
-                offsets: image.entry_offsets(),
-            }),
-        };
-        // SAFETY: replaces the first DATA_SIZE bytes of our own reservation.
-        let data = unsafe {
-            libc::mmap(
-                region.as_ptr().cast(),
-                DATA_SIZE,
-                libc::PROT_READ,
-                libc::MAP_SHARED | libc::MAP_FIXED,
-                pages.fd().as_raw_fd(),
-                0,
-            )
-        };
-        if data == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let region = Region::reserve()?;
+        region.map_pages(0, pages, 0, DATA_PAGES)?;
         // SAFETY: nothing has resolved a pointer into the image slot yet.
-        unsafe { mapping.place(image)? };
-        Ok(mapping)
+        unsafe { region.place_image(image.bytes())? };
+        let current = Mutex::new(Mapped {
+            variant: image.variant(),
+            offsets: image.entry_offsets(),
+        });
+        Ok(Mapping { region, current })
     }
 
     /// The image's base address.
     pub fn base(&self) -> *const u8 {
-        // SAFETY: DATA_SIZE is inside the reservation.
-        unsafe { self.region.as_ptr().add(DATA_SIZE) }
+        self.region.base()
     }
 
     /// The variant currently mapped.
@@ -167,7 +127,7 @@ impl Mapping {
             }
         }
         // SAFETY: the caller guarantees no thread is inside the image.
-        unsafe { self.place(image) }.map_err(SwapError::Io)?;
+        unsafe { self.region.place_image(image.bytes()) }.map_err(SwapError::Io)?;
         *self.lock() = Mapped {
             variant: image.variant(),
             offsets: new,
@@ -177,78 +137,5 @@ impl Mapping {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Mapped> {
         self.current.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Writes `image` into fresh pages elsewhere, seals them R+X, then moves
-    /// them over the image slot in one `mremap`: the slot never holds a
-    /// half-written image, and the old pages vanish in the same step.
-    ///
-    /// # Safety
-    /// No thread may be executing in the image slot.
-    unsafe fn place(&self, image: &Image) -> io::Result<()> {
-        let bytes = image.bytes();
-        let len = bytes.len().div_ceil(PAGE_SIZE) * PAGE_SIZE;
-        // SAFETY: a new private anonymous mapping aliasing nothing.
-        let staging = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if staging == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `staging` is `len >= bytes.len()` writable bytes we own.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), staging.cast(), bytes.len()) };
-        // SAFETY: changes protection of our own mapping.
-        if unsafe { libc::mprotect(staging, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let target = self.base().cast_mut().cast::<libc::c_void>();
-        // SAFETY: moves our staging mapping over the image slot of our own
-        // reservation; the caller guarantees no thread runs there.
-        let moved = unsafe {
-            libc::mremap(
-                staging,
-                len,
-                len,
-                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
-                target,
-            )
-        };
-        if moved == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        // Any page of a larger previous image beyond the new one goes back to
-        // the inaccessible reservation.
-        if len < IMAGE_ROOM {
-            // SAFETY: the tail of our own reservation.
-            let tail = unsafe {
-                libc::mmap(
-                    target.cast::<u8>().add(len).cast(),
-                    IMAGE_ROOM - len,
-                    libc::PROT_NONE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                    -1,
-                    0,
-                )
-            };
-            if tail == libc::MAP_FAILED {
-                return Err(io::Error::last_os_error());
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: unmaps our own reservation; no `Vdso` borrowed from `self`
-        // outlives it.
-        unsafe { libc::munmap(self.region.as_ptr().cast(), DATA_SIZE + IMAGE_ROOM) };
     }
 }

@@ -15,21 +15,17 @@
 //! (a)'s.
 
 use std::io;
-use std::os::fd::AsRawFd;
-use std::ptr::NonNull;
 
 use common::note::{NOTE_OWNER, Variant};
 use common::patch::{self, NT_VDSO_PATCH_SITE, Site, SiteKind};
 use common::vvar::PAGE_SIZE;
-use object::LittleEndian as LE;
-use object::elf;
 
 use crate::dynsym;
-use crate::image::{Image, ImageError, MAX_IMAGE_SIZE};
-use crate::pages::{DATA_SIZE, DataPages, TIMENS_PAGE, VVAR_PAGE};
+use crate::image::{Image, ImageError};
+use crate::pages::{DataPages, TIMENS_PAGE, VVAR_PAGE};
+use crate::region::Region;
 use crate::vdso::Vdso;
 
-const IMAGE_ROOM: usize = MAX_IMAGE_SIZE.div_ceil(PAGE_SIZE) * PAGE_SIZE;
 /// Slot indices below the image, in mapping order.
 const VVAR_SLOT: usize = 0;
 const TIMENS_SLOT: usize = 3;
@@ -54,7 +50,7 @@ enum SlotSource<'a> {
 /// An image and its data slots, mapped read-only as the image's design
 /// arranges them (see the module's table). Unmapped on drop.
 pub struct Process {
-    region: NonNull<u8>,
+    region: Region,
     image_len: usize,
     offsets: [u64; common::entries::ENTRIES.len()],
     variant: Variant,
@@ -71,40 +67,23 @@ impl Process {
     /// Maps `image` for a process whose time is `clocks`.
     pub fn new(image: &Image, clocks: Clocks<'_>) -> io::Result<Process> {
         let (vvar, timens) = arrangement(image.variant(), clocks);
-        let total = DATA_SIZE + IMAGE_ROOM;
-        // SAFETY: a new private PROT_NONE reservation aliasing nothing.
-        let region = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                total,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if region == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let region = NonNull::new(region.cast::<u8>())
-            .ok_or_else(|| io::Error::other("mmap returned NULL"))?;
-        let process = Process {
+        let region = Region::reserve()?;
+        fill_slot(&region, VVAR_SLOT, vvar)?;
+        fill_slot(&region, TIMENS_SLOT, timens)?;
+        // SAFETY: nothing runs in the image slot of a new reservation.
+        unsafe { region.place_image(image.bytes())? };
+        Ok(Process {
             region,
             image_len: image.bytes().len(),
             offsets: image.entry_offsets(),
             variant: image.variant(),
             timens_mapped: !matches!(timens, SlotSource::Nothing),
-        };
-        process.fill_slot(VVAR_SLOT, vvar)?;
-        process.fill_slot(TIMENS_SLOT, timens)?;
-        process.place(image.bytes())?;
-        Ok(process)
+        })
     }
 
     /// The image's base address `B`.
     pub fn base(&self) -> *const u8 {
-        // SAFETY: DATA_SIZE is inside the reservation.
-        unsafe { self.region.as_ptr().add(DATA_SIZE) }
+        self.region.base()
     }
 
     pub fn variant(&self) -> Variant {
@@ -131,9 +110,7 @@ impl Process {
         let slot = |i: usize| {
             // SAFETY: inside the reservation, and mapped readable: the vvar
             // slot always, the timens slot unless `timens_mapped` is false.
-            unsafe {
-                std::slice::from_raw_parts(self.region.as_ptr().add(i * PAGE_SIZE), PAGE_SIZE)
-            }
+            unsafe { std::slice::from_raw_parts(self.region.slot(i), PAGE_SIZE) }
         };
         let mut out = vec![slot(VVAR_SLOT)];
         if self.timens_mapped {
@@ -141,64 +118,13 @@ impl Process {
         }
         out
     }
-
-    fn fill_slot(&self, slot: usize, source: SlotSource<'_>) -> io::Result<()> {
-        // SAFETY: inside our own reservation.
-        let at = unsafe { self.region.as_ptr().add(slot * PAGE_SIZE) }.cast::<libc::c_void>();
-        let (flags, fd, offset) = match source {
-            SlotSource::Page(pages, index) => (
-                libc::MAP_SHARED | libc::MAP_FIXED,
-                pages.fd().as_raw_fd(),
-                (index * PAGE_SIZE) as libc::off_t,
-            ),
-            SlotSource::Zeroed => (
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                -1,
-                0,
-            ),
-            SlotSource::Nothing => return Ok(()),
-        };
-        // SAFETY: replaces one page of our own reservation, read-only.
-        let p = unsafe { libc::mmap(at, PAGE_SIZE, libc::PROT_READ, flags, fd, offset) };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    fn place(&self, bytes: &[u8]) -> io::Result<()> {
-        let len = bytes.len().div_ceil(PAGE_SIZE) * PAGE_SIZE;
-        let at = self.base().cast_mut().cast::<libc::c_void>();
-        // SAFETY: replaces the image slot of our own reservation with fresh
-        // writable pages; nothing runs there yet.
-        let p = unsafe {
-            libc::mmap(
-                at,
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `len >= bytes.len()` writable bytes we just mapped.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), at.cast(), bytes.len()) };
-        // SAFETY: our own mapping, sealed R+X as a kernel maps an image.
-        if unsafe { libc::mprotect(at, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
 }
 
-impl Drop for Process {
-    fn drop(&mut self) {
-        // SAFETY: unmaps our own reservation; no `Vdso` borrowed from `self`
-        // outlives it.
-        unsafe { libc::munmap(self.region.as_ptr().cast(), DATA_SIZE + IMAGE_ROOM) };
+fn fill_slot(region: &Region, slot: usize, source: SlotSource<'_>) -> io::Result<()> {
+    match source {
+        SlotSource::Page(pages, index) => region.map_pages(slot, pages, index, 1),
+        SlotSource::Zeroed => region.map_zeroed(slot),
+        SlotSource::Nothing => Ok(()),
     }
 }
 
@@ -222,37 +148,11 @@ pub fn cpu_has_rdpid() -> bool {
 /// The image's patch sites, read from its `PT_NOTE` notes (as a loader
 /// would: no section headers).
 pub fn patch_sites(image: &Image) -> Result<Vec<Site>, ImageError> {
-    let bytes = image.bytes();
-    let (_, phdrs) = dynsym::program_headers(bytes)?;
-    let mut sites = Vec::new();
-    for p in phdrs.iter().filter(|p| p.p_type.get(LE) == elf::PT_NOTE) {
-        let start = usize::try_from(p.p_offset.get(LE)).unwrap_or(usize::MAX);
-        let len = usize::try_from(p.p_filesz.get(LE)).unwrap_or(usize::MAX);
-        let end = start.checked_add(len).filter(|&e| e <= bytes.len());
-        let Some(end) = end else {
-            return Err(dynsym::ElfError::Truncated("PT_NOTE").into());
-        };
-        let mut at = start;
-        // Each note: namesz, descsz, type, then name and desc, each padded to 4.
-        while at + 12 <= end {
-            let word = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap_or([0; 4]));
-            let (namesz, descsz, kind) = (word(at) as usize, word(at + 4) as usize, word(at + 8));
-            let name_at = at + 12;
-            let desc_at = name_at + namesz.div_ceil(4) * 4;
-            let next = desc_at + descsz.div_ceil(4) * 4;
-            if next > end {
-                return Err(dynsym::ElfError::Truncated("a note").into());
-            }
-            if bytes[name_at..name_at + namesz] == NOTE_OWNER[..]
-                && kind == NT_VDSO_PATCH_SITE
-                && let Some(site) = Site::parse(&bytes[desc_at..desc_at + descsz], desc_at as u64)
-            {
-                sites.push(site);
-            }
-            at = next;
-        }
-    }
-    Ok(sites)
+    Ok(dynsym::notes(image.bytes())?
+        .into_iter()
+        .filter(|n| n.name == &NOTE_OWNER[..] && n.kind == NT_VDSO_PATCH_SITE)
+        .filter_map(|n| Site::parse(n.desc, n.desc_offset as u64))
+        .collect())
 }
 
 /// `image` with its RDPID alternatives applied (`rdtscp; nop` becomes

@@ -1,0 +1,173 @@
+//! The address range a process's vDSO occupies, owned: four data slots and
+//! room for the largest image above them, reserved where the kernel chooses
+//! and filled in place. [`Mapping`](crate::Mapping) and the design
+//! variants' [`Process`](crate::variants::Process) are arrangements of it.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::ptr::NonNull;
+
+use common::vvar::{DATA_PAGES, PAGE_SIZE};
+
+use crate::image::MAX_IMAGE_SIZE;
+use crate::pages::{DATA_SIZE, DataPages};
+
+/// Room kept for the image: the largest an image may be, so any image can
+/// be placed (or swapped in) later.
+pub(crate) const IMAGE_ROOM: usize = MAX_IMAGE_SIZE.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+const TOTAL: usize = DATA_SIZE + IMAGE_ROOM;
+
+/// The reservation. Everything in it starts inaccessible; unmapped on drop.
+pub(crate) struct Region {
+    start: NonNull<u8>,
+}
+
+impl Region {
+    pub(crate) fn reserve() -> io::Result<Region> {
+        // SAFETY: a new private PROT_NONE mapping at a kernel-chosen address;
+        // it aliases nothing.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                TOTAL,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let start = NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap returned NULL"))?;
+        Ok(Region { start })
+    }
+
+    /// The address of data slot `slot` (0 is the vvar slot, 3 the timens slot).
+    pub(crate) fn slot(&self, slot: usize) -> *const u8 {
+        assert!(slot < DATA_PAGES);
+        self.start.as_ptr().wrapping_add(slot * PAGE_SIZE)
+    }
+
+    /// The image's base `B`.
+    pub(crate) fn base(&self) -> *const u8 {
+        self.start.as_ptr().wrapping_add(DATA_SIZE)
+    }
+
+    /// Maps `count` pages of `pages`, from its page `first`, read-only and
+    /// shared, at data slot `slot` onwards.
+    pub(crate) fn map_pages(
+        &self,
+        slot: usize,
+        pages: &DataPages,
+        first: usize,
+        count: usize,
+    ) -> io::Result<()> {
+        assert!(slot + count <= DATA_PAGES && first + count <= DATA_PAGES);
+        let offset = (first * PAGE_SIZE) as libc::off_t;
+        let fd = pages.fd().as_raw_fd();
+        self.map_at(slot, count, libc::MAP_SHARED | libc::MAP_FIXED, fd, offset)
+    }
+
+    /// A zeroed read-only page at data slot `slot`.
+    pub(crate) fn map_zeroed(&self, slot: usize) -> io::Result<()> {
+        self.map_at(
+            slot,
+            1,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    }
+
+    fn map_at(
+        &self,
+        slot: usize,
+        count: usize,
+        flags: i32,
+        fd: i32,
+        offset: libc::off_t,
+    ) -> io::Result<()> {
+        let at = self.slot(slot).cast_mut().cast();
+        // SAFETY: replaces pages of our own reservation (checked by the
+        // callers' asserts) with read-only ones; no Rust reference points
+        // into the data slots.
+        let p = unsafe { libc::mmap(at, count * PAGE_SIZE, libc::PROT_READ, flags, fd, offset) };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` into fresh pages elsewhere, seals them R+X, then moves
+    /// them over the image slot in one `mremap`: the slot never holds a
+    /// half-written image, and the old pages vanish in the same step. The
+    /// rest of the room goes back to inaccessible.
+    ///
+    /// # Safety
+    /// No thread may be executing in the image slot.
+    pub(crate) unsafe fn place_image(&self, bytes: &[u8]) -> io::Result<()> {
+        assert!(bytes.len() <= IMAGE_ROOM);
+        let len = bytes.len().div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        // SAFETY: a new private anonymous mapping aliasing nothing.
+        let staging = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if staging == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `staging` is `len >= bytes.len()` writable bytes we own.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), staging.cast(), bytes.len()) };
+        // SAFETY: changes the protection of our own mapping.
+        if unsafe { libc::mprotect(staging, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let target = self.base().cast_mut();
+        // SAFETY: moves our staging pages over the image slot of our own
+        // reservation; the caller guarantees no thread runs there.
+        let moved = unsafe {
+            libc::mremap(
+                staging,
+                len,
+                len,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                target.cast::<libc::c_void>(),
+            )
+        };
+        if moved == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        if len < IMAGE_ROOM {
+            // SAFETY: the tail of our own reservation, beyond the new image.
+            let tail = unsafe {
+                libc::mmap(
+                    target.add(len).cast(),
+                    IMAGE_ROOM - len,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                    -1,
+                    0,
+                )
+            };
+            if tail == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: unmaps our own reservation; its owners hand out no
+        // reference into it that outlives them.
+        unsafe { libc::munmap(self.start.as_ptr().cast(), TOTAL) };
+    }
+}

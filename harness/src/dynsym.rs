@@ -3,8 +3,9 @@
 //! preferred way), then the version check. Never section headers: nothing
 //! obliges a vDSO to keep them mapped.
 //!
-//! Every read is bounds-checked and nothing allocates or panics, so this runs
-//! on untrusted bytes, and in a preload library's signal-handler paths.
+//! Every read is bounds-checked and nothing panics, so this runs on
+//! untrusted bytes; [`DynamicTable`] also never allocates, so it runs in a
+//! preload library's signal-handler paths ([`notes`] collects into a `Vec`).
 
 use core::fmt;
 

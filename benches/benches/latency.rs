@@ -14,7 +14,7 @@ use std::hint::black_box;
 use common::note::Variant;
 use criterion::{Bencher, Criterion, criterion_group, criterion_main};
 use harness::variants::{self, Process};
-use vdso_benches::calls::{Call, Entries, Syscalls};
+use vdso_benches::calls::{self, Call, Entries, Syscalls};
 use vdso_benches::cold::{self, FlushSet};
 use vdso_benches::floor::{self, Noop};
 use vdso_benches::lab::{self, Clockwork, DESIGNS, Lab, SHIPPED, Setup};
@@ -46,25 +46,7 @@ fn hot<E: Entries>(b: &mut Bencher<'_>, e: &E, call: Call) {
 }
 
 fn cold_call<E: Entries>(b: &mut Bencher<'_>, e: &E, call: Call, set: &FlushSet<'_>, hz: f64) {
-    b.iter_custom(|iters| {
-        cold::measure(iters, set, hz, || match call {
-            Call::ClockGettime(clock) => {
-                black_box(e.clock_gettime(clock));
-            }
-            Call::Gettimeofday => {
-                black_box(e.gettimeofday());
-            }
-            Call::Time => {
-                black_box(e.time());
-            }
-            Call::ClockGetres => {
-                black_box(e.clock_getres(common::clock::CLOCK_MONOTONIC));
-            }
-            Call::Getcpu => {
-                black_box(e.getcpu());
-            }
-        })
-    });
+    b.iter_custom(|iters| cold::measure(iters, set, hz, || calls::make(e, call)));
 }
 
 /// Which setups a group measures for `call`.

@@ -84,6 +84,30 @@ pub trait Entries {
     fn getcpu(&self) -> (i64, u32, u32);
 }
 
+/// Makes `call` once through `e`, arguments and result hidden from the
+/// optimiser: the loop body of every batch the tools time or count.
+#[inline(always)]
+pub fn make<E: Entries>(e: &E, call: Call) {
+    match call {
+        Call::ClockGettime(clock) => {
+            std::hint::black_box(e.clock_gettime(std::hint::black_box(clock)));
+        }
+        Call::Gettimeofday => {
+            std::hint::black_box(e.gettimeofday());
+        }
+        Call::Time => {
+            std::hint::black_box(e.time());
+        }
+        Call::ClockGetres => {
+            let clock = std::hint::black_box(common::clock::CLOCK_MONOTONIC);
+            std::hint::black_box(e.clock_getres(clock));
+        }
+        Call::Getcpu => {
+            std::hint::black_box(e.getcpu());
+        }
+    }
+}
+
 impl Entries for Vdso<'_> {
     #[inline(always)]
     fn clock_gettime(&self, clock: i32) -> (i32, Timespec) {

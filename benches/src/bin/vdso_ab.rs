@@ -7,9 +7,7 @@
 //! `<a> <b> <call> <median> <q1> <q3>`. `cargo xtask bench` runs it after
 //! the criterion benches.
 
-use std::hint::black_box;
-
-use vdso_benches::calls::{Call, Entries};
+use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::lfence_rdtsc;
 use vdso_benches::lab::{self, Clockwork, Lab, Setup};
 
@@ -20,23 +18,7 @@ const ROUNDS: usize = 1001;
 fn block<E: Entries>(e: &E, call: Call) -> u64 {
     let start = lfence_rdtsc();
     for _ in 0..CALLS {
-        match call {
-            Call::ClockGettime(clock) => {
-                black_box(e.clock_gettime(black_box(clock)));
-            }
-            Call::Gettimeofday => {
-                black_box(e.gettimeofday());
-            }
-            Call::Time => {
-                black_box(e.time());
-            }
-            Call::ClockGetres => {
-                black_box(e.clock_getres(black_box(common::clock::CLOCK_MONOTONIC)));
-            }
-            Call::Getcpu => {
-                black_box(e.getcpu());
-            }
-        }
+        calls::make(e, call);
     }
     lfence_rdtsc() - start
 }

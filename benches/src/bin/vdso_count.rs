@@ -12,9 +12,8 @@
 //! back above the kernel's data pages (`lab::kernel_from_copy`).
 
 use std::ffi::CString;
-use std::hint::black_box;
 
-use vdso_benches::calls::{Call, Entries};
+use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::Noop;
 use vdso_benches::lab::{self, Clockwork, Lab, Setup};
 use vdso_benches::valgrind;
@@ -26,23 +25,7 @@ const CALLS: u64 = 1000;
 #[inline(never)]
 fn batch<E: Entries>(e: &E, call: Call) {
     for _ in 0..CALLS {
-        match call {
-            Call::ClockGettime(clock) => {
-                black_box(e.clock_gettime(black_box(clock)));
-            }
-            Call::Gettimeofday => {
-                black_box(e.gettimeofday());
-            }
-            Call::Time => {
-                black_box(e.time());
-            }
-            Call::ClockGetres => {
-                black_box(e.clock_getres(black_box(common::clock::CLOCK_MONOTONIC)));
-            }
-            Call::Getcpu => {
-                black_box(e.getcpu());
-            }
-        }
+        calls::make(e, call);
     }
 }
 

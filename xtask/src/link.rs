@@ -12,9 +12,29 @@ use crate::scripts;
 /// Links `archive` into `out` (unstripped), writing the generated scripts
 /// beside it. GNU ld is named explicitly: the scripts use its syntax.
 pub fn link(sh: &Shell, archive: &Path, entries: &[Entry], out: &Path) -> Result<()> {
+    link_with_script(
+        sh,
+        archive,
+        entries,
+        &scripts::linker_script(entries),
+        &[],
+        out,
+    )
+}
+
+/// [`link`] with `script` as the linker script and `extra` ld arguments:
+/// the tests link deliberately broken images this way.
+pub fn link_with_script(
+    sh: &Shell,
+    archive: &Path,
+    entries: &[Entry],
+    script: &str,
+    extra: &[&str],
+    out: &Path,
+) -> Result<()> {
     let lds = out.with_extension("lds");
     let ver = out.with_extension("ver");
-    sh.write_file(&lds, scripts::linker_script(entries))?;
+    sh.write_file(&lds, script)?;
     sh.write_file(&ver, scripts::version_script(entries))?;
     let undefined = scripts::undefined_args(entries);
     cmd!(
@@ -23,7 +43,7 @@ pub fn link(sh: &Shell, archive: &Path, entries: &[Entry], out: &Path) -> Result
             -T {lds} --version-script {ver} -soname {SONAME}
             --hash-style=both --build-id=sha1 --eh-frame-hdr
             -z max-page-size=4096 -z common-page-size=4096 -z norelro
-            {undefined...} -o {out} {archive}"
+            {extra...} {undefined...} -o {out} {archive}"
     )
     .quiet()
     .run()

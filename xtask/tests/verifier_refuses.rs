@@ -11,9 +11,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use common::entries::{ENTRIES, Entry, SONAME, Slot};
+use common::entries::{ENTRIES, Entry, Slot};
 use common::note::Variant;
-use xshell::{Shell, cmd};
+use xshell::Shell;
 use xtask::build_vdso::{self, Dirs};
 use xtask::compile::{self, ImageCrate};
 use xtask::verify::{self, Expect, Report};
@@ -251,29 +251,9 @@ fn verifier_names_a_dynamic_relocation() {
 /// link::link always generates. `extra` are further ld arguments.
 fn link_clean_fixture_with_script(case: &str, script: &str, extra: &[&str]) -> PathBuf {
     let archive = archive(None);
-    let dir = case_dir(case);
-    let (lds, ver, out) = (
-        dir.join("image.lds"),
-        dir.join("image.ver"),
-        dir.join("image.so"),
-    );
-    let sh = shell();
-    sh.write_file(&lds, script)
-        .expect("writing the edited linker script");
-    sh.write_file(&ver, scripts::version_script(&ENTRIES))
-        .expect("writing the version script");
-    let undefined = scripts::undefined_args(&ENTRIES);
-    cmd!(
-        sh,
-        "ld.bfd -shared -nostdlib --no-undefined -Bsymbolic --gc-sections
-            -T {lds} --version-script {ver} -soname {SONAME}
-            --hash-style=both --build-id=sha1 --eh-frame-hdr
-            -z max-page-size=4096 -z common-page-size=4096 -z norelro
-            {extra...} {undefined...} -o {out} {archive}"
-    )
-    .quiet()
-    .run()
-    .unwrap_or_else(|e| panic!("linking {}: {e:#}", out.display()));
+    let out = case_dir(case).join("image.so");
+    link::link_with_script(&shell(), &archive, &ENTRIES, script, extra, &out)
+        .unwrap_or_else(|e| panic!("linking {}: {e:#}", out.display()));
     out
 }
 

@@ -50,7 +50,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { tick: DEFAULT_TICK, skew_ppm: 0.0 }
+        Config {
+            tick: DEFAULT_TICK,
+            skew_ppm: 0.0,
+        }
     }
 }
 
@@ -369,12 +372,18 @@ fn steer(g: &mut Group, reference: Pair, err: i128) {
 fn split(shifted: u128, shift: u32) -> HresBase {
     let sec = ((shifted >> shift) as u64) / NSEC_PER_SEC;
     let rest = shifted - (u128::from(sec * NSEC_PER_SEC) << shift);
-    HresBase { sec, nsec: ShiftedNanos(rest as u64) }
+    HresBase {
+        sec,
+        nsec: ShiftedNanos(rest as u64),
+    }
 }
 
 fn coarse(shifted: u128, shift: u32) -> CoarseBase {
     let ns = (shifted >> shift) as u64;
-    CoarseBase { sec: ns / NSEC_PER_SEC, nsec: ns % NSEC_PER_SEC }
+    CoarseBase {
+        sec: ns / NSEC_PER_SEC,
+        nsec: ns % NSEC_PER_SEC,
+    }
 }
 
 fn anchor(hres: &Group, raw: &Group, cycle_last: u64) -> Anchor {

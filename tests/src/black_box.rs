@@ -6,12 +6,13 @@ use common::clock::{
     CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC_RAW, CLOCK_REALTIME,
     CLOCK_REALTIME_COARSE, CLOCK_TAI, Timespec,
 };
+use common::patch::{RDPID_RCX, Site, SiteKind};
 
 use crate::abi::{self, UNTOUCHED};
 use crate::check::Verdict;
 use crate::live::Live;
 use crate::register;
-use crate::target::Target;
+use crate::target::{Capability, Target};
 use crate::time::{Failures, NS_PER_SEC, Secs, is_normalised, ns, tv_ns, within};
 
 /// The clocks an image computes from the counter.
@@ -287,9 +288,13 @@ fn clock_getres_matches_the_kernel_for_every_id(target: Target) -> Verdict {
 
 register!(getcpu_matches_the_kernel_on_every_cpu, BlackBox, needs: [Entries]);
 /// Pinned to each CPU in turn: the cpu and node of the `getcpu` system call;
-/// and NULL for every pointer is accepted.
+/// and NULL for every pointer is accepted. On an RDPID target, the code
+/// that runs is the RDPID alternative.
 fn getcpu_matches_the_kernel_on_every_cpu(target: Target) -> Verdict {
     let live = Live::start(target)?;
+    if target.has(Capability::Rdpid) {
+        rdpid_is_what_runs(&live)?;
+    }
     let vdso = live.vdso();
     let original = abi::affinity().map_err(|e| format!("sched_getaffinity: {e}"))?;
     let cpus = abi::allowed_cpus().map_err(|e| format!("sched_getaffinity: {e}"))?;
@@ -320,5 +325,44 @@ fn getcpu_matches_the_kernel_on_every_cpu(target: Target) -> Verdict {
     f.expect("the affinity mask", !cpus.is_empty(), || {
         "no CPU allowed".into()
     });
+    f.verdict()
+}
+
+/// For a target mapped as a loader on an RDPID CPU maps it: the image has
+/// at least one RDPID alternative, and every one holds `rdpid rcx` in the
+/// mapped code (not only in the file the suite loaded), so the `getcpu`
+/// checked is the one with RDPID.
+fn rdpid_is_what_runs(live: &Live) -> Result<(), String> {
+    let target = live.target();
+    let mapping = &live.image()?.mapping;
+    let image = target.image()?;
+    let sites: Vec<Site> = harness::variants::patch_sites(&image)
+        .map_err(|e| format!("reading the patch sites: {e}"))?
+        .into_iter()
+        .filter(|s| s.kind == SiteKind::Rdpid)
+        .collect();
+    if sites.is_empty() {
+        return Err(format!("the {target} has no RDPID alternative to apply"));
+    }
+    let mut f = Failures::new();
+    for site in sites {
+        let at = usize::try_from(site.at).unwrap_or(usize::MAX);
+        let end = at.checked_add(RDPID_RCX.len());
+        if end.is_none_or(|end| end > image.bytes().len()) {
+            f.note(
+                format!("site {:#x}", site.at),
+                Err("lies outside the image".into()),
+            );
+            continue;
+        }
+        // SAFETY: the site lies inside the image (checked above), which is
+        // mapped readable at the base for as long as `live` lives.
+        let mapped = unsafe { std::slice::from_raw_parts(mapping.base().add(at), RDPID_RCX.len()) };
+        f.expect(format!("site {:#x}", site.at), mapped == RDPID_RCX, || {
+            format!(
+                "the mapped code holds {mapped:02x?}, not rdpid rcx {RDPID_RCX:02x?}: the alternative was not applied"
+            )
+        });
+    }
     f.verdict()
 }

@@ -1,5 +1,5 @@
-//! The conformance suite (issue #3): every image and the kernel's own vDSO,
-//! held to the same checks.
+//! The conformance suite (issue #3): every image, every design variant
+//! (issue #6) and the kernel's own vDSO, held to the same checks.
 //!
 //! Each check is registered, in the file that defines it, into one linker
 //! set ([`check::checks`]) with the capabilities a target needs for it to
@@ -16,9 +16,10 @@
 //! its category and the [`target::Capability`]s it needs. Adding a target
 //! (a design variant): see [`target`].
 //!
-//! Run with the images built: `cargo xtask test`, or `cargo xtask
-//! build-vdso` then `cargo test -p conformance` (`VDSO_DIR` picks another
-//! image directory).
+//! Run with the images and the variants built: `cargo xtask test`, or
+//! `cargo xtask build-vdso --variants` then `cargo test -p conformance`
+//! (`VDSO_DIR` picks another image directory). A missing image fails the
+//! suite; it is never skipped.
 
 pub mod abi;
 pub mod check;

@@ -1,6 +1,7 @@
 //! A target made ready to call: for an image, data pages of its own kept
-//! ticking by a harness timekeeper with the image mapped above them; for the
-//! kernel's vDSO, its resolved entry points.
+//! ticking by a harness timekeeper with the image mapped above them as its
+//! design maps it ([`map`]); for the kernel's vDSO, its resolved entry
+//! points.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,10 +13,11 @@ use common::clock::{
 use common::timens::{self, Now, Offsets};
 use common::vvar::CS_HRES_COARSE;
 use harness::timekeeper::{CALIBRATION_BOUND, Config};
-use harness::{DataPages, Mapping, Ticker, Timekeeper, Vdso, kernel_vdso};
+use harness::variants::{Clocks, Process};
+use harness::{DataPages, Image, Mapping, Ticker, Timekeeper, Vdso, kernel_vdso};
 
 use crate::abi;
-use crate::target::Target;
+use crate::target::{Arrangement, Target};
 use crate::time::ns;
 
 /// The timezone the suite stores in its pages (Nepal: UTC+5:45, DST flag
@@ -40,13 +42,84 @@ pub struct ImageLive {
     // Field order is drop order: unmap the image before the pages go away,
     // and stop the timekeeper before either.
     pub ticker: Ticker,
-    pub mapping: Mapping,
+    pub mapping: Mapped,
     pub pages: Arc<DataPages>,
+}
+
+/// An image mapped over the suite's pages as its target's design maps it
+/// ([`Target::arrangement`]).
+pub enum Mapped {
+    /// The harness's mapping: the whole data object below the image,
+    /// swappable.
+    Mapping(Mapping),
+    /// The slots as the design's kernel fills them.
+    Process(Process),
+}
+
+impl Mapped {
+    /// The entry points, resolved from what is mapped now.
+    pub fn vdso(&self) -> Vdso<'_> {
+        match self {
+            Mapped::Mapping(m) => m.vdso(),
+            Mapped::Process(p) => p.vdso(),
+        }
+    }
+
+    /// The image's base address `B`.
+    pub fn base(&self) -> *const u8 {
+        match self {
+            Mapped::Mapping(m) => m.base(),
+            Mapped::Process(p) => p.base(),
+        }
+    }
+
+    /// The mapping, for a target that swaps.
+    pub fn swappable(&self) -> Result<&Mapping, String> {
+        match self {
+            Mapped::Mapping(m) => Ok(m),
+            Mapped::Process(p) => Err(format!(
+                "the {:?} image is mapped as its one-image design maps it, which swaps nothing",
+                p.variant()
+            )),
+        }
+    }
+}
+
+/// Maps `image` (the target's) over `pages` as the target's design maps
+/// it. A namespaced process's namespace page is `pages.timens()`, which
+/// the caller writes.
+pub fn map(target: Target, pages: &DataPages, image: &Image) -> Result<Mapped, String> {
+    match target.arrangement() {
+        None => Err(format!("the {target} is not one of our images")),
+        Some(Arrangement::Mapping) => Mapping::new(pages, image)
+            .map(Mapped::Mapping)
+            .map_err(|e| format!("mapping the {target}: {e}")),
+        Some(Arrangement::Process { namespaced }) => {
+            let clocks = Clocks {
+                system: pages,
+                namespace: namespaced.then_some(pages),
+            };
+            Process::new(image, clocks)
+                .map(Mapped::Process)
+                .map_err(|e| format!("mapping the {target}: {e}"))
+        }
+    }
+}
+
+/// Fresh data pages for `target`, with the zero-offset namespace page a
+/// namespaced process needs before it runs.
+pub fn pages_for(target: Target) -> Result<Arc<DataPages>, String> {
+    let pages = Arc::new(DataPages::anonymous().map_err(|e| format!("data pages: {e}"))?);
+    if target.namespaced() {
+        timens::write_page(pages.timens(), &Offsets::default(), &kernel_now())
+            .map_err(|e| format!("the zero-offset namespace page: {e}"))?;
+    }
+    Ok(pages)
 }
 
 impl Live {
     /// Makes `target` ready. Image targets get the distinctive timezone and,
-    /// for a namespaced image, a namespace page of zero offsets.
+    /// for a namespaced process, a namespace page of zero offsets.
     pub fn start(target: Target) -> Result<Live, String> {
         if target.variant().is_none() {
             let vdso = kernel_vdso::vdso().ok_or(
@@ -58,11 +131,7 @@ impl Live {
             });
         }
         let image = target.image()?;
-        let pages = Arc::new(DataPages::anonymous().map_err(|e| format!("data pages: {e}"))?);
-        if target.has(crate::target::Capability::TimeNamespace) {
-            timens::write_page(pages.timens(), &Offsets::default(), &kernel_now())
-                .map_err(|e| format!("the zero-offset namespace page: {e}"))?;
-        }
+        let pages = pages_for(target)?;
         let ticker = Timekeeper::new(pages.clone(), Config::default())
             .map_err(|e| format!("timekeeper: {e}"))?
             .spawn();
@@ -73,7 +142,7 @@ impl Live {
         );
         ticker.resume();
         tz.map_err(|e| format!("setting the timezone: {e}"))?;
-        let mapping = Mapping::new(&pages, &image).map_err(|e| format!("mapping: {e}"))?;
+        let mapping = map(target, &pages, &image)?;
         Ok(Live {
             target,
             kind: Kind::Image(ImageLive {

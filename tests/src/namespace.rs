@@ -1,8 +1,9 @@
-//! The time-namespace page, on the images that read it: offsets move
+//! The time-namespace page, on the processes that read it: offsets move
 //! MONOTONIC, MONOTONIC_RAW, MONOTONIC_COARSE and BOOTTIME by exactly the
 //! offset, and leave REALTIME, REALTIME_COARSE, TAI, `time` and
-//! `gettimeofday` alone. The reference is the host image on the same pages,
-//! read around the namespaced read.
+//! `gettimeofday` alone; and a host process gets none of them, whatever the
+//! system's namespace pages hold. The reference is the host image (a) on
+//! the same pages, read around the target's read.
 
 use common::clock::{
     CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC_RAW, CLOCK_REALTIME,
@@ -56,7 +57,7 @@ pub fn offset_of(offsets: &Offsets, clock: i32) -> i128 {
     }
 }
 
-/// The namespaced image and the host image over the same pages.
+/// The target and the host image (a) over the same pages.
 struct Pair {
     live: Live,
     host: Mapping,
@@ -205,6 +206,41 @@ fn timens_offsets_leave_realtime_alone(target: Target) -> Verdict {
                     within("between the host image's", tv_ns(lo), tv_ns(tv), tv_ns(hi)),
                 );
             }
+        }
+        pair.thaw()?;
+    }
+    f.verdict()
+}
+
+register!(host_processes_get_no_namespace_offsets, TimeNamespace, needs: [OwnDataPages], unless: [TimeNamespace]);
+/// For each offset case written into the system's namespace page (the one
+/// a namespaced process would be given; for (a) and (d) the page one below
+/// the image): a host process's MONOTONIC, MONOTONIC_RAW and BOOTTIME lie
+/// between host-image reads unmoved, and frozen, its MONOTONIC_COARSE is
+/// the host image's to the nanosecond.
+fn host_processes_get_no_namespace_offsets(target: Target) -> Verdict {
+    let pair = Pair::start(target)?;
+    let (host, vdso) = (pair.host.vdso(), pair.live.vdso());
+    let mut f = Failures::new();
+    for (case, offsets) in offset_cases(&kernel_now()) {
+        pair.write_offsets(&offsets)?;
+        for _ in 0..ROUNDS {
+            for clock in [CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_BOOTTIME] {
+                f.note(
+                    format!("{case}, clock {clock}, ticking"),
+                    bracketed(&host, &vdso, clock, 0),
+                );
+            }
+        }
+        pair.freeze()?;
+        for _ in 0..ROUNDS {
+            let (_, h) = abi::vdso_clock_gettime(&host, CLOCK_MONOTONIC_COARSE);
+            let (ret, t) = abi::vdso_clock_gettime(&vdso, CLOCK_MONOTONIC_COARSE);
+            f.expect(
+                format!("{case}, MONOTONIC_COARSE, frozen"),
+                ret == 0 && t == h,
+                || format!("returned {ret}, {t:?}; the host image says {h:?}"),
+            );
         }
         pair.thaw()?;
     }

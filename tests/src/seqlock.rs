@@ -2,8 +2,8 @@
 //! changing `mult` and garbage in every field while the count is odd, and
 //! readers on every served clock. No reader may ever return a torn value.
 
+use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
-use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::clock::{
@@ -11,18 +11,17 @@ use common::clock::{
     CLOCK_REALTIME_COARSE, CLOCK_TAI, NSEC_PER_SEC,
 };
 use common::seqlock::WriteError;
-use common::timens::{self, Offsets};
 use common::vvar::{CS_HRES_COARSE, ShiftedNanos, clock_mode};
 use common::writer::{CoarseBase, Fields, HresBase, Scale};
 use harness::timekeeper::{Config, TimekeeperError, scale_for};
 use harness::tsc::{self, rdtsc};
-use harness::{DataPages, Mapping, Timekeeper};
+use harness::{DataPages, Timekeeper};
 
 use crate::abi;
 use crate::check::Verdict;
-use crate::live::{DISTINCTIVE_TIMEZONE, kernel_now};
+use crate::live::{self, DISTINCTIVE_TIMEZONE, Mapped};
 use crate::register;
-use crate::target::{Capability, Target};
+use crate::target::Target;
 use crate::time::{Failures, NS_PER_SEC, Secs, ns, tv_ns};
 
 /// How long the readers and the writer fight.
@@ -175,12 +174,8 @@ register!(torn_updates_are_never_seen, Seqlock, needs: [OwnDataPages], budget: 3
 /// envelope the writer's lines allow.
 fn torn_updates_are_never_seen(target: Target) -> Verdict {
     let image = target.image()?;
-    let pages = Arc::new(DataPages::anonymous().map_err(|e| format!("data pages: {e}"))?);
-    if target.has(Capability::TimeNamespace) {
-        timens::write_page(pages.timens(), &Offsets::default(), &kernel_now())
-            .map_err(|e| format!("namespace page: {e}"))?;
-    }
-    let mapping = Mapping::new(&pages, &image).map_err(|e| format!("mapping: {e}"))?;
+    let pages = live::pages_for(target)?;
+    let mapping = live::map(target, &pages, &image)?;
 
     let (mult, shift) = scale_for(tsc::frequency());
     // The rate wanders by up to a thousandth either way.
@@ -316,12 +311,7 @@ fn torn_updates_are_never_seen(target: Target) -> Verdict {
 
 /// One reader: every served clock, `time` and `gettimeofday`, round and
 /// round, until told to stop.
-fn read_until(
-    stop: &AtomicBool,
-    mapping: &Mapping,
-    pages: &DataPages,
-    env: &Envelope,
-) -> ReaderLog {
+fn read_until(stop: &AtomicBool, mapping: &Mapped, pages: &DataPages, env: &Envelope) -> ReaderLog {
     let vdso = mapping.vdso();
     let seq = pages.vvar().data(CS_HRES_COARSE).seq();
     let mut log = ReaderLog::default();
@@ -427,14 +417,10 @@ register!(writer_refuses_a_second_writer, Seqlock, needs: [OwnDataPages]);
 /// completes and the image reads its data.
 fn writer_refuses_a_second_writer(target: Target) -> Verdict {
     let image = target.image()?;
-    let pages = Arc::new(DataPages::anonymous().map_err(|e| format!("data pages: {e}"))?);
-    if target.has(Capability::TimeNamespace) {
-        timens::write_page(pages.timens(), &Offsets::default(), &kernel_now())
-            .map_err(|e| format!("namespace page: {e}"))?;
-    }
+    let pages = live::pages_for(target)?;
     let mut timekeeper = Timekeeper::new(pages.clone(), Config::default())
         .map_err(|e| format!("timekeeper: {e}"))?;
-    let mapping = Mapping::new(&pages, &image).map_err(|e| format!("mapping: {e}"))?;
+    let mapping = live::map(target, &pages, &image)?;
     let hres = pages.vvar().data(CS_HRES_COARSE);
     let tz_before = hres.timezone();
     let mut inner = None;

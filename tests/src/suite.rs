@@ -5,10 +5,10 @@ use std::collections::HashSet;
 
 use crate::check::{Category, registered};
 use crate::runner::run_category;
-use crate::target::Target;
+use crate::target::{Capability, Target};
 
 fn run(category: Category) {
-    let report = run_category(category, &Target::ALL);
+    let report = run_category(category, &Target::here());
     println!("{category:?}:\n{}", report.summary());
     assert!(
         !report.runs.is_empty(),
@@ -76,4 +76,121 @@ fn every_registered_check_runs_somewhere() {
             "no check in {category:?}"
         );
     }
+}
+
+/// Every image target's image is built and loads (the design variants
+/// included: a missing one fails the suite, it is never skipped).
+#[test]
+fn every_target_image_is_built() {
+    let missing: Vec<String> = Target::ALL
+        .into_iter()
+        .filter(|t| t.variant().is_some() && !t.has(Capability::Rdpid))
+        .filter_map(|t| t.image().err())
+        .collect();
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+/// The targets of this machine, and why any is left out.
+#[test]
+fn every_target_runs_here_but_rdpid_on_a_cpu_without_it() {
+    let here = Target::here();
+    for t in Target::ALL {
+        if !here.contains(&t) {
+            assert!(t.has(Capability::Rdpid), "the {t} does not run here");
+            println!("not run here (this CPU has no RDPID): the {t}");
+        }
+    }
+}
+
+/// The check names a target runs, sorted.
+fn checks_on(target: Target) -> Vec<&'static str> {
+    let mut names: Vec<_> = registered()
+        .filter(|c| c.applies_to(target))
+        .map(|c| c.name)
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// What issue #6 asks of the design variants: every black-box check and
+/// every own-data-page check (seqlock, faults) runs on each; the namespace
+/// offset checks on the namespaced processes of (b) and (c) and on (d)'s
+/// namespace image; the swap check only on the two-image designs (a) and
+/// (d); the getcpu check on (d) with RDPID.
+#[test]
+fn the_variants_run_the_checks_that_apply_to_them() {
+    use Target::*;
+    let variants = [
+        BranchHost,
+        BranchNamespaced,
+        MergedHost,
+        MergedNamespaced,
+        StaticImage,
+        StaticTimensImage,
+    ];
+    let of = |category: Category| {
+        registered()
+            .filter(move |c| c.category == category)
+            .map(|c| c.name)
+    };
+    for t in variants {
+        let on = checks_on(t);
+        for name in of(Category::BlackBox)
+            .chain(of(Category::Seqlock))
+            .chain(of(Category::Faults))
+        {
+            assert!(on.contains(&name), "{name} does not run on the {t}");
+        }
+    }
+    let offset_checks = [
+        "timens_offsets_shift_the_monotonic_clocks_exactly",
+        "timens_offsets_leave_realtime_alone",
+        "timens_image_agrees_with_the_kernel_in_a_real_namespace",
+    ];
+    let namespaced = [
+        TimensImage,
+        BranchNamespaced,
+        MergedNamespaced,
+        StaticTimensImage,
+    ];
+    let swapping = [HostImage, TimensImage, StaticImage, StaticTimensImage];
+    for t in Target::ALL {
+        let on = checks_on(t);
+        for name in offset_checks {
+            assert_eq!(
+                on.contains(&name),
+                namespaced.contains(&t),
+                "{name} on the {t}"
+            );
+        }
+        assert_eq!(
+            on.contains(&"resolved_pointers_follow_a_swapped_image"),
+            swapping.contains(&t),
+            "the swap check on the {t}"
+        );
+        if let Some(partner) = t.swap_partner() {
+            assert_eq!(partner.swap_partner(), Some(t));
+            assert_ne!(t.namespaced(), partner.namespaced());
+        }
+        assert_eq!(
+            t.namespaced(),
+            t.has(Capability::TimeNamespace) || t == StaticTimensRdpid
+        );
+    }
+    for t in [StaticRdpid, StaticTimensRdpid] {
+        assert!(checks_on(t).contains(&"getcpu_matches_the_kernel_on_every_cpu"));
+    }
+    // Every file damaged once.
+    let mut files: Vec<_> = Target::ALL
+        .into_iter()
+        .filter(|t| t.has(Capability::ImageFile))
+        .filter_map(Target::variant)
+        .collect();
+    files.sort_by_key(|v| v.name());
+    let mut all: Vec<_> = common::note::Variant::ALL
+        .into_iter()
+        .chain(common::note::Variant::DESIGNS)
+        .collect();
+    all.sort_by_key(|v| v.name());
+    assert_eq!(files, all, "one ImageFile target per image file");
 }

@@ -15,7 +15,7 @@ use crate::check::Verdict;
 use crate::live::{Live, kernel_coarse_lag_ns, kernel_now};
 use crate::namespace::offset_of;
 use crate::register;
-use crate::target::{Capability, Target};
+use crate::target::Target;
 use crate::time::{Failures, NS_PER_SEC, Secs, ns, tv_ns, within};
 
 const ROUNDS: usize = 8;
@@ -33,6 +33,7 @@ fn resolved_pointers_follow_a_swapped_image(target: Target) -> Verdict {
     let own_image = target.image()?;
     let live = Live::start(target)?;
     let image = live.image()?;
+    let mapping = image.mapping.swappable()?;
     let offsets = Offsets {
         monotonic: TimensOffset::from_nanos(10 * 86_400 * NS_PER_SEC + 123_456_789),
         boottime: TimensOffset::from_nanos(20 * 86_400 * NS_PER_SEC + 987_654_321),
@@ -52,14 +53,14 @@ fn resolved_pointers_follow_a_swapped_image(target: Target) -> Verdict {
             // SAFETY: this thread is the only one that calls into the image,
             // and it is not inside it now; the timekeeper only writes the
             // data pages.
-            unsafe { image.mapping.swap(new) }.map_err(|e| format!("{phase}: {e}"))?;
+            unsafe { mapping.swap(new) }.map_err(|e| format!("{phase}: {e}"))?;
         }
         f.expect(
             format!("{phase}: the mapped variant"),
-            image.mapping.variant() == mapped.variant().expect("an image target"),
-            || format!("the mapping holds the {:?} image", image.mapping.variant()),
+            mapping.variant() == mapped.variant().expect("an image target"),
+            || format!("the mapping holds the {:?} image", mapping.variant()),
         );
-        let namespaced = mapped.has(Capability::TimeNamespace);
+        let namespaced = mapped.namespaced();
         for _ in 0..ROUNDS {
             check_time(&live, &vdso, &offsets, namespaced, phase, &mut f)?;
         }

@@ -21,12 +21,13 @@ enum Command {
         #[arg(long)]
         variants: bool,
     },
-    /// Build the images, then run every test in the workspace against them.
+    /// Build the images and the design variants, run every test in the
+    /// workspace against them, then model-check the seqlock with loom.
     Test,
     /// Build the images and the variants, run the benchmarks and count
     /// instructions; print the table and write it into BENCHMARKS.md.
     Bench {
-        /// About one minute instead of about eight: shorter measurements.
+        /// About one minute instead of about six: shorter measurements.
         #[arg(long)]
         quick: bool,
     },

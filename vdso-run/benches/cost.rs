@@ -118,7 +118,10 @@ fn clock_gettime_as_the_vdso_against_the_kernel_s_vdso() {
 /// `cargo bench -p vdso-run --bench cost [preload|as_the_vdso]`: both
 /// measurements, or the one named.
 fn main() {
-    let which: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let which: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let wants = |name: &str| which.is_empty() || which.iter().any(|w| name.contains(w.as_str()));
     if wants("preload") {
         clock_gettime_through_the_preload_library_against_glibc();

@@ -10,6 +10,8 @@ mod program;
 mod supervise;
 
 // Shared with the preload library, which uses all of them.
+#[path = "shared/deadline.rs"]
+mod deadline;
 #[allow(dead_code)]
 #[path = "shared/elfcheck.rs"]
 mod elfcheck;
@@ -22,6 +24,7 @@ use common::timens::{self, Offsets};
 use common::vvar::TimensOffset;
 
 use cli::{Cli, Failure, Mode};
+use supervise::Plan;
 
 fn main() {
     // A bug must still end in one line and vdso-run's own exit code.
@@ -41,9 +44,37 @@ fn main() {
 
 fn run() -> Result<i32, Failure> {
     let cli = Cli::parse_args()?;
-    match cli.mode() {
-        Mode::Preload => preload(cli),
-        Mode::AsVdso => as_vdso(cli),
+    let mode = cli.mode();
+    let (offsets, variant) = namespace(&cli)?;
+    let (image_path, image) = locate::image(cli.images.as_deref(), variant)?;
+    let preload = match mode {
+        Mode::Preload => Some(locate::preload()?),
+        Mode::AsVdso => None,
+    };
+    let mut command = cli.command.into_iter();
+    let argv0 = command.next().unwrap_or_default();
+    let program = program::resolve(&argv0)?;
+    // Everything that can be checked before PROGRAM starts: a program the
+    // mode cannot give the namespace to is refused.
+    match mode {
+        Mode::Preload => program::check_reachable(&program)?,
+        Mode::AsVdso => asvdso::check_program(&program)?,
+    }
+    let plan = Plan {
+        program,
+        argv0,
+        args: command.collect(),
+        image_path,
+        image,
+        offsets,
+        verbose: cli.verbose,
+    };
+    match preload {
+        // LD_PRELOAD of the library, vdso-run PROGRAM's parent.
+        Some(preload) => supervise::run(plan, preload),
+        // `--as-vdso`: the image as the real vDSO of PROGRAM and every
+        // program its descendants exec, under ptrace.
+        None => asvdso::run(plan),
     }
 }
 
@@ -64,46 +95,4 @@ fn namespace(cli: &Cli) -> Result<(Option<Offsets>, Variant), Failure> {
         Variant::Host
     };
     Ok((offsets, variant))
-}
-
-/// `--as-vdso`: the image as the real vDSO of PROGRAM and every program its
-/// descendants exec, under ptrace.
-fn as_vdso(cli: Cli) -> Result<i32, Failure> {
-    let (offsets, variant) = namespace(&cli)?;
-    let (image_path, image) = locate::image(cli.images.as_deref(), variant)?;
-    let mut command = cli.command.into_iter();
-    let argv0 = command.next().unwrap_or_default();
-    let program = program::resolve(&argv0)?;
-    asvdso::check_program(&program)?;
-    asvdso::run(asvdso::Plan {
-        program,
-        argv0,
-        args: command.collect(),
-        image_path,
-        image,
-        offsets,
-        verbose: cli.verbose,
-    })
-}
-
-/// The LD_PRELOAD mode: checks everything that can be checked before
-/// PROGRAM starts, then supervises it.
-fn preload(cli: Cli) -> Result<i32, Failure> {
-    let (offsets, variant) = namespace(&cli)?;
-    let (image_path, image) = locate::image(cli.images.as_deref(), variant)?;
-    let preload = locate::preload()?;
-    let mut command = cli.command.into_iter();
-    let argv0 = command.next().unwrap_or_default();
-    let program = program::resolve(&argv0)?;
-    program::check_reachable(&program)?;
-    supervise::run(supervise::Plan {
-        program,
-        argv0,
-        args: command.collect(),
-        image_path,
-        image,
-        preload,
-        offsets,
-        verbose: cli.verbose,
-    })
 }

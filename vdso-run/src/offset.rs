@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use common::timens::Offsets;
+
 const UNITS: [(&str, i128); 7] = [
     ("d", 86_400_000_000_000),
     ("h", 3_600_000_000_000),
@@ -105,6 +107,19 @@ pub fn show(nanos: i128) -> String {
     } else {
         let frac = format!("{ns:09}");
         format!("{sign}{sec}.{} s", frac.trim_end_matches('0'))
+    }
+}
+
+/// The namespace's offsets for `--verbose`: `monotonic +864000 s, boottime
+/// +0 s`, or `no time namespace`.
+pub fn describe(offsets: Option<&Offsets>) -> String {
+    match offsets {
+        Some(o) => format!(
+            "monotonic {}, boottime {}",
+            show(o.monotonic.as_nanos()),
+            show(o.boottime.as_nanos())
+        ),
+        None => "no time namespace".to_string(),
     }
 }
 

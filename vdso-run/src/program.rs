@@ -1,5 +1,6 @@
 //! PROGRAM before it starts: found as execvp would find it, and checked to be
-//! a program the preload library reaches.
+//! a program the preload library reaches. How a program's `#!` interpreters
+//! are followed is shared with `--as-vdso`'s checks (asvdso/check.rs).
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -10,7 +11,8 @@ use std::path::{Path, PathBuf};
 use crate::cli::{EXIT_CANNOT_RUN, EXIT_NOT_FOUND, Failure};
 use crate::elfcheck::{self, Kind, Source};
 
-struct FileSource(File);
+/// A file, for `elfcheck::inspect`.
+pub(crate) struct FileSource(pub(crate) File);
 
 impl Source for FileSource {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> usize {
@@ -81,14 +83,50 @@ pub fn resolve(program: &OsStr) -> Result<PathBuf, Failure> {
     }
 }
 
+/// The file that runs a file of this kind: a `#!` script's interpreter, or
+/// for a file the kernel cannot run, /bin/sh (execvp's fallback); `None`
+/// for an ELF program, which runs itself.
+pub(crate) fn runner(kind: &Kind) -> Option<PathBuf> {
+    match kind {
+        Kind::Script(interp) => Some(PathBuf::from(OsStr::from_bytes(interp.bytes()))),
+        Kind::Shell => Some(PathBuf::from("/bin/sh")),
+        Kind::Reachable | Kind::Unreachable(_) => None,
+    }
+}
+
+/// Checks PROGRAM and the files that run it in turn (`runner`), up to five
+/// files deep. `check(file, via)` fails, or returns the next file to check
+/// (`None`: done); `via` is what to say after the file's name in a message:
+/// nothing for PROGRAM, ` (the interpreter of PROGRAM)` for the others.
+pub(crate) fn check_interpreters(
+    path: &Path,
+    mut check: impl FnMut(&Path, &str) -> Result<Option<PathBuf>, Failure>,
+) -> Result<(), Failure> {
+    let mut current = path.to_path_buf();
+    for _ in 0..5 {
+        let via = if current == path {
+            String::new()
+        } else {
+            format!(" (the interpreter of {})", path.display())
+        };
+        match check(&current, &via)? {
+            Some(next) => current = next,
+            None => return Ok(()),
+        }
+    }
+    Err(Failure::new(
+        EXIT_CANNOT_RUN,
+        format!("{}: too many levels of #! interpreters", path.display()),
+    ))
+}
+
 /// Refuses a program the preload library cannot reach: statically linked,
 /// another libc's loader, Go, not x86-64. A `#!` script is judged by its
 /// interpreter, a file the kernel cannot run by /bin/sh (execvp's fallback).
 pub fn check_reachable(path: &Path) -> Result<(), Failure> {
     check_secure_execution(path)?;
-    let mut current = path.to_path_buf();
-    for _ in 0..5 {
-        let file = File::open(&current).map_err(|e| {
+    check_interpreters(path, |current, via| {
+        let file = File::open(current).map_err(|e| {
             Failure::new(
                 EXIT_CANNOT_RUN,
                 format!(
@@ -98,32 +136,28 @@ pub fn check_reachable(path: &Path) -> Result<(), Failure> {
             )
         })?;
         match elfcheck::inspect(&mut FileSource(file)) {
-            Kind::Reachable => return Ok(()),
-            Kind::Unreachable(why) => {
-                let via = if current == path {
-                    String::new()
-                } else {
-                    format!(" (the interpreter of {})", path.display())
-                };
-                return Err(Failure::new(
-                    EXIT_CANNOT_RUN,
-                    format!(
-                        "{}{via}: the preload library cannot reach it: {why}; it would run on the \
-                         host's clocks. Run it with `vdso-run --as-vdso` instead",
-                        current.display()
-                    ),
-                ));
-            }
-            Kind::Script(interp) => {
-                current = PathBuf::from(OsStr::from_bytes(interp.bytes()));
-            }
-            Kind::Shell => current = PathBuf::from("/bin/sh"),
+            Kind::Unreachable(why) => Err(Failure::new(
+                EXIT_CANNOT_RUN,
+                format!(
+                    "{}{via}: the preload library cannot reach it: {why}; it would run on the \
+                     host's clocks. Run it with `vdso-run --as-vdso` instead",
+                    current.display()
+                ),
+            )),
+            kind => Ok(runner(&kind)),
         }
-    }
-    Err(Failure::new(
-        EXIT_CANNOT_RUN,
-        format!("{}: too many levels of #! interpreters", path.display()),
-    ))
+    })
+}
+
+/// PROGRAM's exec failed: exit 127 if it was not found, else 126, as
+/// env(1) says.
+pub fn exec_failure(program: &Path, e: std::io::Error) -> Failure {
+    let code = if e.kind() == std::io::ErrorKind::NotFound {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_CANNOT_RUN
+    };
+    Failure::new(code, format!("cannot run {}: {e}", program.display()))
 }
 
 /// A set-user-ID or set-group-ID program that changes our identity runs in

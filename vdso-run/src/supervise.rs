@@ -1,7 +1,9 @@
 //! The parent: owns the namespace file (data pages, control page, image),
 //! keeps the vvar page ticking like the kernel's timekeeper, starts PROGRAM
 //! with the preload library, forwards SIGTERM and SIGHUP, and waits until
-//! PROGRAM and everything it started have exited.
+//! PROGRAM and everything it started have exited. The namespace file, the
+//! timekeeper, the signals and the reports are the same for `--as-vdso`
+//! (asvdso/), which uses them from here.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -17,24 +19,23 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use common::clock::{CLOCK_BOOTTIME, CLOCK_MONOTONIC, Timespec};
 use common::timens::{self, Now, Offsets};
-use harness::timekeeper::Config;
+use harness::timekeeper::{Config, Ticker};
 use harness::{DataPages, Image, Timekeeper};
 
-use crate::cli::{EXIT_CANNOT_RUN, EXIT_NOT_FOUND, Failure};
+use crate::cli::Failure;
 use crate::layout::{
     CONTROL_OFFSET, CONTROL_SIZE, Control, ENV_NAMESPACE, FILE_SIZE, FLAG_COUNT, FLAG_TIMENS,
     IMAGE_OFFSET, MAGIC, SERVED, TRANSLATED,
 };
-use crate::offset;
+use crate::{offset, program};
 
-/// Everything decided before PROGRAM starts.
+/// Everything decided before PROGRAM starts, in either mode.
 pub struct Plan {
     pub program: PathBuf,
     pub argv0: OsString,
     pub args: Vec<OsString>,
     pub image_path: PathBuf,
     pub image: Image,
-    pub preload: PathBuf,
     /// `Some` with the time-namespace image.
     pub offsets: Option<Offsets>,
     pub verbose: bool,
@@ -66,6 +67,21 @@ pub(crate) struct NsFile {
     pub(crate) path: PathBuf,
     pub(crate) pages: Arc<DataPages>,
     pub(crate) file: File,
+}
+
+impl NsFile {
+    /// Writes the namespace's offsets into its page (Linux's checks first),
+    /// then sets up the timekeeper of its vvar page.
+    pub(crate) fn timekeeper(&self, offsets: Option<&Offsets>) -> Result<Timekeeper, Failure> {
+        if let Some(offsets) = offsets {
+            // Before any process can map the page: its readers take no
+            // sequence count.
+            timens::write_page(self.pages.timens(), offsets, &kernel_now())
+                .map_err(|e| Failure::own(format!("bad offset: {e}")))?;
+        }
+        Timekeeper::new(self.pages.clone(), Config::default())
+            .map_err(|e| Failure::own(format!("cannot keep the images' time: {e}")))
+    }
 }
 
 impl Drop for NsFile {
@@ -220,7 +236,7 @@ impl Drop for ControlMap {
 }
 
 /// The signals the parent handles itself (blocked, taken with sigwaitinfo).
-pub(crate) fn handled_signals() -> libc::sigset_t {
+fn handled_signals() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; sigemptyset initialises it.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is a valid sigset_t and the signals exist.
@@ -241,7 +257,7 @@ pub(crate) fn handled_signals() -> libc::sigset_t {
 
 /// Blocks `set` in this thread (and the threads it starts from now on);
 /// returns the mask before.
-pub(crate) fn block(set: &libc::sigset_t) -> libc::sigset_t {
+fn block(set: &libc::sigset_t) -> libc::sigset_t {
     // SAFETY: as above.
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: valid sigset pointers.
@@ -249,22 +265,74 @@ pub(crate) fn block(set: &libc::sigset_t) -> libc::sigset_t {
     old
 }
 
-/// Runs PROGRAM under the plan; returns its exit code (128 + N for signal N).
-pub fn run(plan: Plan) -> Result<i32, Failure> {
+/// vdso-run as PROGRAM's parent, in either mode, from before PROGRAM
+/// starts until it and everything it left behind have exited.
+pub(crate) struct Parent {
+    /// The signals taken with sigwaitinfo.
+    signals: libc::sigset_t,
+    /// The mask before, PROGRAM's.
+    pub(crate) program_mask: libc::sigset_t,
+    /// Keeps the vvar page ticking.
+    pub(crate) ticker: Ticker,
+}
+
+impl Parent {
+    /// Blocks the signals the parent takes with sigwaitinfo before the
+    /// ticker thread exists, so that it inherits the mask and never takes
+    /// them; starts the ticker; and makes this process a child subreaper.
+    pub(crate) fn start(tk: Timekeeper) -> Parent {
+        let signals = handled_signals();
+        let program_mask = block(&signals);
+        let ticker = tk.spawn();
+        // Orphans of the namespace come to us, not to init: we reap them,
+        // and keep ticking until the last one has gone.
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        Parent {
+            signals,
+            program_mask,
+            ticker,
+        }
+    }
+
+    /// The next of the signals it handles (-1 if interrupted).
+    pub(crate) fn next_signal(&self) -> i32 {
+        // SAFETY: siginfo_t is plain data.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: valid set and info pointers.
+        unsafe { libc::sigwaitinfo(&self.signals, &mut info) }
+    }
+}
+
+/// SIGTERM and SIGHUP go to PROGRAM while it runs, and afterwards to the
+/// processes it left behind (our children as subreaper). SIGINT and SIGQUIT
+/// came from the terminal to the whole process group, PROGRAM included:
+/// sending them again would double them.
+pub(crate) fn forward(sig: i32, program: libc::pid_t, program_exited: bool) {
+    if !matches!(sig, libc::SIGTERM | libc::SIGHUP) {
+        return;
+    }
+    let pids = if program_exited {
+        children()
+    } else {
+        vec![program]
+    };
+    for pid in pids {
+        // SAFETY: signalling our own child, or a process we adopted.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// Runs PROGRAM under the plan with the preload library at `preload`;
+/// returns its exit code (128 + N for signal N).
+pub fn run(plan: Plan, preload: PathBuf) -> Result<i32, Failure> {
     let ns = create_ns_file()?;
     let control = ControlMap::new(&ns.file)
         .map_err(|e| Failure::own(format!("cannot map {}: {e}", ns.path.display())))?;
     ns.file
         .write_all_at(plan.image.bytes(), IMAGE_OFFSET as u64)
         .map_err(|e| Failure::own(format!("cannot write {}: {e}", ns.path.display())))?;
-    if let Some(offsets) = &plan.offsets {
-        // Before any process can map the page: its readers take no
-        // sequence count.
-        timens::write_page(ns.pages.timens(), offsets, &kernel_now())
-            .map_err(|e| Failure::own(format!("bad offset: {e}")))?;
-    }
-    let tk = Timekeeper::new(ns.pages.clone(), Config::default())
-        .map_err(|e| Failure::own(format!("cannot keep the images' time: {e}")))?;
+    let tk = ns.timekeeper(plan.offsets.as_ref())?;
 
     let c = control.get();
     let mut flags = 0;
@@ -279,41 +347,26 @@ pub fn run(plan: Plan) -> Result<i32, Failure> {
     c.timekeeper_pid.store(std::process::id(), Relaxed);
     c.magic.store(MAGIC, Relaxed);
 
-    // Block the signals we take with sigwaitinfo before the ticker thread
-    // exists, so that it inherits the mask and never takes them.
-    let set = handled_signals();
-    let old_mask = block(&set);
-    let ticker = tk.spawn();
+    let parent = Parent::start(tk);
+    let old_mask = parent.program_mask;
 
-    // Orphans of the namespace come to us, not to init: we reap them, and
-    // keep ticking until the last one has gone.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-
-    let mut preload_var = plan.preload.clone().into_os_string();
+    let mut preload_var = preload.clone().into_os_string();
     if let Some(theirs) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
         preload_var.push(":");
         preload_var.push(theirs);
     }
     if plan.verbose {
-        let offsets = match &plan.offsets {
-            Some(o) => format!(
-                "monotonic {}, boottime {}",
-                offset::show(o.monotonic.as_nanos()),
-                offset::show(o.boottime.as_nanos())
-            ),
-            None => "no time namespace".to_string(),
-        };
         eprintln!(
-            "vdso-run: {} on {} ({offsets}); data pages {}; preload {}",
+            "vdso-run: {} on {} ({}); data pages {}; preload {}",
             plan.program.display(),
             plan.image_path.display(),
+            offset::describe(plan.offsets.as_ref()),
             ns.path.display(),
-            plan.preload.display()
+            preload.display()
         );
     }
 
-    let parent = std::process::id() as libc::pid_t;
+    let parent_pid = std::process::id() as libc::pid_t;
     let mut cmd = Command::new(&plan.program);
     cmd.arg0(&plan.argv0)
         .args(&plan.args)
@@ -327,26 +380,21 @@ pub fn run(plan: Plan) -> Result<i32, Failure> {
             // If vdso-run dies, however it dies, the kernel kills PROGRAM:
             // it must not run on data pages that no longer tick.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-            if libc::getppid() != parent {
+            if libc::getppid() != parent_pid {
                 libc::kill(libc::getpid(), libc::SIGKILL);
             }
             Ok(())
         })
     };
-    let child = cmd.spawn().map_err(|e| {
-        let code = if e.kind() == io::ErrorKind::NotFound {
-            EXIT_NOT_FOUND
-        } else {
-            EXIT_CANNOT_RUN
-        };
-        Failure::new(code, format!("cannot run {}: {e}", plan.program.display()))
-    })?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| program::exec_failure(&plan.program, e))?;
     let program = child.id() as libc::pid_t;
     drop(child);
 
-    let status = wait(program, &set, plan.verbose);
+    let status = wait(program, &parent, plan.verbose);
 
-    drop(ticker.stop());
+    drop(parent.ticker.stop());
     if plan.verbose {
         report(c);
     }
@@ -357,13 +405,10 @@ pub fn run(plan: Plan) -> Result<i32, Failure> {
 
 /// Waits for PROGRAM and every process left behind, forwarding SIGTERM and
 /// SIGHUP; returns PROGRAM's exit code.
-fn wait(program: libc::pid_t, set: &libc::sigset_t, verbose: bool) -> i32 {
+fn wait(program: libc::pid_t, parent: &Parent, verbose: bool) -> i32 {
     let mut program_status: Option<i32> = None;
     loop {
-        // SAFETY: siginfo_t is plain data.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: valid set and info pointers.
-        let sig = unsafe { libc::sigwaitinfo(set, &mut info) };
+        let sig = parent.next_signal();
         match sig {
             libc::SIGCHLD => {
                 let (exited, none_left) = reap(program);
@@ -382,20 +427,7 @@ fn wait(program: libc::pid_t, set: &libc::sigset_t, verbose: bool) -> i32 {
                     return exit_code(status);
                 }
             }
-            libc::SIGTERM | libc::SIGHUP => {
-                if program_status.is_none() {
-                    // SAFETY: signalling our own child.
-                    unsafe { libc::kill(program, sig) };
-                } else {
-                    for pid in children() {
-                        // SAFETY: signalling our own (adopted) children.
-                        unsafe { libc::kill(pid, sig) };
-                    }
-                }
-            }
-            // SIGINT, SIGQUIT: the terminal sent them to the whole process
-            // group, PROGRAM included; sending them again would double them.
-            _ => {}
+            _ => forward(sig, program, program_status.is_some()),
         }
     }
 }
@@ -457,11 +489,26 @@ fn report(c: &Control) {
         .map(|(name, n)| format!("{name} {}", n.load(Relaxed)))
         .collect();
     eprintln!("vdso-run: served by the image: {}", served.join(", "));
-    let translated: Vec<String> = TRANSLATED
-        .iter()
-        .zip(&c.translated)
-        .filter(|(_, n)| n.load(Relaxed) != 0)
-        .map(|(name, n)| format!("{name} {}", n.load(Relaxed)))
+    report_translated(
+        TRANSLATED
+            .into_iter()
+            .zip(c.translated.iter().map(|n| n.load(Relaxed))),
+    );
+    let (reinjected, refused) = (c.reinjected.load(Relaxed), c.refused.load(Relaxed));
+    if reinjected != 0 || refused != 0 {
+        eprintln!(
+            "vdso-run: execs whose environment was repaired: {reinjected}; execs refused: {refused}"
+        );
+    }
+}
+
+/// `--verbose` at exit, in either mode: the calls whose deadline was
+/// translated, those that were (`name count, ...`), or `none`.
+pub(crate) fn report_translated(counts: impl IntoIterator<Item = (&'static str, u64)>) {
+    let translated: Vec<String> = counts
+        .into_iter()
+        .filter(|(_, n)| *n != 0)
+        .map(|(name, n)| format!("{name} {n}"))
         .collect();
     eprintln!(
         "vdso-run: translated: {}",
@@ -471,10 +518,4 @@ fn report(c: &Control) {
             translated.join(", ")
         }
     );
-    let (reinjected, refused) = (c.reinjected.load(Relaxed), c.refused.load(Relaxed));
-    if reinjected != 0 || refused != 0 {
-        eprintln!(
-            "vdso-run: execs whose environment was repaired: {reinjected}; execs refused: {refused}"
-        );
-    }
 }

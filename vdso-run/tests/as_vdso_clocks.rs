@@ -5,9 +5,6 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::process::Command;
-
 use support::*;
 
 fn image_of(run: &Run, label: &str) -> Vec<u8> {
@@ -90,7 +87,7 @@ fn with_the_host_image_each_program_reads_the_kernel_s_clocks() {
         // Each line: the vDSO, the kernel's system call, the vDSO again.
         let mut n = 0;
         let mut worst = 0i128;
-        for line in run.stdout.lines().filter(|l| l.starts_with("bracket_")) {
+        for line in lines_starting(&run.stdout, "bracket_") {
             let f: Vec<i128> = line
                 .split_whitespace()
                 .skip(1)
@@ -112,42 +109,15 @@ fn with_the_host_image_each_program_reads_the_kernel_s_clocks() {
 
 #[test]
 fn the_four_programs_read_what_a_linux_time_namespace_reads() {
-    let n = TEN_DAYS;
-    let m = minus_half_uptime();
-    let (n_arg, m_arg) = (offset_arg(n), offset_arg(m));
     for p in four_programs() {
-        let program = p.with(&["clocks"]);
-        let t_ours = host_ns(libc::CLOCK_MONOTONIC);
-        let ours = run(as_vdso()
-            .args(["--monotonic", &n_arg, "--boottime", &m_arg, "--"])
-            .args(&program))
-        .expect_success();
-        let t_kernel = host_ns(libc::CLOCK_MONOTONIC);
-        let kernel = run(Command::new("unshare")
-            .args([
-                "--time",
-                "--fork",
-                "--monotonic",
-                &n_arg,
-                "--boottime",
-                &m_arg,
-            ])
-            .args(&program));
-        assert!(
-            kernel.status.success(),
-            "unshare --time cannot create a time namespace here (needs root and CONFIG_TIME_NS): \
-             {:?}\n{}",
-            kernel.status,
-            kernel.stderr
-        );
-        let (a, b): (HashMap<_, _>, HashMap<_, _>) = (ours.values(), kernel.values());
+        let BesideLinux {
+            ours: a,
+            linux: b,
+            later,
+        } = beside_linux(as_vdso(), &p.with(&["clocks"]), p.name);
         let mut keys: Vec<&String> = a.keys().collect();
         keys.sort();
-        let mut theirs: Vec<&String> = b.keys().collect();
-        theirs.sort();
-        assert_eq!(keys, theirs, "{}: different clocks", p.name);
         assert!(keys.len() >= 2, "{}: {keys:?}", p.name);
-        let later = t_kernel - t_ours;
         for clock in keys {
             let d = parse_ns(&b[clock]) - parse_ns(&a[clock]) - later;
             assert!(
@@ -167,7 +137,7 @@ fn the_four_programs_read_what_a_linux_time_namespace_reads() {
 #[test]
 fn proc_auxv_still_shows_the_kernel_s_vdso() {
     let len = image_bytes(false).len().to_string();
-    for prog in [c_program("asvdso"), musl_program("asvdso")] {
+    for prog in asvdso_programs() {
         let label = prog.display().to_string();
         let run = run(as_vdso()
             .arg("--")

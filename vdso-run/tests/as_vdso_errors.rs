@@ -6,43 +6,21 @@
 
 mod support;
 
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use support::*;
 
-const MAIN: &str = "int main(void) { return 0; }\n";
 const NOBODY: u32 = 65534;
 
+/// The one line and exit code of a program refused before it starts.
 fn one_line_error(run: &Run, code: i32, says: &[&str]) {
-    assert_eq!(run.code(), Some(code), "{}", run.stderr);
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "not one line:\n{}", run.stderr);
-    assert!(lines[0].starts_with("vdso-run: "), "{}", lines[0]);
-    for s in says {
-        assert!(lines[0].contains(s), "{:?} lacks {s:?}", lines[0]);
-    }
-    assert_eq!(run.stdout, "");
-}
-
-fn chown(path: &Path, uid: u32, gid: u32) {
-    let c = std::ffi::CString::new(path.to_str().expect("utf-8")).expect("path");
-    // SAFETY: a valid path; changing the owner of our own temporary file.
-    let ok = unsafe { libc::chown(c.as_ptr(), uid, gid) } == 0;
-    assert!(
-        ok,
-        "cannot chown a test file (the tests run as root here and in CI)"
-    );
-}
-
-fn chmod(path: &Path, mode: u32) {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    assert_one_line_error("--as-vdso", run, code, says);
 }
 
 /// A program owned by `uid`:`gid` with `mode`.
 fn program_with(name: &str, uid: u32, gid: u32, mode: u32) -> PathBuf {
-    let prog = cc_source(name, MAIN, &[]);
+    let prog = cc_source(name, C_MAIN, &[]);
     chown(&prog, uid, gid);
     chmod(&prog, mode);
     prog
@@ -125,7 +103,7 @@ fn a_32_bit_program_is_refused() {
 #[test]
 fn a_program_with_file_capabilities_is_refused_to_a_user() {
     // vfs_cap_data revision 2: effective, permitted CAP_NET_RAW (13).
-    let prog = cc_source("as-vdso-caps", MAIN, &[]);
+    let prog = cc_source("as-vdso-caps", C_MAIN, &[]);
     let mut cap = Vec::new();
     for v in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
         cap.extend_from_slice(&v.to_le_bytes());
@@ -178,11 +156,7 @@ fn what_a_descendant_execs_is_refused_the_same_way() {
             run(as_vdso().args(["--verbose", "--monotonic", "+1h", "--", "sh", "-c", &script]))
                 .expect_success();
         assert!(run.stdout.contains("status 126"), "{}", run.stdout);
-        let refusal: Vec<&str> = run
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("vdso-run: refusing to run"))
-            .collect();
+        let refusal = lines_starting(&run.stderr, "vdso-run: refusing to run");
         assert_eq!(refusal.len(), 1, "{}", run.stderr);
         assert!(refusal[0].contains(says), "{}", refusal[0]);
         assert!(run.stderr.contains("refused: 1"), "{}", run.stderr);
@@ -237,7 +211,7 @@ fn a_program_s_own_seccomp_filter_keeps_its_meaning() {
     // The program's own filter asks a tracer to handle getppid: with none of
     // its own, the call fails with ENOSYS, with or without vdso-run; and
     // vdso-run's translation still works under both filters.
-    for prog in [c_program("asvdso"), musl_program("asvdso")] {
+    for prog in asvdso_programs() {
         let plain = run(std::process::Command::new(&prog).arg("own-filter")).expect_success();
         assert!(
             plain
@@ -257,11 +231,7 @@ fn a_program_s_own_seccomp_filter_keeps_its_meaning() {
             "{}",
             prog.display()
         );
-        let slept: u64 = run.values()["sleep_ms"]
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse().ok())
-            .expect("ms");
+        let slept = run.ms("sleep_ms");
         assert!((100..=300).contains(&slept), "slept {slept} ms");
     }
 }

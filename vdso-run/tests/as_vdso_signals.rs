@@ -8,18 +8,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-fn kill(pid: i32, sig: i32) {
-    // SAFETY: signalling a process this test started.
-    assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
-}
-
-/// The one-letter state of a process, if it exists and has not exited.
-fn state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let c = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
-    (c != 'Z' && c != 'X').then_some(c)
-}
-
 /// Waits until `path` holds `n` lines; returns them.
 fn lines_of(path: &std::path::Path, n: usize) -> Vec<String> {
     let start = Instant::now();
@@ -41,25 +29,18 @@ fn lines_of(path: &std::path::Path, n: usize) -> Vec<String> {
 
 #[test]
 fn exit_status_is_program_s() {
-    let run = run(as_vdso().args(["--", "sh", "-c", "exit 7"]));
-    assert_eq!(run.code(), Some(7));
-    let run = support::run(as_vdso().args(["--", "sh", "-c", "kill -USR1 $$"]));
-    assert_eq!(run.code(), Some(128 + libc::SIGUSR1));
-    let run = support::run(as_vdso().args(["--", "no-such-program-anywhere"]));
+    assert_exit_status_is_program_s(as_vdso);
+    let run = run(as_vdso().args(["--", "no-such-program-anywhere"]));
     assert_eq!(run.code(), Some(127), "{}", run.stderr);
 }
 
 #[test]
 fn sigterm_and_sighup_are_forwarded() {
-    for sig in [libc::SIGTERM, libc::SIGHUP] {
-        let child = spawn(as_vdso().args(["--monotonic", "+1d", "--", "sleep", "30"]));
-        std::thread::sleep(Duration::from_millis(300));
-        kill(child.id() as i32, sig);
-        let run = finish("vdso-run --as-vdso -- sleep 30", child, WATCHDOG);
-        assert_eq!(run.code(), Some(128 + sig), "{}", run.stderr);
-        assert!(run.elapsed < Duration::from_secs(5));
-        assert_no_leftover_file(run.pid);
-    }
+    assert_sigterm_and_sighup_are_forwarded(|| {
+        let mut cmd = as_vdso();
+        cmd.args(["--monotonic", "+1d"]);
+        cmd
+    });
 }
 
 #[test]
@@ -101,21 +82,7 @@ print('sigusr1', n, 'slept', round(time.monotonic() - t, 2), flush=True)",
 
 #[test]
 fn sigint_to_the_process_group_reaches_program_once() {
-    let code = "import signal, time
-n = 0
-def h(s, f):
-    global n
-    n += 1
-signal.signal(signal.SIGINT, h)
-time.sleep(1.0)
-print('sigints', n, flush=True)";
-    let child = spawn(as_vdso().args(["--", "python3", "-c", code]));
-    let pgid = child.id() as i32;
-    std::thread::sleep(Duration::from_millis(700));
-    // SAFETY: signalling the process group this test created.
-    unsafe { libc::kill(-pgid, libc::SIGINT) };
-    let run = finish("python counting SIGINTs", child, WATCHDOG).expect_success();
-    assert!(run.stdout.contains("sigints 1"), "{}", run.stdout);
+    assert_sigint_to_the_group_reaches_program_once(as_vdso);
 }
 
 #[test]

@@ -6,41 +6,34 @@
 
 mod support;
 
+use std::path::Path;
+
 use support::*;
 
-fn offsets() -> [(&'static str, String); 2] {
-    [
-        ("+10d", offset_arg(TEN_DAYS)),
-        ("minus half the uptime", offset_arg(minus_half_uptime())),
-    ]
-}
-
-fn ns_args(offset: &str) -> [&str; 6] {
-    [
-        "--verbose",
-        "--monotonic",
-        offset,
-        "--boottime",
-        offset,
-        "--",
-    ]
-}
-
-/// `name ms ...` as printed by the test programs.
-fn ms(run: &Run, key: &str) -> u64 {
-    run.values()
-        .get(key)
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no {key}:\n{}\n{}", run.stdout, run.stderr))
+/// Runs `asvdso COMMAND` (`asvdso_programs`, glibc and musl) under each of
+/// `wait_offsets()`; `check(label, program, run)` judges each run.
+fn each_asvdso_run(command: &str, mut check: impl FnMut(&str, &Path, &Run)) {
+    for (label, offset) in wait_offsets() {
+        for prog in asvdso_programs() {
+            let run = run(as_vdso()
+                .args(namespace_args(&offset))
+                .arg(&prog)
+                .arg(command))
+            .expect_success();
+            check(label, &prog, &run);
+        }
+    }
 }
 
 #[test]
 fn python_go_and_static_musl_sleep_for_the_time_asked() {
-    for (label, offset) in offsets() {
+    for (label, offset) in wait_offsets() {
         for p in four_programs() {
-            let run =
-                run(as_vdso().args(ns_args(&offset)).args(p.with(&["sleep"]))).expect_success();
-            let slept = ms(&run, "sleep_ms");
+            let run = run(as_vdso()
+                .args(namespace_args(&offset))
+                .args(p.with(&["sleep"])))
+            .expect_success();
+            let slept = run.ms("sleep_ms");
             assert!(
                 slept.abs_diff(p.sleep_ms) <= 100,
                 "{label}: {}'s {} ms sleep took {slept} ms",
@@ -64,53 +57,24 @@ fn python_go_and_static_musl_sleep_for_the_time_asked() {
     }
 }
 
-/// Every wait tests/c/waits.c makes through glibc, and the system call the
-/// tracer must translate for it (pthread functions wait in futex).
-const C_WAITS: [(&str, &str); 16] = [
-    ("clock_nanosleep", "clock_nanosleep"),
-    ("clock_nanosleep_boottime", "clock_nanosleep"),
-    ("syscall_clock_nanosleep", "clock_nanosleep"),
-    ("timerfd_settime", "timerfd_settime"),
-    ("timerfd_settime_boottime", "timerfd_settime"),
-    ("timer_settime", "timer_settime"),
-    ("pthread_cond_clockwait", "futex"),
-    ("pthread_cond_timedwait", "futex"),
-    ("pthread_cond_timedwait_realtime", ""),
-    ("sem_clockwait", "futex"),
-    ("pthread_mutex_clocklock", "futex"),
-    ("pthread_rwlock_clockrdlock", "futex"),
-    ("pthread_rwlock_clockwrlock", "futex"),
-    ("pthread_clockjoin_np", "futex"),
-    ("futex_wait_bitset", "futex"),
-    ("futex_waitv", "futex_waitv"),
-];
-
 #[test]
 fn every_absolute_wait_of_glibc_wakes_on_time() {
-    let waits = c_program("waits");
-    for (label, offset) in offsets() {
-        for (name, call) in C_WAITS {
-            let run = run(as_vdso().args(ns_args(&offset)).arg(&waits).arg(name)).expect_success();
-            let took = ms(&run, name);
+    // Each goes through the system call the tracer must translate.
+    each_c_wait_wakes_on_time(as_vdso, |label, (name, _, call), run| {
+        let translated = run.counts("vdso-run: translated: ");
+        if call.is_empty() {
             assert!(
-                (100..=300).contains(&took),
-                "{label}: {name} with a deadline 200 ms ahead woke after {took} ms"
+                translated.is_empty(),
+                "{label}: a CLOCK_REALTIME wait was translated: {translated:?}"
             );
-            let translated = run.counts("vdso-run: translated: ");
-            if call.is_empty() {
-                assert!(
-                    translated.is_empty(),
-                    "{label}: a CLOCK_REALTIME wait was translated: {translated:?}"
-                );
-            } else {
-                assert!(
-                    translated.get(call).copied().unwrap_or(0) >= 1,
-                    "{label}: {name} did not go through {call}:\n{}",
-                    run.stderr
-                );
-            }
+        } else {
+            assert!(
+                translated.get(call).copied().unwrap_or(0) >= 1,
+                "{label}: {name} did not go through {call}:\n{}",
+                run.stderr
+            );
         }
-    }
+    });
 }
 
 #[test]
@@ -118,69 +82,51 @@ fn waits_restarted_after_signals_are_translated_once() {
     // A storm of signals every 5 ms: ignored ones make the kernel restart
     // the call; handled ones (SA_RESTART) restart futex_waitv and interrupt
     // the others, which the program calls again with the same deadline.
-    for (label, offset) in offsets() {
-        for prog in [c_program("asvdso"), musl_program("asvdso")] {
-            let run =
-                run(as_vdso().args(ns_args(&offset)).arg(&prog).arg("restart")).expect_success();
-            let lines: Vec<&str> = run
-                .stdout
-                .lines()
-                .filter(|l| l.starts_with("restart_"))
-                .collect();
-            assert_eq!(lines.len(), 6, "{}", run.stdout);
-            for line in lines {
-                let f: Vec<&str> = line.split_whitespace().collect();
-                let took: u64 = f[1].parse().expect("ms");
-                assert!(
-                    (200..=400).contains(&took) && f[2] == "ok",
-                    "{label} {}: {line} (a 300 ms wait)",
-                    prog.display()
-                );
-            }
+    each_asvdso_run("restart", |label, prog, run| {
+        let lines = lines_starting(&run.stdout, "restart_");
+        assert_eq!(lines.len(), 6, "{}", run.stdout);
+        for line in lines {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let took: u64 = f[1].parse().expect("ms");
+            assert!(
+                (200..=400).contains(&took) && f[2] == "ok",
+                "{label} {}: {line} (a 300 ms wait)",
+                prog.display()
+            );
         }
-    }
+    });
 }
 
 #[test]
 fn registers_and_deadlines_are_the_caller_s_after_the_call() {
     // Raw system calls whose deadline sits in a read-only page: the tracer
     // must neither write it nor leave its own pointer in the register.
-    for (label, offset) in offsets() {
-        for prog in [c_program("asvdso"), musl_program("asvdso")] {
-            let run =
-                run(as_vdso().args(ns_args(&offset)).arg(&prog).arg("preserve")).expect_success();
-            let lines: Vec<&str> = run
-                .stdout
-                .lines()
-                .filter(|l| l.starts_with("preserve_"))
-                .collect();
-            assert_eq!(lines.len(), 4, "{}", run.stdout);
-            let (old_is_new, lines): (Vec<&str>, Vec<&str>) = lines
-                .into_iter()
-                .partition(|l| l.starts_with("preserve_old_is_new"));
-            // timerfd_settime(fd, ABS, &its, &its): the kernel's output (the
-            // old setting, about 10 s) is what the caller finds.
-            let f: Vec<&str> = old_is_new[0].split_whitespace().collect();
+    each_asvdso_run("preserve", |label, prog, run| {
+        let lines = lines_starting(&run.stdout, "preserve_");
+        assert_eq!(lines.len(), 4, "{}", run.stdout);
+        let (old_is_new, lines): (Vec<&str>, Vec<&str>) = lines
+            .into_iter()
+            .partition(|l| l.starts_with("preserve_old_is_new"));
+        // timerfd_settime(fd, ABS, &its, &its): the kernel's output (the
+        // old setting, about 10 s) is what the caller finds.
+        let f: Vec<&str> = old_is_new[0].split_whitespace().collect();
+        let took: u64 = f[1].parse().expect("ms");
+        assert!(
+            (100..=300).contains(&took) && f[2] == "0" && (f[4] == "9" || f[4] == "10"),
+            "{label} {}: {}",
+            prog.display(),
+            old_is_new[0]
+        );
+        for line in lines {
+            let f: Vec<&str> = line.split_whitespace().collect();
             let took: u64 = f[1].parse().expect("ms");
             assert!(
-                (100..=300).contains(&took) && f[2] == "0" && (f[4] == "9" || f[4] == "10"),
-                "{label} {}: {}",
-                prog.display(),
-                old_is_new[0]
+                (100..=300).contains(&took) && f[3] == "registers-kept" && f[4] == "deadline-kept",
+                "{label} {}: {line}",
+                prog.display()
             );
-            for line in lines {
-                let f: Vec<&str> = line.split_whitespace().collect();
-                let took: u64 = f[1].parse().expect("ms");
-                assert!(
-                    (100..=300).contains(&took)
-                        && f[3] == "registers-kept"
-                        && f[4] == "deadline-kept",
-                    "{label} {}: {line}",
-                    prog.display()
-                );
-            }
         }
-    }
+    });
 }
 
 #[test]
@@ -188,15 +134,15 @@ fn a_timerfd_inherited_across_exec_is_translated() {
     // The timerfd is created before the exec that gives the program its
     // image: its clock comes from /proc/PID/fdinfo, not from watching
     // timerfd_create.
-    for (label, offset) in offsets() {
+    for (label, offset) in wait_offsets() {
         let prog = musl_program("asvdso");
         let run = run(as_vdso()
-            .args(ns_args(&offset))
+            .args(namespace_args(&offset))
             .arg(&prog)
             .arg("timerfd-exec")
             .arg(&prog))
         .expect_success();
-        let took = ms(&run, "timerfd_ms");
+        let took = run.ms("timerfd_ms");
         assert!(
             (100..=300).contains(&took),
             "{label}: an inherited MONOTONIC timerfd armed 200 ms ahead fired after {took} ms"
@@ -210,13 +156,13 @@ fn a_timerfd_inherited_across_exec_is_translated() {
 
 #[test]
 fn an_absolute_realtime_posix_timer_is_not_shifted() {
-    for (label, offset) in offsets() {
+    for (label, offset) in wait_offsets() {
         let run = run(as_vdso()
-            .args(ns_args(&offset))
+            .args(namespace_args(&offset))
             .arg(c_program("asvdso"))
             .arg("timer-realtime"))
         .expect_success();
-        let took = ms(&run, "timer_realtime_ms");
+        let took = run.ms("timer_realtime_ms");
         assert!(
             (100..=300).contains(&took),
             "{label}: a REALTIME timer armed 200 ms ahead fired after {took} ms"
@@ -232,20 +178,16 @@ fn an_absolute_realtime_posix_timer_is_not_shifted() {
 
 #[test]
 fn threads_waiting_on_one_deadline_at_once_each_wake_on_time() {
-    for (label, offset) in offsets() {
-        for prog in [c_program("asvdso"), musl_program("asvdso")] {
-            let run =
-                run(as_vdso().args(ns_args(&offset)).arg(&prog).arg("shared")).expect_success();
-            for i in 0..4 {
-                let took = ms(&run, &format!("shared_{i}"));
-                assert!(
-                    (100..=300).contains(&took),
-                    "{label} {}: thread {i} woke after {took} ms",
-                    prog.display()
-                );
-            }
+    each_asvdso_run("shared", |label, prog, run| {
+        for i in 0..4 {
+            let took = run.ms(&format!("shared_{i}"));
+            assert!(
+                (100..=300).contains(&took),
+                "{label} {}: thread {i} woke after {took} ms",
+                prog.display()
+            );
         }
-    }
+    });
 }
 
 #[test]
@@ -255,6 +197,10 @@ fn an_absolute_wait_through_the_i386_abi_is_refused() {
     let prog = musl_program("asvdso");
     let native = run(std::process::Command::new(&prog).arg("int80")).expect_success();
     assert_eq!(native.values()["int80"], "0", "{}", native.stdout);
-    let run = run(as_vdso().args(ns_args("+10d")).arg(&prog).arg("int80")).expect_success();
+    let run = run(as_vdso()
+        .args(namespace_args("+10d"))
+        .arg(&prog)
+        .arg("int80"))
+    .expect_success();
     assert_eq!(run.values()["int80"], (-libc::ENOSYS).to_string());
 }

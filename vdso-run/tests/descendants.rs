@@ -13,25 +13,7 @@ fn ten_days_ahead(program: &[&str], expected_lines: usize) -> Run {
 
 /// The same, for readings taken up to `late` ns after PROGRAM starts.
 fn ten_days_ahead_within(program: &[&str], expected_lines: usize, late: i128) -> Run {
-    let before = host_ns(libc::CLOCK_MONOTONIC);
-    let run = run(vdso_run().args(["--monotonic", "+10d", "--"]).args(program)).expect_success();
-    let readings: Vec<i128> = run
-        .stdout
-        .lines()
-        .filter_map(|l| l.rsplit_once("monotonic "))
-        .map(|(_, v)| parse_ns(v))
-        .collect();
-    assert_eq!(
-        readings.len(),
-        expected_lines,
-        "{program:?} printed:\n{}\n{}",
-        run.stdout,
-        run.stderr
-    );
-    for r in readings {
-        assert_near(&format!("{program:?}"), r, before, TEN_DAYS, 0, late);
-    }
-    run
+    monotonic_ten_days_ahead(vdso_run(), program, expected_lines, Some(late))
 }
 
 #[test]

@@ -4,22 +4,11 @@
 
 mod support;
 
-use std::path::Path;
-
 use support::*;
 
 fn expect_error(args: &[&str], code: i32, says: &str) -> Run {
     let run = run(vdso_run().args(args));
-    assert_eq!(run.code(), Some(code), "{args:?}:\n{}", run.stderr);
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{args:?}: not one line:\n{}", run.stderr);
-    assert!(lines[0].starts_with("vdso-run: "), "{}", lines[0]);
-    assert!(
-        lines[0].contains(says),
-        "{args:?}: {:?} lacks {says:?}",
-        lines[0]
-    );
-    assert_eq!(run.stdout, "");
+    assert_one_line_error(&format!("{args:?}"), &run, code, &[says]);
     run
 }
 
@@ -67,8 +56,7 @@ fn programs_not_found_or_not_runnable() {
     expect_error(&["--", "/no/such/program"], 127, "no such file");
     let plain = tmp_dir().join("not-executable");
     std::fs::write(&plain, "echo hi\n").expect("write");
-    std::fs::set_permissions(&plain, std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .expect("chmod");
+    chmod(&plain, 0o644);
     expect_error(
         &["--", plain.to_str().expect("utf-8")],
         126,
@@ -89,8 +77,7 @@ fn missing_or_wrong_images() {
         125,
         "vdso-timens.so",
     );
-    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/vdso");
-    let images = std::env::var_os("VDSO_DIR").map_or(images, Into::into);
+    let images = images_dir();
     let dir = tmp_dir().join("wrong-images");
     std::fs::create_dir_all(&dir).expect("dir");
     // The timens image under the host image's name: its note gives it away.
@@ -117,14 +104,12 @@ fn missing_or_wrong_images() {
     );
 }
 
-const MAIN: &str = "int main(void) { return 0; }\n";
-
 #[test]
 fn programs_the_preload_library_cannot_reach() {
-    let static_prog = cc_source("static", MAIN, &["-static"]);
+    let static_prog = cc_source("static", C_MAIN, &["-static"]);
     let musl = cc_source(
         "musl",
-        MAIN,
+        C_MAIN,
         &["-Wl,--dynamic-linker=/lib/ld-musl-x86_64.so.1"],
     );
     let go = cc_source(
@@ -133,10 +118,10 @@ fn programs_the_preload_library_cannot_reach() {
          int main(void) { return 0; }\n",
         &[],
     );
-    let script = tmp_dir().join("static-script");
-    std::fs::write(&script, format!("#!{}\n", static_prog.display())).expect("script");
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    let script = executable_file(
+        "static-script",
+        format!("#!{}\n", static_prog.display()).as_bytes(),
+    );
     for (prog, why) in [
         (&static_prog, "statically linked"),
         (&musl, "ld-musl"),
@@ -154,7 +139,7 @@ fn programs_the_preload_library_cannot_reach() {
 
 #[test]
 fn a_descendant_the_library_cannot_reach_is_refused_in_a_namespace() {
-    let static_prog = cc_source("static-child", MAIN, &["-static"]);
+    let static_prog = cc_source("static-child", C_MAIN, &["-static"]);
     let script = format!("{}; echo status $?", static_prog.display());
     let run = run(vdso_run().args(["--verbose", "--monotonic", "+1h", "--", "sh", "-c", &script]))
         .expect_success();
@@ -173,21 +158,15 @@ fn a_descendant_the_library_cannot_reach_is_refused_in_a_namespace() {
 #[test]
 fn set_user_id_programs_are_refused() {
     // The loader ignores LD_PRELOAD when a program changes the user id.
-    let prog = cc_source("setuid", MAIN, &[]);
+    let prog = cc_source("setuid", C_MAIN, &[]);
     // SAFETY: geteuid cannot fail.
     let owner = if unsafe { libc::geteuid() } == 65534 {
         0
     } else {
         65534
     };
-    let path = std::ffi::CString::new(prog.to_str().expect("utf-8")).expect("path");
-    // SAFETY: a valid path; changing the owner of our own temporary file.
-    let chowned = unsafe { libc::chown(path.as_ptr(), owner, u32::MAX) } == 0;
-    if !chowned {
-        panic!("cannot chown a test file (the tests run as root here and in CI)");
-    }
-    std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o4755))
-        .expect("chmod");
+    chown(&prog, owner, u32::MAX);
+    chmod(&prog, 0o4755);
     let run = expect_error(&["--", prog.to_str().expect("utf-8")], 126, "set-user-ID");
     assert!(run.stderr.contains("--as-vdso"), "{}", run.stderr);
 }

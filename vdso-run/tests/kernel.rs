@@ -5,9 +5,6 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::process::Command;
-
 use support::*;
 
 const PYTHON: &str = "import time, os
@@ -21,50 +18,12 @@ print('time.perf_counter', repr(time.perf_counter()))
 /// Clocks that read seconds since boot or since the epoch; `uptime` is an
 /// integer (sysinfo), `time` too.
 fn compare(program: &[&str], label: &str) {
-    let n = TEN_DAYS;
-    let m = minus_half_uptime();
-    let (n_arg, m_arg) = (offset_arg(n), offset_arg(m));
-
-    let t_ours = host_ns(libc::CLOCK_MONOTONIC);
-    let ours = run(vdso_run()
-        .args(["--monotonic", &n_arg, "--boottime", &m_arg, "--"])
-        .args(program))
-    .expect_success();
-    let t_kernel = host_ns(libc::CLOCK_MONOTONIC);
-    let kernel = run(Command::new("unshare")
-        .args([
-            "--time",
-            "--fork",
-            "--monotonic",
-            &n_arg,
-            "--boottime",
-            &m_arg,
-        ])
-        .args(program));
-    assert!(
-        kernel.status.success(),
-        "unshare --time cannot create a time namespace here, so vdso-run cannot be compared \
-         with Linux (needs root and CONFIG_TIME_NS): {:?}\n{}",
-        kernel.status,
-        kernel.stderr
-    );
-    let (a, b): (HashMap<_, _>, HashMap<_, _>) = (ours.values(), kernel.values());
+    let BesideLinux {
+        ours: a,
+        linux: b,
+        later,
+    } = beside_linux(vdso_run(), program, label);
     assert!(!a.is_empty(), "{label}: no output");
-    assert_eq!(
-        {
-            let mut k: Vec<_> = a.keys().collect();
-            k.sort();
-            k
-        },
-        {
-            let mut k: Vec<_> = b.keys().collect();
-            k.sort();
-            k
-        },
-        "{label}: different clocks"
-    );
-    // The unshare run started this much later.
-    let later = t_kernel - t_ours;
     for (clock, value) in &a {
         let theirs = &b[clock];
         if value.contains("error") || theirs.contains("error") {

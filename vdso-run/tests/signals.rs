@@ -7,66 +7,23 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-fn kill(pid: u32, sig: i32) {
-    // SAFETY: signalling a process this test started.
-    assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
-}
-
-fn alive(pid: i32) -> bool {
-    // A zombie has exited; only a running process counts.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
-}
-
 #[test]
 fn exit_status_is_program_s() {
-    let run = run(vdso_run().args(["--", "sh", "-c", "exit 7"]));
-    assert_eq!(run.code(), Some(7));
-    let run = support::run(vdso_run().args(["--", "sh", "-c", "kill -USR1 $$"]));
-    assert_eq!(run.code(), Some(128 + libc::SIGUSR1));
+    assert_exit_status_is_program_s(vdso_run);
 }
 
 #[test]
 fn sigterm_and_sighup_are_forwarded() {
-    for sig in [libc::SIGTERM, libc::SIGHUP] {
-        let child = spawn(vdso_run().args(["--", "sleep", "30"]));
-        std::thread::sleep(Duration::from_millis(300));
-        kill(child.id(), sig);
-        let run = finish("vdso-run -- sleep 30", child, WATCHDOG);
-        assert_eq!(run.code(), Some(128 + sig), "{}", run.stderr);
-        assert!(run.elapsed < Duration::from_secs(5));
-        assert_no_leftover_file(run.pid);
-    }
+    assert_sigterm_and_sighup_are_forwarded(vdso_run);
 }
 
 #[test]
 fn sigint_to_the_process_group_reaches_program_once() {
-    // The terminal sends SIGINT to the whole group: vdso-run must not send
-    // it a second time. PROGRAM counts the SIGINTs it gets.
-    let code = "import signal, time, sys
-n = 0
-def h(s, f):
-    global n
-    n += 1
-signal.signal(signal.SIGINT, h)
-print('ready', flush=True)
-time.sleep(1.0)
-print('sigints', n, flush=True)";
-    let child = spawn(vdso_run().args(["--", "python3", "-c", code]));
-    let pgid = child.id() as i32;
-    std::thread::sleep(Duration::from_millis(700));
-    // SAFETY: signalling the process group this test created.
-    unsafe { libc::kill(-pgid, libc::SIGINT) };
-    let run = finish("python counting SIGINTs", child, WATCHDOG).expect_success();
-    assert!(run.stdout.contains("sigints 1"), "{}", run.stdout);
+    assert_sigint_to_the_group_reaches_program_once(vdso_run);
     // And SIGINT to vdso-run alone does not end PROGRAM.
     let child = spawn(vdso_run().args(["--", "sh", "-c", "sleep 0.5; exit 7"]));
     std::thread::sleep(Duration::from_millis(200));
-    kill(child.id(), libc::SIGINT);
+    kill(child.id() as i32, libc::SIGINT);
     let run = finish("sh", child, WATCHDOG);
     assert_eq!(run.code(), Some(7));
 }
@@ -107,11 +64,11 @@ while True:
     };
     let vdso_run_pid = child.id();
     let pgid = vdso_run_pid as i32;
-    kill(vdso_run_pid, libc::SIGKILL);
+    kill(vdso_run_pid as i32, libc::SIGKILL);
     let _ = child.wait();
     // PROGRAM dies with vdso-run (PR_SET_PDEATHSIG)...
     let killed = Instant::now();
-    while alive(sh) {
+    while state(sh).is_some() {
         assert!(
             killed.elapsed() < Duration::from_secs(2),
             "PROGRAM outlived vdso-run"
@@ -120,7 +77,7 @@ while True:
     }
     // ...and the grandchild at its next clock read once the pages are a
     // second stale.
-    while alive(grandchild) {
+    while state(grandchild).is_some() {
         assert!(
             killed.elapsed() < Duration::from_secs(5),
             "a grandchild still runs on clocks nobody ticks"

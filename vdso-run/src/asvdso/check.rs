@@ -5,14 +5,14 @@
 //! are 64-bit code). Checked for PROGRAM before it starts and, at every exec
 //! stop, for the program the kernel actually loaded.
 
-use std::ffi::OsStr;
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use crate::cli::{EXIT_CANNOT_RUN, Failure};
-use crate::elfcheck::{self, Kind, Source, Unreachable};
+use crate::elfcheck::{self, Kind, Unreachable};
+use crate::program::{FileSource, check_interpreters, runner};
 
 /// The identity a program would run with.
 #[derive(Clone, Copy, Debug)]
@@ -108,60 +108,34 @@ fn has_file_capabilities(path: &Path) -> bool {
     n > 0
 }
 
-struct FileSource(File);
-
-impl Source for FileSource {
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> usize {
-        let mut done = 0;
-        while done < buf.len() {
-            match self.0.read_at(&mut buf[done..], offset + done as u64) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => done += n,
-            }
-        }
-        done
-    }
-}
-
 /// Refuses PROGRAM before it starts if `--as-vdso` cannot handle it: it, or
 /// the interpreter its `#!` line names (the kernel ignores set-user-ID on
 /// scripts, not on their interpreters), would change identity, or is not a
 /// 64-bit x86-64 program. Static, musl and Go programs are all fine here.
 pub fn program(path: &Path) -> Result<(), Failure> {
     let who = Identity::own();
-    let mut current: PathBuf = path.to_path_buf();
-    for _ in 0..5 {
-        let via = if current == path {
-            String::new()
-        } else {
-            format!(" (the interpreter of {})", path.display())
-        };
+    check_interpreters(path, |current, via| {
         let refuse = |why: String| {
             Failure::new(
                 EXIT_CANNOT_RUN,
                 format!("{}{via}: cannot run it --as-vdso: {why}", current.display()),
             )
         };
-        if let Some(why) = identity_change(&current, who) {
+        if let Some(why) = identity_change(current, who) {
             return Err(refuse(why));
         }
-        let Ok(file) = File::open(&current) else {
+        let Ok(file) = File::open(current) else {
             // Not readable: execve decides (and reports) what happens.
-            return Ok(());
+            return Ok(None);
         };
         match elfcheck::inspect(&mut FileSource(file)) {
             Kind::Unreachable(why @ (Unreachable::Class(_) | Unreachable::Machine(_))) => {
-                return Err(refuse(format!(
+                Err(refuse(format!(
                     "{why}; the images are x86-64 code and only a 64-bit x86-64 program can call them"
-                )));
+                )))
             }
-            Kind::Script(interp) => current = PathBuf::from(OsStr::from_bytes(interp.bytes())),
-            Kind::Shell => current = PathBuf::from("/bin/sh"),
-            Kind::Reachable | Kind::Unreachable(_) => return Ok(()),
+            // Static, musl and Go programs are all fine here.
+            kind => Ok(runner(&kind)),
         }
-    }
-    Err(Failure::new(
-        EXIT_CANNOT_RUN,
-        format!("{}: too many levels of #! interpreters", path.display()),
-    ))
+    })
 }

@@ -19,7 +19,7 @@
 
 use std::io;
 
-use super::nr;
+use crate::deadline::FUTEX_ABSOLUTE_OPS;
 
 const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_ALU_AND_K: u16 = 0x54;
@@ -127,6 +127,15 @@ impl Asm {
         self.insns
             .push(Insn::Label(format!("{}{name}", self.prefix)));
     }
+    /// Jumps to `null` if 64-bit argument `i` is 0 (a NULL pointer), else
+    /// goes on, at a new label `name`.
+    fn if_null(&mut self, i: u32, null: Target, name: &str) {
+        self.ld(arg_lo(i));
+        self.jeq(0, Target::Next, self.l(name));
+        self.ld(arg_hi(i));
+        self.jeq(0, null, Target::Next);
+        self.here(name);
+    }
 
     fn assemble(self) -> Vec<libc::sock_filter> {
         let mut at = std::collections::HashMap::new();
@@ -181,11 +190,14 @@ struct Numbers {
 }
 
 const X86_64: Numbers = Numbers {
-    clock_nanosleep: &[nr::CLOCK_NANOSLEEP as u32],
-    settime: &[nr::TIMER_SETTIME as u32, nr::TIMERFD_SETTIME as u32],
-    timer_create: &[nr::TIMER_CREATE as u32],
-    futex: &[nr::FUTEX as u32],
-    futex_waitv: &[nr::FUTEX_WAITV as u32],
+    clock_nanosleep: &[libc::SYS_clock_nanosleep as u32],
+    settime: &[
+        libc::SYS_timer_settime as u32,
+        libc::SYS_timerfd_settime as u32,
+    ],
+    timer_create: &[libc::SYS_timer_create as u32],
+    futex: &[libc::SYS_futex as u32],
+    futex_waitv: &[libc::SYS_futex_waitv as u32],
 };
 
 /// i386: clock_nanosleep(_time64), timer_settime(64), timerfd_settime(64),
@@ -241,30 +253,19 @@ fn block(a: &mut Asm, numbers: &Numbers, shifted: Shifted, action: &Target, allo
     }
     if shifted.monotonic {
         // futex(uaddr, op, val, timeout, ...): a timeout, and an operation
-        // whose timeout is absolute on CLOCK_MONOTONIC.
+        // whose timeout is absolute on CLOCK_MONOTONIC (with
+        // FUTEX_CLOCK_REALTIME set, the value matches none of them).
         a.here("futex");
-        a.ld(arg_lo(3));
-        a.jeq(0, Target::Next, a.l("fop"));
-        a.ld(arg_hi(3));
-        a.jeq(0, allow.clone(), Target::Next);
-        a.here("fop");
+        a.if_null(3, allow.clone(), "fop");
         a.ld(arg_lo(1));
         a.and(!(libc::FUTEX_PRIVATE_FLAG as u32));
-        for op in [
-            libc::FUTEX_WAIT_BITSET,
-            libc::FUTEX_WAIT_REQUEUE_PI,
-            nr::FUTEX_LOCK_PI2,
-        ] {
+        for op in FUTEX_ABSOLUTE_OPS {
             a.jeq(op as u32, action.clone(), Target::Next);
         }
         a.ja(allow.clone());
         // futex_waitv(waiters, n, flags, timeout, clockid).
         a.here("waitv");
-        a.ld(arg_lo(3));
-        a.jeq(0, Target::Next, a.l("wclock"));
-        a.ld(arg_hi(3));
-        a.jeq(0, allow.clone(), Target::Next);
-        a.here("wclock");
+        a.if_null(3, allow.clone(), "wclock");
         a.ld(arg_lo(4));
         a.jeq(libc::CLOCK_MONOTONIC as u32, action, allow);
     }
@@ -361,138 +362,123 @@ mod tests {
         boottime: true,
     };
 
-    fn x64(prog: &[libc::sock_filter], nr: i64, args: [u64; 6]) -> u32 {
-        run(prog, AUDIT_ARCH_X86_64, nr as u32, args)
+    /// Asserts the filter's verdict on each call of `arch`: (system-call
+    /// number, arguments, expected return).
+    fn expect(prog: &[libc::sock_filter], arch: u32, calls: &[(i64, [u64; 6], u32)]) {
+        for &(nr, args, verdict) in calls {
+            assert_eq!(
+                run(prog, arch, nr as u32, args),
+                verdict,
+                "system call {nr} {args:x?}"
+            );
+        }
     }
+
+    const X64: u32 = AUDIT_ARCH_X86_64;
 
     #[test]
     fn clock_nanosleep_stops_only_absolute_shifted_waits() {
-        let p = program(ALL);
-        assert_eq!(
-            x64(&p, nr::CLOCK_NANOSLEEP, [1, 1, 0x1000, 0, 0, 0]),
-            RET_TRACE
-        );
-        assert_eq!(
-            x64(&p, nr::CLOCK_NANOSLEEP, [7, 1, 0x1000, 0, 0, 0]),
-            RET_TRACE
-        );
-        assert_eq!(
-            x64(&p, nr::CLOCK_NANOSLEEP, [9, 1, 0x1000, 0, 0, 0]),
-            RET_TRACE
-        );
-        // Relative, or on REALTIME: the kernel's own semantics are right.
-        assert_eq!(
-            x64(&p, nr::CLOCK_NANOSLEEP, [1, 0, 0x1000, 0, 0, 0]),
-            RET_ALLOW
-        );
-        assert_eq!(
-            x64(&p, nr::CLOCK_NANOSLEEP, [0, 1, 0x1000, 0, 0, 0]),
-            RET_ALLOW
+        let cns = libc::SYS_clock_nanosleep;
+        expect(
+            &program(ALL),
+            X64,
+            &[
+                (cns, [1, 1, 0x1000, 0, 0, 0], RET_TRACE),
+                (cns, [7, 1, 0x1000, 0, 0, 0], RET_TRACE),
+                (cns, [9, 1, 0x1000, 0, 0, 0], RET_TRACE),
+                // Relative, or on REALTIME: the kernel's own semantics are right.
+                (cns, [1, 0, 0x1000, 0, 0, 0], RET_ALLOW),
+                (cns, [0, 1, 0x1000, 0, 0, 0], RET_ALLOW),
+            ],
         );
         // Only boottime shifted: MONOTONIC sleeps run.
         let b = program(Shifted {
             monotonic: false,
             boottime: true,
         });
-        assert_eq!(
-            x64(&b, nr::CLOCK_NANOSLEEP, [1, 1, 0x1000, 0, 0, 0]),
-            RET_ALLOW
+        expect(
+            &b,
+            X64,
+            &[
+                (cns, [1, 1, 0x1000, 0, 0, 0], RET_ALLOW),
+                (cns, [7, 1, 0x1000, 0, 0, 0], RET_TRACE),
+                (libc::SYS_futex, [0x10, 9, 0, 0x1000, 0, 0], RET_ALLOW),
+            ],
         );
-        assert_eq!(
-            x64(&b, nr::CLOCK_NANOSLEEP, [7, 1, 0x1000, 0, 0, 0]),
-            RET_TRACE
-        );
-        assert_eq!(x64(&b, nr::FUTEX, [0x10, 9, 0, 0x1000, 0, 0]), RET_ALLOW);
     }
 
     #[test]
     fn futex_stops_only_absolute_monotonic_timeouts() {
         let p = program(ALL);
+        let futex = libc::SYS_futex;
         for op in [9u64, 9 | 128, 11, 13 | 128] {
-            assert_eq!(
-                x64(&p, nr::FUTEX, [0x10, op, 0, 0x1000, 0, 0]),
-                RET_TRACE,
-                "{op}"
-            );
-            // A timeout pointer above 4 GiB.
-            assert_eq!(
-                x64(&p, nr::FUTEX, [0x10, op, 0, 0x7fff_0000_0000, 0, 0]),
-                RET_TRACE
-            );
-            // No timeout: nothing to translate.
-            assert_eq!(x64(&p, nr::FUTEX, [0x10, op, 0, 0, 0, 0]), RET_ALLOW);
-            // FUTEX_CLOCK_REALTIME.
-            assert_eq!(
-                x64(&p, nr::FUTEX, [0x10, op | 256, 0, 0x1000, 0, 0]),
-                RET_ALLOW
+            expect(
+                &p,
+                X64,
+                &[
+                    (futex, [0x10, op, 0, 0x1000, 0, 0], RET_TRACE),
+                    // A timeout pointer above 4 GiB.
+                    (futex, [0x10, op, 0, 0x7fff_0000_0000, 0, 0], RET_TRACE),
+                    // No timeout: nothing to translate.
+                    (futex, [0x10, op, 0, 0, 0, 0], RET_ALLOW),
+                    // FUTEX_CLOCK_REALTIME.
+                    (futex, [0x10, op | 256, 0, 0x1000, 0, 0], RET_ALLOW),
+                ],
             );
         }
         // FUTEX_WAIT (relative), FUTEX_LOCK_PI (realtime), FUTEX_WAKE.
         for op in [0u64, 128, 6, 1] {
-            assert_eq!(
-                x64(&p, nr::FUTEX, [0x10, op, 0, 0x1000, 0, 0]),
-                RET_ALLOW,
-                "{op}"
-            );
+            expect(&p, X64, &[(futex, [0x10, op, 0, 0x1000, 0, 0], RET_ALLOW)]);
         }
-        assert_eq!(
-            x64(&p, nr::FUTEX_WAITV, [0x10, 1, 0, 0x1000, 1, 0]),
-            RET_TRACE
+        let waitv = libc::SYS_futex_waitv;
+        expect(
+            &p,
+            X64,
+            &[
+                (waitv, [0x10, 1, 0, 0x1000, 1, 0], RET_TRACE),
+                (waitv, [0x10, 1, 0, 0x1000, 0, 0], RET_ALLOW),
+                (waitv, [0x10, 1, 0, 0, 1, 0], RET_ALLOW),
+            ],
         );
-        assert_eq!(
-            x64(&p, nr::FUTEX_WAITV, [0x10, 1, 0, 0x1000, 0, 0]),
-            RET_ALLOW
-        );
-        assert_eq!(x64(&p, nr::FUTEX_WAITV, [0x10, 1, 0, 0, 1, 0]), RET_ALLOW);
     }
 
     #[test]
     fn timers_and_everything_else() {
         let p = program(ALL);
-        assert_eq!(
-            x64(&p, nr::TIMER_CREATE, [0, 0, 0x1000, 0, 0, 0]),
-            RET_TRACE
+        expect(
+            &p,
+            X64,
+            &[
+                (libc::SYS_timer_create, [0, 0, 0x1000, 0, 0, 0], RET_TRACE),
+                (libc::SYS_timer_settime, [3, 1, 0x1000, 0, 0, 0], RET_TRACE),
+                (libc::SYS_timer_settime, [3, 0, 0x1000, 0, 0, 0], RET_ALLOW),
+                (
+                    libc::SYS_timerfd_settime,
+                    [3, 1, 0x1000, 0, 0, 0],
+                    RET_TRACE,
+                ),
+                (
+                    libc::SYS_timerfd_settime,
+                    [3, 2, 0x1000, 0, 0, 0],
+                    RET_ALLOW,
+                ),
+                // Clock reads never stop.
+                (228, [1, 0x1000, 0, 0, 0, 0], RET_ALLOW),
+                (0, [0; 6], RET_ALLOW),
+            ],
         );
-        assert_eq!(
-            x64(&p, nr::TIMER_SETTIME, [3, 1, 0x1000, 0, 0, 0]),
-            RET_TRACE
-        );
-        assert_eq!(
-            x64(&p, nr::TIMER_SETTIME, [3, 0, 0x1000, 0, 0, 0]),
-            RET_ALLOW
-        );
-        assert_eq!(
-            x64(&p, nr::TIMERFD_SETTIME, [3, 1, 0x1000, 0, 0, 0]),
-            RET_TRACE
-        );
-        assert_eq!(
-            x64(&p, nr::TIMERFD_SETTIME, [3, 2, 0x1000, 0, 0, 0]),
-            RET_ALLOW
-        );
-        // Clock reads never stop.
-        assert_eq!(x64(&p, 228, [1, 0x1000, 0, 0, 0, 0]), RET_ALLOW);
-        assert_eq!(x64(&p, 0, [0; 6]), RET_ALLOW);
         // x32 calls are refused; i386 waits that would need translating too.
         let enosys = RET_ERRNO | libc::ENOSYS as u32;
-        assert_eq!(
-            run(&p, AUDIT_ARCH_X86_64, 0x4000_0000 | 230, [1, 1, 0, 0, 0, 0]),
-            enosys
-        );
-        assert_eq!(
-            run(&p, AUDIT_ARCH_I386, 267, [1, 1, 0x1000, 0, 0, 0]),
-            enosys
-        );
-        assert_eq!(
-            run(&p, AUDIT_ARCH_I386, 267, [1, 0, 0x1000, 0, 0, 0]),
-            RET_ALLOW
-        );
-        assert_eq!(
-            run(&p, AUDIT_ARCH_I386, 240, [0x10, 9, 0, 0x1000, 0, 0]),
-            enosys
-        );
-        assert_eq!(
-            run(&p, AUDIT_ARCH_I386, 4, [1, 0x1000, 1, 0, 0, 0]),
-            RET_ALLOW
+        expect(&p, X64, &[(0x4000_0000 | 230, [1, 1, 0, 0, 0, 0], enosys)]);
+        expect(
+            &p,
+            AUDIT_ARCH_I386,
+            &[
+                (267, [1, 1, 0x1000, 0, 0, 0], enosys),
+                (267, [1, 0, 0x1000, 0, 0, 0], RET_ALLOW),
+                (240, [0x10, 9, 0, 0x1000, 0, 0], enosys),
+                (4, [1, 0x1000, 1, 0, 0, 0], RET_ALLOW),
+            ],
         );
         // Without offsets nothing stops.
         let none = program(Shifted {
@@ -500,12 +486,12 @@ mod tests {
             boottime: false,
         });
         for n in [
-            nr::CLOCK_NANOSLEEP,
-            nr::FUTEX,
-            nr::TIMER_CREATE,
-            nr::TIMER_SETTIME,
+            libc::SYS_clock_nanosleep,
+            libc::SYS_futex,
+            libc::SYS_timer_create,
+            libc::SYS_timer_settime,
         ] {
-            assert_eq!(x64(&none, n, [1, 9, 0, 0x1000, 1, 0]), RET_ALLOW);
+            expect(&none, X64, &[(n, [1, 9, 0, 0x1000, 1, 0], RET_ALLOW)]);
         }
     }
 }

@@ -33,11 +33,7 @@ const SYSCALL_INSN: u64 = 0x050f; // 0f 05
 const INT80_INSN: u64 = 0x80cd; // cd 80
 const USER_CS_64: u64 = 0x33;
 
-const SYS_MMAP: u64 = 9;
-const SYS_MPROTECT: u64 = 10;
-const SYS_CLOSE: u64 = 3;
-const SYS_OPENAT: u64 = 257;
-const SYS_EXIT_GROUP: u64 = 231;
+/// exit_group through `int 0x80` (libc has only the x86-64 numbers).
 const SYS_EXIT_GROUP_I386: u64 = 252;
 
 /// Why an exec could not be handled.
@@ -138,7 +134,7 @@ impl Tracer {
         let total = DATA_SIZE + room + SCRATCH_SIZE;
         let r = self.remote(
             p,
-            SYS_MMAP,
+            libc::SYS_mmap,
             [
                 0,
                 total,
@@ -155,7 +151,7 @@ impl Tracer {
         sys::write_mem(p.pid, scratch, &path)?;
         let fd = self.remote(
             p,
-            SYS_OPENAT,
+            libc::SYS_openat,
             [
                 libc::AT_FDCWD as u64,
                 scratch,
@@ -168,7 +164,7 @@ impl Tracer {
         )?;
         self.remote(
             p,
-            SYS_MMAP,
+            libc::SYS_mmap,
             [
                 r,
                 DATA_SIZE,
@@ -179,11 +175,11 @@ impl Tracer {
             ],
             "mmap (the data pages)",
         )?;
-        self.remote(p, SYS_CLOSE, [fd, 0, 0, 0, 0, 0], "close")?;
+        self.remote(p, libc::SYS_close, [fd, 0, 0, 0, 0, 0], "close")?;
         sys::write_mem(p.pid, base, &self.image)?;
         self.remote(
             p,
-            SYS_MPROTECT,
+            libc::SYS_mprotect,
             [
                 base,
                 room,
@@ -229,9 +225,15 @@ impl Tracer {
 
     /// Runs one system call in the process (at its patched entry point) and
     /// returns its result, or refuses the process if it failed.
-    fn remote(&mut self, p: &mut Remote, nr: u64, args: [u64; 6], what: &str) -> Result<u64, Stop> {
+    fn remote(
+        &mut self,
+        p: &mut Remote,
+        nr: libc::c_long,
+        args: [u64; 6],
+        what: &str,
+    ) -> Result<u64, Stop> {
         let mut r = p.regs;
-        r.rax = nr;
+        r.rax = nr as u64;
         r.orig_rax = u64::MAX;
         r.rdi = args[0];
         r.rsi = args[1];
@@ -317,7 +319,7 @@ impl Tracer {
                 r.rax = SYS_EXIT_GROUP_I386;
                 r.rbx = 126;
             } else {
-                r.rax = SYS_EXIT_GROUP;
+                r.rax = libc::SYS_exit_group as u64;
                 r.rdi = 126;
             }
             sys::setregs(p.pid, &r)?;

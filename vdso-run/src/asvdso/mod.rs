@@ -24,19 +24,14 @@ mod sys;
 mod translate;
 
 use std::collections::HashMap;
-use std::ffi::{CString, OsString};
+use std::ffi::CString;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-
-use common::timens::{self, Offsets};
-use harness::timekeeper::Config;
-use harness::{Image, Timekeeper};
 
 use crate::cli::{EXIT_CANNOT_RUN, Failure};
 use crate::offset;
-use crate::supervise::{self, block, children, create_ns_file, exit_code, handled_signals};
+use crate::supervise::{self, Parent, Plan, create_ns_file, exit_code};
 use sys::Pid;
 use translate::{Call, Pending, Resume, SLOTS};
 
@@ -44,28 +39,6 @@ pub use check::program as check_program;
 
 /// The four data pages below the image (docs/abi.md).
 const DATA_SIZE: u64 = harness::pages::DATA_SIZE as u64;
-
-/// x86_64 system-call numbers (and a futex operation libc lacks).
-mod nr {
-    pub const FUTEX: i64 = 202;
-    pub const TIMER_CREATE: i64 = 222;
-    pub const TIMER_SETTIME: i64 = 223;
-    pub const CLOCK_NANOSLEEP: i64 = 230;
-    pub const TIMERFD_SETTIME: i64 = 286;
-    pub const FUTEX_WAITV: i64 = 449;
-    pub const FUTEX_LOCK_PI2: i32 = 13;
-}
-
-/// Everything decided before PROGRAM starts.
-pub struct Plan {
-    pub program: PathBuf,
-    pub argv0: OsString,
-    pub args: Vec<OsString>,
-    pub image_path: PathBuf,
-    pub image: Image,
-    pub offsets: Option<Offsets>,
-    pub verbose: bool,
-}
 
 /// What the tracer knows of one thread.
 #[derive(Default)]
@@ -172,10 +145,9 @@ impl Tracer {
     }
 
     /// Handles every tracee event until PROGRAM and every process it left
-    /// behind have gone. SIGTERM and SIGHUP go to PROGRAM (afterwards to the
-    /// processes it left); SIGINT and SIGQUIT came from the terminal to the
-    /// whole group and are not sent again.
-    fn run(&mut self, set: &libc::sigset_t) {
+    /// behind have gone, forwarding signals as the preload mode does
+    /// (`supervise::forward`).
+    fn run(&mut self, parent: &Parent) {
         loop {
             loop {
                 match sys::wait(-1, true) {
@@ -185,19 +157,8 @@ impl Tracer {
                     Err(_) => return,
                 }
             }
-            // SAFETY: siginfo_t is plain data.
-            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-            // SAFETY: valid set and info pointers.
-            let sig = unsafe { libc::sigwaitinfo(set, &mut info) };
-            if matches!(sig, libc::SIGTERM | libc::SIGHUP) {
-                if self.program_status.is_none() {
-                    sys::kill(self.program, sig);
-                } else {
-                    for pid in children() {
-                        sys::kill(pid, sig);
-                    }
-                }
-            }
+            let sig = parent.next_signal();
+            supervise::forward(sig, self.program, self.program_status.is_some());
         }
     }
 
@@ -206,20 +167,7 @@ impl Tracer {
             "vdso-run: execs given the image: {}; refused: {}",
             self.installed, self.refused
         );
-        let translated: Vec<String> = Call::ALL
-            .iter()
-            .zip(&self.translated)
-            .filter(|(_, n)| **n != 0)
-            .map(|(c, n)| format!("{} {n}", c.name()))
-            .collect();
-        eprintln!(
-            "vdso-run: translated: {}",
-            if translated.is_empty() {
-                "none".to_string()
-            } else {
-                translated.join(", ")
-            }
-        );
+        supervise::report_translated(Call::ALL.iter().map(|c| c.name()).zip(self.translated));
     }
 }
 
@@ -230,14 +178,7 @@ impl Tracer {
 /// tracer waits for all its children) and survives vdso-run. Returns the
 /// pipe's write end, to hold until exit.
 fn janitor(path: &CString) -> Option<std::os::fd::OwnedFd> {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    let mut fds = [0; 2];
-    // SAFETY: a valid array of two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return None;
-    }
-    // SAFETY: both descriptors are new and ours.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (r, w) = spawn::pipe().ok()?;
     // SAFETY: a valid path; a new descriptor or -1.
     let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
     // SAFETY: vdso-run has no other thread yet; the children make only
@@ -282,14 +223,7 @@ pub fn run(plan: Plan) -> Result<i32, Failure> {
     let _ = ns
         .file
         .set_permissions(std::fs::Permissions::from_mode(0o644));
-    if let Some(offsets) = &plan.offsets {
-        // Before any process can map the page: its readers take no
-        // sequence count.
-        timens::write_page(ns.pages.timens(), offsets, &supervise::kernel_now())
-            .map_err(|e| Failure::own(format!("bad offset: {e}")))?;
-    }
-    let tk = Timekeeper::new(ns.pages.clone(), Config::default())
-        .map_err(|e| Failure::own(format!("cannot keep the images' time: {e}")))?;
+    let tk = ns.timekeeper(plan.offsets.as_ref())?;
     let ns_path = CString::new(ns.path.as_os_str().as_bytes())
         .map_err(|_| Failure::own("the namespace file's path contains a NUL byte"))?;
     // Before any thread or the subreaper flag: see `janitor`.
@@ -304,33 +238,27 @@ pub fn run(plan: Plan) -> Result<i32, Failure> {
         boottime: boot != 0,
     });
 
-    let set = handled_signals();
-    let old_mask = block(&set);
-    let ticker = tk.spawn();
-    // Orphans of the tree come to us, not to init.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let parent = Parent::start(tk);
 
     if plan.verbose {
-        let offsets = match &plan.offsets {
-            Some(o) => format!(
-                "monotonic {}, boottime {}",
-                offset::show(o.monotonic.as_nanos()),
-                offset::show(o.boottime.as_nanos())
-            ),
-            None => "no time namespace".to_string(),
-        };
         eprintln!(
-            "vdso-run: {} with {} as its vDSO ({offsets}); data pages {}; seccomp filter of {} \
+            "vdso-run: {} with {} as its vDSO ({}); data pages {}; seccomp filter of {} \
              instructions",
             plan.program.display(),
             plan.image_path.display(),
+            offset::describe(plan.offsets.as_ref()),
             ns.path.display(),
             prog.len()
         );
     }
 
-    let spawned = spawn::spawn(&plan.program, &plan.argv0, &plan.args, &prog, &old_mask)?;
+    let spawned = spawn::spawn(
+        &plan.program,
+        &plan.argv0,
+        &plan.args,
+        &prog,
+        &parent.program_mask,
+    )?;
     let mut tracer = Tracer {
         offsets: (mono, boot),
         ns_path,
@@ -347,9 +275,9 @@ pub fn run(plan: Plan) -> Result<i32, Failure> {
         refused: 0,
         translated: [0; Call::ALL.len()],
     };
-    tracer.run(&set);
+    tracer.run(&parent);
 
-    drop(ticker.stop());
+    drop(parent.ticker.stop());
     if plan.verbose {
         tracer.report();
     }

@@ -11,7 +11,8 @@ use std::path::Path;
 
 use super::filter;
 use super::sys::{self, Pid};
-use crate::cli::{EXIT_CANNOT_RUN, EXIT_NOT_FOUND, Failure};
+use crate::cli::Failure;
+use crate::program;
 
 /// Every ptrace option the tracer relies on. EXITKILL: if vdso-run dies,
 /// however it dies, the kernel kills every tracee, rather than let them run
@@ -43,14 +44,12 @@ fn cstring(s: &OsStr) -> Result<CString, Failure> {
     })
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), Failure> {
+/// A pipe, both ends close-on-exec: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: a valid array of two descriptors.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(Failure::own(format!(
-            "pipe: {}",
-            io::Error::last_os_error()
-        )));
+        return Err(io::Error::last_os_error());
     }
     // SAFETY: both descriptors are new and ours.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -80,6 +79,7 @@ pub fn spawn(
         len: u16::try_from(prog.len()).expect("a short filter"),
         filter: prog.as_ptr().cast_mut(),
     };
+    let pipe = || pipe().map_err(|e| Failure::own(format!("pipe: {e}")));
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     // SAFETY: getpid cannot fail.
@@ -209,14 +209,7 @@ impl Spawned {
                  CONFIG_SECCOMP_FILTER?)",
                 program.display()
             )),
-            _ => Failure::new(
-                if errno == libc::ENOENT {
-                    EXIT_NOT_FOUND
-                } else {
-                    EXIT_CANNOT_RUN
-                },
-                format!("cannot run {}: {e}", program.display()),
-            ),
+            _ => program::exec_failure(program, e),
         })
     }
 }

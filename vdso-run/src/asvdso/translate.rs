@@ -1,6 +1,7 @@
 //! Absolute-time waits on shifted clocks, translated where the system call
 //! is made. At the seccomp stop the tracer reads the caller's deadline,
-//! moves it to host time as Linux's `timens_ktime_to_host` does, writes the
+//! moves it to host time as Linux's `timens_ktime_to_host` does (the rule the
+//! preload library follows too, in shared/deadline.rs), writes the
 //! result into a slot of the process's scratch region (mapped at exec, above
 //! the image), and points the argument register at the slot. The caller's
 //! memory is never written, so a deadline in read-only memory, one shared
@@ -10,11 +11,9 @@
 //! the kernel restarts (after a signal) enters the filter again with the
 //! caller's pointer and is translated again, once.
 
+use super::Tracer;
 use super::sys::{self, Pid, Regs};
-use super::{Tracer, nr};
-
-const NSEC: i128 = 1_000_000_000;
-const KTIME_MAX: i128 = i64::MAX as i128;
+use crate::deadline::{self, futex_waits_on_monotonic};
 
 /// Slots of the scratch region: one per translated call in progress,
 /// numbered across all processes (so processes that share an address space
@@ -84,24 +83,6 @@ pub enum Pending {
     TimerCreate { clock: i32, id_at: u64 },
 }
 
-/// The host time for an absolute time `(sec, nsec)` on a clock shifted by
-/// `offset` ns: Linux's `timens_ktime_to_host` (`timespec64_to_ktime`
-/// saturates first; a deadline before the offset has passed already).
-/// `None` when nothing changes: no offset, or a time the kernel refuses
-/// (EINVAL) by itself.
-pub fn to_host(offset: i128, sec: i64, nsec: i64) -> Option<(i64, i64)> {
-    if offset == 0 || sec < 0 || !(0..NSEC as i64).contains(&nsec) {
-        return None;
-    }
-    let tim = (sec as i128 * NSEC + nsec as i128).min(KTIME_MAX);
-    let host = if tim < offset {
-        0
-    } else {
-        (tim - offset).min(KTIME_MAX)
-    };
-    Some(((host / NSEC) as i64, (host % NSEC) as i64))
-}
-
 fn timespec(b: &[u8]) -> (i64, i64) {
     let w = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
     (w(0), w(8))
@@ -112,18 +93,11 @@ fn put_timespec(b: &mut [u8], (sec, nsec): (i64, i64)) {
     b[8..16].copy_from_slice(&nsec.to_le_bytes());
 }
 
-/// A timer's `itimerspec` (interval, then value) translated: a zero value
-/// disarms and is left alone; as in Linux, a non-zero expiry that lands at
-/// 0 still fires (at once) rather than disarming the timer.
+/// A timer's `itimerspec` (interval, then value) with its expiry
+/// translated (`deadline::expiry_to_host`; the interval is relative).
 pub fn itimerspec_to_host(offset: i128, spec: &[u8; 32]) -> Option<[u8; 32]> {
-    let value = timespec(&spec[16..32]);
-    if value == (0, 0) {
-        return None;
-    }
-    let mut host = to_host(offset, value.0, value.1)?;
-    if host == (0, 0) {
-        host = (0, 1);
-    }
+    let (sec, nsec) = timespec(&spec[16..32]);
+    let host = deadline::expiry_to_host(offset, sec, nsec)?;
     let mut out = *spec;
     put_timespec(&mut out[16..32], host);
     Some(out)
@@ -180,40 +154,33 @@ impl Tracer {
         }
         let (a0, a1) = (regs.rdi, regs.rsi as i32);
         match regs.orig_rax as i64 {
-            nr::CLOCK_NANOSLEEP if a1 & libc::TIMER_ABSTIME != 0 => {
+            libc::SYS_clock_nanosleep if a1 & libc::TIMER_ABSTIME != 0 => {
                 let offset = self.offset_of(a0 as i32);
                 self.translate(tid, &regs, Reg::Rdx, 16, offset, Call::ClockNanosleep)
             }
-            nr::FUTEX => {
-                let op = a1;
-                let cmd = op & !(libc::FUTEX_PRIVATE_FLAG | libc::FUTEX_CLOCK_REALTIME);
-                let absolute_monotonic = op & libc::FUTEX_CLOCK_REALTIME == 0
-                    && matches!(
-                        cmd,
-                        libc::FUTEX_WAIT_BITSET | libc::FUTEX_WAIT_REQUEUE_PI | nr::FUTEX_LOCK_PI2
-                    );
-                if !absolute_monotonic || regs.r10 == 0 {
+            libc::SYS_futex => {
+                if !futex_waits_on_monotonic(a1) || regs.r10 == 0 {
                     return Resume::Cont;
                 }
                 let offset = self.offset_of(libc::CLOCK_MONOTONIC);
                 self.translate(tid, &regs, Reg::R10, 16, offset, Call::Futex)
             }
-            nr::FUTEX_WAITV if regs.r8 as i32 == libc::CLOCK_MONOTONIC && regs.r10 != 0 => {
+            libc::SYS_futex_waitv if regs.r8 as i32 == libc::CLOCK_MONOTONIC && regs.r10 != 0 => {
                 let offset = self.offset_of(libc::CLOCK_MONOTONIC);
                 self.translate(tid, &regs, Reg::R10, 16, offset, Call::FutexWaitv)
             }
-            nr::TIMERFD_SETTIME if a1 & libc::TFD_TIMER_ABSTIME != 0 => {
+            libc::SYS_timerfd_settime if a1 & libc::TFD_TIMER_ABSTIME != 0 => {
                 let offset = timerfd_clock(tid, a0 as i32).map_or(0, |c| self.offset_of(c));
                 self.translate(tid, &regs, Reg::Rdx, 32, offset, Call::TimerfdSettime)
             }
-            nr::TIMER_SETTIME if a1 & libc::TIMER_ABSTIME != 0 => {
+            libc::SYS_timer_settime if a1 & libc::TIMER_ABSTIME != 0 => {
                 let clock = self
                     .tgid(tid)
                     .and_then(|tgid| self.timers.get(&(tgid, a0 as i32)).copied());
                 let offset = clock.map_or(0, |c| self.offset_of(c));
                 self.translate(tid, &regs, Reg::Rdx, 32, offset, Call::TimerSettime)
             }
-            nr::TIMER_CREATE => {
+            libc::SYS_timer_create => {
                 self.thread(tid).pending = Some(Pending::TimerCreate {
                     clock: a0 as i32,
                     id_at: regs.rdx,
@@ -248,7 +215,8 @@ impl Tracer {
             Err(e) => return self.cannot_translate(tid, call, &format!("reading it: {e}")),
         }
         let host = if size == 16 {
-            to_host(offset, timespec(&theirs).0, timespec(&theirs).1).map(|t| {
+            let (sec, nsec) = timespec(&theirs);
+            deadline::to_host(offset, sec, nsec).map(|t| {
                 let mut b = [0u8; 32];
                 put_timespec(&mut b, t);
                 b
@@ -392,36 +360,7 @@ impl Tracer {
 mod tests {
     use super::*;
 
-    const S: i128 = NSEC;
-
-    #[test]
-    fn deadlines_move_back_by_the_offset() {
-        assert_eq!(to_host(10 * S, 100, 5), Some((90, 5)));
-        assert_eq!(to_host(-10 * S, 100, 5), Some((110, 5)));
-        assert_eq!(to_host(S / 2, 100, 0), Some((99, 500_000_000)));
-        // No offset, negative or malformed times: unchanged (the kernel
-        // refuses the malformed ones itself).
-        assert_eq!(to_host(0, 100, 5), None);
-        assert_eq!(to_host(S, -1, 5), None);
-        assert_eq!(to_host(S, 1, NSEC as i64), None);
-        assert_eq!(to_host(S, 1, -1), None);
-    }
-
-    #[test]
-    fn a_deadline_before_the_offset_has_passed() {
-        assert_eq!(to_host(864_000 * S, 5, 0), Some((0, 0)));
-        assert_eq!(to_host(10 * S, 10, 0), Some((0, 0)));
-    }
-
-    #[test]
-    fn huge_deadlines_saturate_as_linux_does() {
-        let max = (i64::MAX as i128 / S) as i64;
-        // timespec64_to_ktime saturates before the offset comes off.
-        let (sec, nsec) = to_host(10 * S, i64::MAX, 0).expect("translated");
-        assert_eq!(sec as i128 * S + nsec as i128, KTIME_MAX - 10 * S);
-        let (sec, _) = to_host(-10 * S, max, 0).expect("translated");
-        assert_eq!(sec, max);
-    }
+    const S: i128 = 1_000_000_000;
 
     #[test]
     fn timers_keep_their_interval_and_still_fire() {

@@ -12,6 +12,8 @@
 //! A process started without vdso-run's environment (the library preloaded
 //! by hand) is left alone: every function calls libc's.
 
+#[path = "../shared/deadline.rs"]
+mod deadline;
 #[path = "../shared/elfcheck.rs"]
 mod elfcheck;
 #[path = "../shared/layout.rs"]

@@ -1,14 +1,16 @@
 //! Absolute-time waits on a namespaced clock, translated to host time as a
-//! namespaced kernel does (`timens_ktime_to_host`): host = namespaced -
-//! offset, for CLOCK_MONOTONIC and CLOCK_BOOTTIME(_ALARM); a deadline before
-//! the offset has already passed. Without this a program sleeps for the
-//! offset (a positive one) or not at all (a negative one).
+//! namespaced kernel does (`timens_ktime_to_host`, in shared/deadline.rs):
+//! host = namespaced - offset, for CLOCK_MONOTONIC and
+//! CLOCK_BOOTTIME(_ALARM); a deadline before the offset has already passed.
+//! Without this a program sleeps for the offset (a positive one) or not at
+//! all (a negative one).
 
 use core::ffi::{c_int, c_long, c_void};
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 
 use libc::{clockid_t, itimerspec, timespec};
 
+use crate::deadline::{self, futex_waits_on_monotonic};
 use crate::layout::{
     T_CLOCK_NANOSLEEP, T_CLOCKJOIN, T_COND_CLOCKWAIT, T_COND_TIMEDWAIT, T_FUTEX, T_FUTEX_WAITV,
     T_MUTEX_CLOCKLOCK, T_RWLOCK_CLOCKRDLOCK, T_RWLOCK_CLOCKWRLOCK, T_SEM_CLOCKWAIT,
@@ -18,8 +20,18 @@ use crate::next;
 use crate::ns::{self, Ns};
 use crate::sys;
 
-const NSEC: i128 = 1_000_000_000;
-const KTIME_MAX: i128 = i64::MAX as i128;
+/// The namespace's offset for an absolute wait on `clock`, in ns: Linux
+/// shifts the deadlines of CLOCK_MONOTONIC and CLOCK_BOOTTIME(_ALARM) only.
+fn wait_offset(ns: Ns, clock: clockid_t) -> i128 {
+    if matches!(
+        clock,
+        libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME | libc::CLOCK_BOOTTIME_ALARM
+    ) {
+        ns.offset_ns(clock)
+    } else {
+        0
+    }
+}
 
 /// The host deadline for an absolute `t` on `clock`, or `None` when the
 /// call needs no change (another clock, no offset, an invalid time the
@@ -27,59 +39,80 @@ const KTIME_MAX: i128 = i64::MAX as i128;
 ///
 /// # Safety
 /// `t` must be NULL or point to a readable timespec.
-pub unsafe fn to_host(ns: Ns, clock: clockid_t, t: *const timespec) -> Option<timespec> {
-    if t.is_null()
-        || !matches!(
-            clock,
-            libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME | libc::CLOCK_BOOTTIME_ALARM
-        )
-    {
-        return None;
-    }
-    let offset = ns.offset_ns(clock);
-    if offset == 0 {
+unsafe fn to_host(ns: Ns, clock: clockid_t, t: *const timespec) -> Option<timespec> {
+    let offset = wait_offset(ns, clock);
+    // Without an offset `t` is not even read: the kernel judges it.
+    if t.is_null() || offset == 0 {
         return None;
     }
     // SAFETY: the caller vouches for `t`.
     let t = unsafe { t.read() };
-    if t.tv_sec < 0 || !(0..NSEC as i64).contains(&t.tv_nsec) {
-        return None;
-    }
-    let tim = t.tv_sec as i128 * NSEC + t.tv_nsec as i128;
-    let host = if tim < offset {
-        0
-    } else {
-        (tim - offset).min(KTIME_MAX)
-    };
-    Some(timespec {
-        tv_sec: (host / NSEC) as i64,
-        tv_nsec: (host % NSEC) as i64,
-    })
+    let (tv_sec, tv_nsec) = deadline::to_host(offset, t.tv_sec, t.tv_nsec)?;
+    Some(timespec { tv_sec, tv_nsec })
 }
 
-/// A timer's expiry translated: as in Linux, a non-zero expiry that lands
-/// at 0 still fires (at once) rather than disarming the timer.
+/// A timer's setting with its expiry translated (its interval is relative).
 ///
 /// # Safety
 /// `new` must point to a readable itimerspec.
 unsafe fn timer_to_host(ns: Ns, clock: clockid_t, new: *const itimerspec) -> Option<itimerspec> {
     // SAFETY: the caller vouches for `new`.
     let mut spec = unsafe { new.read() };
-    if spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0 {
-        return None;
-    }
-    // SAFETY: a local.
-    let mut host = unsafe { to_host(ns, clock, &spec.it_value) }?;
-    if host.tv_sec == 0 && host.tv_nsec == 0 {
-        host.tv_nsec = 1;
-    }
-    spec.it_value = host;
+    let value = spec.it_value;
+    let (tv_sec, tv_nsec) =
+        deadline::expiry_to_host(wait_offset(ns, clock), value.tv_sec, value.tv_nsec)?;
+    spec.it_value = timespec { tv_sec, tv_nsec };
     Some(spec)
 }
 
 /// The namespace, when it has offsets to translate by.
 fn timens() -> Option<Ns> {
     ns::get().filter(|ns| ns.timens())
+}
+
+/// `abstime` on `clock` moved to host time, and counted as `counter`, when
+/// this process is in a time namespace that shifts that clock; `None` when
+/// the call keeps the caller's deadline.
+///
+/// # Safety
+/// `abstime` must be NULL or point to a readable timespec.
+unsafe fn translated(
+    clock: clockid_t,
+    abstime: *const timespec,
+    counter: usize,
+) -> Option<timespec> {
+    let ns = timens()?;
+    // SAFETY: forwarded from the caller.
+    let host = unsafe { to_host(ns, clock, abstime) }?;
+    ns.count_translated(counter);
+    Some(host)
+}
+
+/// A timer's setting with its absolute expiry moved to host time, and
+/// counted as `counter`, as `translated` does for a deadline. `clock` is
+/// asked for the timer's clock only in a time namespace.
+///
+/// # Safety
+/// `new` must be NULL or point to a readable itimerspec.
+unsafe fn translated_timer(
+    clock: impl FnOnce() -> Option<clockid_t>,
+    new: *const itimerspec,
+    counter: usize,
+) -> Option<itimerspec> {
+    if new.is_null() {
+        return None;
+    }
+    let ns = timens()?;
+    // SAFETY: forwarded from the caller, checked non-NULL.
+    let host = unsafe { timer_to_host(ns, clock()?, new) }?;
+    ns.count_translated(counter);
+    Some(host)
+}
+
+/// What to pass on to libc: the translated value if there is one, else the
+/// caller's own pointer.
+fn or_theirs<T>(host: &Option<T>, theirs: *const T) -> *const T {
+    host.as_ref().map_or(theirs, core::ptr::from_ref)
 }
 
 /// # Safety
@@ -94,17 +127,15 @@ pub unsafe extern "C" fn clock_nanosleep(
     let Some(real) = next::clock_nanosleep() else {
         return libc::ENOSYS;
     };
-    if flags & libc::TIMER_ABSTIME != 0
-        && let Some(ns) = timens()
+    let host = if flags & libc::TIMER_ABSTIME != 0 {
         // SAFETY: the caller's pointer, as the kernel would read it.
-        && let Some(host) = unsafe { to_host(ns, clock, req) }
-    {
-        ns.count_translated(T_CLOCK_NANOSLEEP);
-        // SAFETY: libc's function with a local deadline.
-        return unsafe { real(clock, flags, &host, rem) };
-    }
-    // SAFETY: libc's function with the caller's arguments.
-    unsafe { real(clock, flags, req, rem) }
+        unsafe { translated(clock, req, T_CLOCK_NANOSLEEP) }
+    } else {
+        None
+    };
+    // SAFETY: libc's function with the caller's arguments, the deadline
+    // perhaps a local one.
+    unsafe { real(clock, flags, or_theirs(&host, req), rem) }
 }
 
 /// The clock a timerfd counts on, from /proc/self/fdinfo (which also knows
@@ -164,19 +195,15 @@ pub unsafe extern "C" fn timerfd_settime(
         sys::set_errno(libc::ENOSYS);
         return -1;
     };
-    if flags & libc::TFD_TIMER_ABSTIME != 0
-        && !new.is_null()
-        && let Some(ns) = timens()
-        && let Some(clock) = timerfd_clock(fd)
-        // SAFETY: the caller's pointer, checked non-NULL.
-        && let Some(host) = unsafe { timer_to_host(ns, clock, new) }
-    {
-        ns.count_translated(T_TIMERFD_SETTIME);
-        // SAFETY: libc's function with a local expiry.
-        return unsafe { real(fd, flags, &host, old) };
-    }
-    // SAFETY: libc's function with the caller's arguments.
-    unsafe { real(fd, flags, new, old) }
+    let host = if flags & libc::TFD_TIMER_ABSTIME != 0 {
+        // SAFETY: the caller's pointer, as the kernel would read it.
+        unsafe { translated_timer(|| timerfd_clock(fd), new, T_TIMERFD_SETTIME) }
+    } else {
+        None
+    };
+    // SAFETY: libc's function with the caller's arguments, the expiry
+    // perhaps a local one.
+    unsafe { real(fd, flags, or_theirs(&host, new), old) }
 }
 
 /// POSIX timers and the clocks they were created on: an open-addressing
@@ -276,20 +303,16 @@ pub unsafe extern "C" fn timer_settime(
         sys::set_errno(libc::ENOSYS);
         return -1;
     };
-    if flags & libc::TIMER_ABSTIME != 0
-        && !new.is_null()
-        && let Some(ns) = timens()
-        && let Some(s) = timer_find(timer_key(timerid))
-        && let clock = TIMER_CLOCKS[s].load(Ordering::Acquire)
-        // SAFETY: the caller's pointer, checked non-NULL.
-        && let Some(host) = unsafe { timer_to_host(ns, clock, new) }
-    {
-        ns.count_translated(T_TIMER_SETTIME);
-        // SAFETY: libc's function with a local expiry.
-        return unsafe { real(timerid, flags, &host, old) };
-    }
-    // SAFETY: libc's function with the caller's arguments.
-    unsafe { real(timerid, flags, new, old) }
+    let clock = || timer_find(timer_key(timerid)).map(|s| TIMER_CLOCKS[s].load(Ordering::Acquire));
+    let host = if flags & libc::TIMER_ABSTIME != 0 {
+        // SAFETY: the caller's pointer, as the kernel would read it.
+        unsafe { translated_timer(clock, new, T_TIMER_SETTIME) }
+    } else {
+        None
+    };
+    // SAFETY: libc's function with the caller's arguments, the expiry
+    // perhaps a local one.
+    unsafe { real(timerid, flags, or_theirs(&host, new), old) }
 }
 
 /// Which 32-bit word of glibc's `pthread_cond_t` records the clock, and the
@@ -396,18 +419,18 @@ pub unsafe extern "C" fn pthread_cond_timedwait(
     let Some(real) = next::pthread_cond_timedwait() else {
         return libc::ENOSYS;
     };
-    if let Some(ns) = timens()
-        // SAFETY: the caller's condition variable.
-        && unsafe { cond_is_monotonic(cond) }
+    // Only in a time namespace is glibc's clock bit looked for (a process
+    // vdso-run did not start never probes its condition variables).
+    // SAFETY: the caller's condition variable.
+    let host = if timens().is_some() && unsafe { cond_is_monotonic(cond) } {
         // SAFETY: the caller's pointer.
-        && let Some(host) = unsafe { to_host(ns, libc::CLOCK_MONOTONIC, abstime) }
-    {
-        ns.count_translated(T_COND_TIMEDWAIT);
-        // SAFETY: libc's function with a local deadline.
-        return unsafe { real(cond, mutex, &host) };
-    }
-    // SAFETY: libc's function with the caller's arguments.
-    unsafe { real(cond, mutex, abstime) }
+        unsafe { translated(libc::CLOCK_MONOTONIC, abstime, T_COND_TIMEDWAIT) }
+    } else {
+        None
+    };
+    // SAFETY: libc's function with the caller's arguments, the deadline
+    // perhaps a local one.
+    unsafe { real(cond, mutex, or_theirs(&host, abstime)) }
 }
 
 /// # Safety
@@ -422,16 +445,11 @@ pub unsafe extern "C" fn pthread_cond_clockwait(
     let Some(real) = next::pthread_cond_clockwait() else {
         return libc::ENOSYS;
     };
-    if let Some(ns) = timens()
-        // SAFETY: the caller's pointer.
-        && let Some(host) = unsafe { to_host(ns, clock, abstime) }
-    {
-        ns.count_translated(T_COND_CLOCKWAIT);
-        // SAFETY: libc's function with a local deadline.
-        return unsafe { real(cond, mutex, clock, &host) };
-    }
-    // SAFETY: libc's function with the caller's arguments.
-    unsafe { real(cond, mutex, clock, abstime) }
+    // SAFETY: the caller's pointer.
+    let host = unsafe { translated(clock, abstime, T_COND_CLOCKWAIT) };
+    // SAFETY: libc's function with the caller's arguments, the deadline
+    // perhaps a local one.
+    unsafe { real(cond, mutex, clock, or_theirs(&host, abstime)) }
 }
 
 /// `f(object, clock, abstime)`: sem_clockwait, pthread_mutex_clocklock,
@@ -449,16 +467,11 @@ unsafe fn clock_call(
     let Some(real) = real else {
         return libc::ENOSYS;
     };
-    if let Some(ns) = timens()
-        // SAFETY: the caller's pointer.
-        && let Some(host) = unsafe { to_host(ns, clock, abstime) }
-    {
-        ns.count_translated(counter);
-        // SAFETY: libc's function with a local deadline.
-        return unsafe { real(object, clock, &host) };
-    }
-    // SAFETY: libc's function with the caller's arguments.
-    unsafe { real(object, clock, abstime) }
+    // SAFETY: the caller's pointer.
+    let host = unsafe { translated(clock, abstime, counter) };
+    // SAFETY: libc's function with the caller's arguments, the deadline
+    // perhaps a local one.
+    unsafe { real(object, clock, or_theirs(&host, abstime)) }
 }
 
 /// # Safety
@@ -550,24 +563,12 @@ pub unsafe extern "C" fn pthread_clockjoin_np(
     let Some(real) = next::pthread_clockjoin_np() else {
         return libc::ENOSYS;
     };
-    if let Some(ns) = timens()
-        // SAFETY: the caller's pointer.
-        && let Some(host) = unsafe { to_host(ns, clock, abstime) }
-    {
-        ns.count_translated(T_CLOCKJOIN);
-        // SAFETY: libc's function with a local deadline.
-        return unsafe { real(thread, retval, clock, &host) };
-    }
-    // SAFETY: libc's function with the caller's arguments.
-    unsafe { real(thread, retval, clock, abstime) }
+    // SAFETY: the caller's pointer.
+    let host = unsafe { translated(clock, abstime, T_CLOCKJOIN) };
+    // SAFETY: libc's function with the caller's arguments, the deadline
+    // perhaps a local one.
+    unsafe { real(thread, retval, clock, or_theirs(&host, abstime)) }
 }
-
-const FUTEX_WAIT_BITSET: c_int = 9;
-const FUTEX_WAIT_REQUEUE_PI: c_int = 11;
-const FUTEX_LOCK_PI2: c_int = 13;
-const FUTEX_PRIVATE_FLAG: c_int = 128;
-const FUTEX_CLOCK_REALTIME: c_int = 256;
-const SYS_FUTEX_WAITV: c_long = 449;
 
 /// syscall(3), which is variadic: on x86-64 its integer arguments arrive in
 /// the same registers (and stack slot) as these seven, and reading one the
@@ -593,30 +594,24 @@ pub unsafe extern "C" fn syscall(
         return -1;
     };
     match nr {
-        libc::SYS_futex => {
-            let op = a2 as c_int;
-            let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
-            if matches!(cmd, FUTEX_WAIT_BITSET | FUTEX_WAIT_REQUEUE_PI | FUTEX_LOCK_PI2)
-                && op & FUTEX_CLOCK_REALTIME == 0
-                && let Some(ns) = timens()
-                && let timeout = a4 as *const timespec
-                // SAFETY: the caller's timeout, as the kernel would read it.
-                && let Some(host) = unsafe { to_host(ns, libc::CLOCK_MONOTONIC, timeout) }
-            {
-                ns.count_translated(T_FUTEX);
-                // SAFETY: the caller's call with a local timeout.
-                return unsafe { real(nr, a1, a2, a3, &host as *const timespec as c_long, a5, a6) };
-            }
+        // futex(uaddr, op, val, timeout, ...): an absolute CLOCK_MONOTONIC
+        // timeout for the operations that have one.
+        libc::SYS_futex if futex_waits_on_monotonic(a2 as c_int) => {
+            let timeout = a4 as *const timespec;
+            // SAFETY: the caller's timeout, as the kernel would read it.
+            let host = unsafe { translated(libc::CLOCK_MONOTONIC, timeout, T_FUTEX) };
+            let timeout = or_theirs(&host, timeout) as c_long;
+            // SAFETY: the caller's call, the timeout perhaps a local one.
+            return unsafe { real(nr, a1, a2, a3, timeout, a5, a6) };
         }
-        SYS_FUTEX_WAITV => {
-            if let Some(ns) = timens()
-                // SAFETY: the caller's timeout, as the kernel would read it.
-                && let Some(host) = unsafe { to_host(ns, a5 as clockid_t, a4 as *const timespec) }
-            {
-                ns.count_translated(T_FUTEX_WAITV);
-                // SAFETY: the caller's call with a local timeout.
-                return unsafe { real(nr, a1, a2, a3, &host as *const timespec as c_long, a5, a6) };
-            }
+        // futex_waitv(waiters, n, flags, timeout, clock).
+        libc::SYS_futex_waitv => {
+            let timeout = a4 as *const timespec;
+            // SAFETY: the caller's timeout, as the kernel would read it.
+            let host = unsafe { translated(a5 as clockid_t, timeout, T_FUTEX_WAITV) };
+            let timeout = or_theirs(&host, timeout) as c_long;
+            // SAFETY: the caller's call, the timeout perhaps a local one.
+            return unsafe { real(nr, a1, a2, a3, timeout, a5, a6) };
         }
         libc::SYS_clock_nanosleep => {
             // SAFETY: forwarded; the result is an error number, which

@@ -9,23 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-typedef int (*clock_fn)(clockid_t, struct timespec *);
-
-#define ROUNDS 41
-#define CALLS 200000
-
-static double per_call(clock_fn f) {
-    struct timespec a, b, t;
-    clock_gettime(CLOCK_MONOTONIC_RAW, &a);
-    for (int i = 0; i < CALLS; i++) f(CLOCK_MONOTONIC, &t);
-    clock_gettime(CLOCK_MONOTONIC_RAW, &b);
-    return ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / CALLS;
-}
-
-static int cmp(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
+#include "bench.h"
 
 int main(void) {
     void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);

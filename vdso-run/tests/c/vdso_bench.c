@@ -18,10 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef int (*clock_fn)(clockid_t, struct timespec *);
-
-#define ROUNDS 41
-#define CALLS 200000
+#include "bench.h"
 
 /* __vdso_clock_gettime through the dynamic table and DT_HASH. */
 static clock_fn lookup(unsigned long base) {
@@ -55,19 +52,6 @@ static unsigned long kernel_ehdr(void) {
         if (kv[0] == AT_SYSINFO_EHDR) v = kv[1];
     close(fd);
     return v;
-}
-
-static double per_call(clock_fn f) {
-    struct timespec a, b, t;
-    clock_gettime(CLOCK_MONOTONIC_RAW, &a);
-    for (int i = 0; i < CALLS; i++) f(CLOCK_MONOTONIC, &t);
-    clock_gettime(CLOCK_MONOTONIC_RAW, &b);
-    return ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / CALLS;
-}
-
-static int cmp(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
 }
 
 static int stops(void) {

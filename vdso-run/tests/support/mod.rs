@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -54,6 +55,15 @@ impl Run {
         values(&self.stdout)
     }
 
+    /// The milliseconds of a `name ms ...` line, as the test programs print
+    /// them.
+    pub fn ms(&self, key: &str) -> u64 {
+        self.values()
+            .get(key)
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {key}:\n{}\n{}", self.stdout, self.stderr))
+    }
+
     /// `--verbose`'s counts: entry (or translated call) to count.
     pub fn counts(&self, line_prefix: &str) -> HashMap<String, u64> {
         let line = self
@@ -68,6 +78,11 @@ impl Run {
             })
             .collect()
     }
+}
+
+/// The lines of `text` that start with `prefix`.
+pub fn lines_starting<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.starts_with(prefix)).collect()
 }
 
 pub fn values(text: &str) -> HashMap<String, String> {
@@ -217,20 +232,37 @@ pub fn parse_ns(text: &str) -> i128 {
     if neg { -ns } else { ns }
 }
 
-/// `tests/c/NAME.c`, compiled once per test binary.
-pub fn c_program(name: &str) -> PathBuf {
-    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+/// Programs built at test time, by name.
+type Built = Mutex<Vec<(String, PathBuf)>>;
+
+/// What `build` makes for `name`, built once per test binary: the lock is
+/// held while it builds, so that test threads wanting the same program wait
+/// for one build.
+fn built_once(built: &Built, name: &str, build: impl FnOnce() -> PathBuf) -> PathBuf {
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
         return path.clone();
     }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/c")
-        .join(format!("{name}.c"));
-    let out = tmp_dir().join(format!("{name}-{}", std::process::id()));
-    cc(&src, &out, &[]);
+    let out = build();
     built.push((name.to_string(), out.clone()));
     out
+}
+
+/// `tests/c/NAME.c`.
+fn c_source(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/c")
+        .join(format!("{name}.c"))
+}
+
+/// `tests/c/NAME.c`, compiled once per test binary.
+pub fn c_program(name: &str) -> PathBuf {
+    static BUILT: Built = Mutex::new(Vec::new());
+    built_once(&BUILT, name, || {
+        let out = tmp_dir().join(format!("{name}-{}", std::process::id()));
+        cc(&c_source(name), &out, &[]);
+        out
+    })
 }
 
 /// A folder of this test binary's own.
@@ -312,34 +344,29 @@ pub fn unhex(text: &str) -> Vec<u8> {
 /// `tests/c/NAME.c` linked statically against musl (`musl-gcc -static`),
 /// once per test binary.
 pub fn musl_program(name: &str) -> PathBuf {
-    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
-        return path.clone();
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/c")
-        .join(format!("{name}.c"));
-    let out = tmp_dir().join(format!("{name}-musl-static"));
-    let status = Command::new("musl-gcc")
-        .args(["-static", "-O2", "-pthread", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("cannot run musl-gcc (install Debian's musl-tools)");
-    assert!(status.success(), "musl-gcc {} failed", src.display());
-    built.push((name.to_string(), out.clone()));
-    out
+    static BUILT: Built = Mutex::new(Vec::new());
+    built_once(&BUILT, name, || {
+        let src = c_source(name);
+        let out = tmp_dir().join(format!("{name}-musl-static"));
+        let status = Command::new("musl-gcc")
+            .args(["-static", "-O2", "-pthread", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("cannot run musl-gcc (install Debian's musl-tools)");
+        assert!(status.success(), "musl-gcc {} failed", src.display());
+        out
+    })
 }
 
 /// tests/go (the standard library only), built once per test binary, with
 /// Go's caches under target/ and no network.
 pub fn go_program() -> PathBuf {
-    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(path) = built.as_ref() {
-        return path.clone();
-    }
+    static BUILT: Built = Mutex::new(Vec::new());
+    built_once(&BUILT, "tests/go", build_go_program)
+}
+
+fn build_go_program() -> PathBuf {
     let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-home");
     std::fs::create_dir_all(&home).expect("go home");
     let out = tmp_dir().join("asvdso-go");
@@ -374,7 +401,6 @@ pub fn go_program() -> PathBuf {
     args.push(".");
     let status = go(&args).status().expect("cannot run go build");
     assert!(status.success(), "go build of tests/go failed ({version})");
-    *built = Some(out.clone());
     out
 }
 
@@ -417,6 +443,11 @@ while i < len(args):
         sys.exit("unknown command " + a)
     i += 1
 "#;
+
+/// tests/c/asvdso.c twice: dynamic glibc and static musl.
+pub fn asvdso_programs() -> [PathBuf; 2] {
+    [c_program("asvdso"), musl_program("asvdso")]
+}
 
 /// One of the four kinds of program the --as-vdso tests run: each finds the
 /// vDSO its own way.
@@ -482,4 +513,285 @@ pub fn executable_file(name: &str, contents: &[u8]) -> PathBuf {
     assert!(status.success(), "cp {}", draft.display());
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     path
+}
+
+/// Runs PROGRAM under `vdso_run` (vdso-run with its mode's options) and
+/// `--monotonic +10d`, and checks that it printed `expected` readings of
+/// CLOCK_MONOTONIC (lines ending in "monotonic SECONDS"), each ten days
+/// ahead of the host's: taken after PROGRAM started, and at most `late` ns
+/// after (`None`: before it ended). Returns the run.
+pub fn monotonic_ten_days_ahead(
+    mut vdso_run: Command,
+    program: &[&str],
+    expected: usize,
+    late: Option<i128>,
+) -> Run {
+    let before = host_ns(libc::CLOCK_MONOTONIC);
+    let run = run(vdso_run.args(["--monotonic", "+10d", "--"]).args(program)).expect_success();
+    let readings: Vec<i128> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.rsplit_once("monotonic "))
+        .map(|(_, v)| parse_ns(v))
+        .collect();
+    assert_eq!(
+        readings.len(),
+        expected,
+        "{program:?} printed:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let late = late.unwrap_or_else(|| host_ns(libc::CLOCK_MONOTONIC) - before);
+    for r in readings {
+        assert_near(&format!("{program:?}"), r, before, TEN_DAYS, 0, late);
+    }
+    run
+}
+
+/// What a program printed under vdso-run and under Linux's own time
+/// namespace with the same offsets.
+pub struct BesideLinux {
+    pub ours: HashMap<String, String>,
+    pub linux: HashMap<String, String>,
+    /// How much later the Linux run started, in ns.
+    pub later: i128,
+}
+
+/// Linux is the judge: runs PROGRAM under `vdso_run` (vdso-run with its
+/// mode's options) and under `unshare --time --fork` (root only), both with
+/// `--monotonic +10d --boottime` minus half the uptime, and checks that the
+/// two runs printed the same clocks (`name value` lines).
+pub fn beside_linux(
+    mut vdso_run: Command,
+    program: &[impl AsRef<OsStr>],
+    label: &str,
+) -> BesideLinux {
+    let (n_arg, m_arg) = (offset_arg(TEN_DAYS), offset_arg(minus_half_uptime()));
+    let t_ours = host_ns(libc::CLOCK_MONOTONIC);
+    let ours = run(vdso_run
+        .args(["--monotonic", &n_arg, "--boottime", &m_arg, "--"])
+        .args(program))
+    .expect_success();
+    let t_linux = host_ns(libc::CLOCK_MONOTONIC);
+    let linux = run(Command::new("unshare")
+        .args([
+            "--time",
+            "--fork",
+            "--monotonic",
+            &n_arg,
+            "--boottime",
+            &m_arg,
+        ])
+        .args(program));
+    assert!(
+        linux.status.success(),
+        "unshare --time cannot create a time namespace here, so vdso-run cannot be compared \
+         with Linux (needs root and CONFIG_TIME_NS): {:?}\n{}",
+        linux.status,
+        linux.stderr
+    );
+    let (ours, linux) = (ours.values(), linux.values());
+    let sorted = |m: &HashMap<String, String>| {
+        let mut k: Vec<String> = m.keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(sorted(&ours), sorted(&linux), "{label}: different clocks");
+    BesideLinux {
+        ours,
+        linux,
+        later: t_linux - t_ours,
+    }
+}
+
+/// The offsets every wait is tested under: a large positive one (an
+/// untranslated wait sleeps ten days, and the watchdog fails the test) and
+/// minus half the uptime (an untranslated wait returns at once).
+pub fn wait_offsets() -> [(&'static str, String); 2] {
+    [
+        ("+10d", offset_arg(TEN_DAYS)),
+        ("minus half the uptime", offset_arg(minus_half_uptime())),
+    ]
+}
+
+/// `--verbose --monotonic OFFSET --boottime OFFSET --`.
+pub fn namespace_args(offset: &str) -> [&str; 6] {
+    [
+        "--verbose",
+        "--monotonic",
+        offset,
+        "--boottime",
+        offset,
+        "--",
+    ]
+}
+
+/// Every wait tests/c/waits.c makes, with what `--verbose` counts for it:
+/// (the wait, the preload library's counter, the system call `--as-vdso`
+/// translates; the pthread functions wait in futex). Empty: a REALTIME
+/// wait, not translated.
+pub const C_WAITS: [(&str, &str, &str); 16] = [
+    ("clock_nanosleep", "clock_nanosleep", "clock_nanosleep"),
+    (
+        "clock_nanosleep_boottime",
+        "clock_nanosleep",
+        "clock_nanosleep",
+    ),
+    (
+        "syscall_clock_nanosleep",
+        "clock_nanosleep",
+        "clock_nanosleep",
+    ),
+    ("timerfd_settime", "timerfd_settime", "timerfd_settime"),
+    (
+        "timerfd_settime_boottime",
+        "timerfd_settime",
+        "timerfd_settime",
+    ),
+    ("timer_settime", "timer_settime", "timer_settime"),
+    ("pthread_cond_clockwait", "pthread_cond_clockwait", "futex"),
+    ("pthread_cond_timedwait", "pthread_cond_timedwait", "futex"),
+    ("pthread_cond_timedwait_realtime", "", ""),
+    ("sem_clockwait", "sem_clockwait", "futex"),
+    (
+        "pthread_mutex_clocklock",
+        "pthread_mutex_clocklock",
+        "futex",
+    ),
+    (
+        "pthread_rwlock_clockrdlock",
+        "pthread_rwlock_clockrdlock",
+        "futex",
+    ),
+    (
+        "pthread_rwlock_clockwrlock",
+        "pthread_rwlock_clockwrlock",
+        "futex",
+    ),
+    ("pthread_clockjoin_np", "pthread_clockjoin_np", "futex"),
+    ("futex_wait_bitset", "futex", "futex"),
+    ("futex_waitv", "futex_waitv", "futex_waitv"),
+];
+
+/// Runs each wait of tests/c/waits.c (`C_WAITS`) under `vdso_run`
+/// (vdso-run with its mode's options) and `namespace_args`, under each of
+/// `wait_offsets()`, one process per wait (a wait left untranslated fails
+/// on its own), and checks that it woke 200 ms (±100) after it started with
+/// the result it expects (it prints `NAME MS` and nothing else). Then
+/// `check(label, wait, run)` judges what `--verbose` says was translated.
+pub fn each_c_wait_wakes_on_time(
+    vdso_run: impl Fn() -> Command,
+    mut check: impl FnMut(&str, (&str, &str, &str), &Run),
+) {
+    let waits = c_program("waits");
+    for (label, offset) in wait_offsets() {
+        for wait in C_WAITS {
+            let name = wait.0;
+            let run = run(vdso_run()
+                .args(namespace_args(&offset))
+                .arg(&waits)
+                .arg(name))
+            .expect_success();
+            let ms: u64 = run
+                .values()
+                .get(name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{label} {name}: {}\n{}", run.stdout, run.stderr));
+            assert!(
+                (100..=300).contains(&ms),
+                "{label}: {name} with a deadline 200 ms ahead woke after {ms} ms"
+            );
+            check(label, wait, &run);
+        }
+    }
+}
+
+/// Sends `sig` to a process this test started; it must be there.
+pub fn kill(pid: i32, sig: i32) {
+    // SAFETY: signalling a process this test started.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
+}
+
+/// The one-letter state of a process, if it exists and has not exited.
+pub fn state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let c = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+    (c != 'Z' && c != 'X').then_some(c)
+}
+
+/// PROGRAM's exit status is vdso-run's, 128 + N when signal N ended it.
+/// `vdso_run` makes vdso-run's command with the mode's options.
+pub fn assert_exit_status_is_program_s(vdso_run: impl Fn() -> Command) {
+    let run = run(vdso_run().args(["--", "sh", "-c", "exit 7"]));
+    assert_eq!(run.code(), Some(7));
+    let run = self::run(vdso_run().args(["--", "sh", "-c", "kill -USR1 $$"]));
+    assert_eq!(run.code(), Some(128 + libc::SIGUSR1));
+}
+
+/// SIGTERM and SIGHUP sent to vdso-run end PROGRAM with that signal.
+pub fn assert_sigterm_and_sighup_are_forwarded(vdso_run: impl Fn() -> Command) {
+    for sig in [libc::SIGTERM, libc::SIGHUP] {
+        let mut cmd = vdso_run();
+        cmd.args(["--", "sleep", "30"]);
+        let text = format!("{cmd:?}");
+        let child = spawn(&mut cmd);
+        std::thread::sleep(Duration::from_millis(300));
+        kill(child.id() as i32, sig);
+        let run = finish(&text, child, WATCHDOG);
+        assert_eq!(run.code(), Some(128 + sig), "{}", run.stderr);
+        assert!(run.elapsed < Duration::from_secs(5));
+        assert_no_leftover_file(run.pid);
+    }
+}
+
+/// The terminal sends SIGINT to the whole process group: vdso-run must not
+/// send it a second time. PROGRAM counts the SIGINTs it gets.
+pub fn assert_sigint_to_the_group_reaches_program_once(vdso_run: impl Fn() -> Command) {
+    let code = "import signal, time
+n = 0
+def h(s, f):
+    global n
+    n += 1
+signal.signal(signal.SIGINT, h)
+time.sleep(1.0)
+print('sigints', n, flush=True)";
+    let child = spawn(vdso_run().args(["--", "python3", "-c", code]));
+    let pgid = child.id() as i32;
+    std::thread::sleep(Duration::from_millis(700));
+    // SAFETY: signalling the process group this test created.
+    unsafe { libc::kill(-pgid, libc::SIGINT) };
+    let run = finish("python counting SIGINTs", child, WATCHDOG).expect_success();
+    assert!(run.stdout.contains("sigints 1"), "{}", run.stdout);
+}
+
+/// `run` failed with `code` and one line on stderr, `vdso-run: ...`, that
+/// says each of `says`, and printed nothing. `what` names it in messages.
+pub fn assert_one_line_error(what: &str, run: &Run, code: i32, says: &[&str]) {
+    assert_eq!(run.code(), Some(code), "{what}:\n{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{what}: not one line:\n{}", run.stderr);
+    assert!(lines[0].starts_with("vdso-run: "), "{what}: {}", lines[0]);
+    for s in says {
+        assert!(lines[0].contains(s), "{what}: {:?} lacks {s:?}", lines[0]);
+    }
+    assert_eq!(run.stdout, "", "{what}");
+}
+
+/// A C program that does nothing.
+pub const C_MAIN: &str = "int main(void) { return 0; }\n";
+
+/// Gives a test file to `uid`:`gid` (`u32::MAX`: unchanged).
+pub fn chown(path: &Path, uid: u32, gid: u32) {
+    let c = std::ffi::CString::new(path.to_str().expect("utf-8")).expect("path");
+    // SAFETY: a valid path; changing the owner of our own temporary file.
+    let ok = unsafe { libc::chown(c.as_ptr(), uid, gid) } == 0;
+    assert!(
+        ok,
+        "cannot chown a test file (the tests run as root here and in CI)"
+    );
+}
+
+pub fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }

@@ -4,7 +4,9 @@
 
 use crate::arch;
 use crate::design::{Design, Host, TwoImages};
-use crate::vvar::{CS_HRES_COARSE, CS_RAW, DataPage, ShiftedNanos, VdsoData, clock_mode};
+use crate::vvar::{
+    CS_HRES_COARSE, CS_RAW, DataPage, ShiftedNanos, TimensSlot, VdsoData, clock_mode,
+};
 
 pub const CLOCK_REALTIME: i32 = 0;
 pub const CLOCK_MONOTONIC: i32 = 1;
@@ -75,7 +77,7 @@ pub fn clock_gettime<const TIMENS: bool>(
     timens: &DataPage,
     clock: i32,
 ) -> Option<Timespec> {
-    clock_gettime_in::<TwoImages<TIMENS>>(vvar, timens, clock)
+    clock_gettime_in::<TwoImages<TIMENS>>(vvar, TimensSlot::from_page(timens), clock)
 }
 
 /// `clock_gettime` under design `D` ([`crate::design`]): the same algorithm
@@ -83,7 +85,7 @@ pub fn clock_gettime<const TIMENS: bool>(
 #[inline(always)]
 pub fn clock_gettime_in<D: Design>(
     vvar: &DataPage,
-    timens: &DataPage,
+    timens: TimensSlot<'_>,
     clock: i32,
 ) -> Option<Timespec> {
     // Negative ids (CPU-time clocks of other processes and threads) become
@@ -123,11 +125,11 @@ pub fn gettimeofday(vvar: &DataPage) -> Option<Timeval> {
 
 #[inline(always)]
 pub fn timezone(vvar: &DataPage) -> Timezone {
-    timezone_in::<Host>(vvar, vvar)
+    timezone_in::<Host>(vvar, TimensSlot::from_page(vvar))
 }
 
 #[inline(always)]
-pub fn timezone_in<D: Design>(vvar: &DataPage, timens: &DataPage) -> Timezone {
+pub fn timezone_in<D: Design>(vvar: &DataPage, timens: TimensSlot<'_>) -> Timezone {
     let (tz_minuteswest, tz_dsttime) = served_page::<D>(vvar, timens).timezone();
     Timezone {
         tz_minuteswest,
@@ -141,18 +143,18 @@ pub fn timezone_in<D: Design>(vvar: &DataPage, timens: &DataPage) -> Timezone {
 /// holds offsets, not time.
 #[inline(always)]
 pub fn time(vvar: &DataPage) -> Option<i64> {
-    time_in::<Host>(vvar, vvar)
+    time_in::<Host>(vvar, TimensSlot::from_page(vvar))
 }
 
 #[inline(always)]
-pub fn time_in<D: Design>(vvar: &DataPage, timens: &DataPage) -> Option<i64> {
+pub fn time_in<D: Design>(vvar: &DataPage, timens: TimensSlot<'_>) -> Option<i64> {
     let mut vd = vvar.data(CS_HRES_COARSE);
     if is_timens_page(vd) {
         if !D::FOLLOWS_NAMESPACE_PAGE {
             return None;
         }
         // Design (c): the real page is behind it (as Linux's `time()`).
-        vd = timens.data(CS_HRES_COARSE);
+        vd = timens.page().data(CS_HRES_COARSE);
     }
     Some(vd.base_sec(CLOCK_REALTIME as usize) as i64)
 }
@@ -161,13 +163,13 @@ pub fn time_in<D: Design>(vvar: &DataPage, timens: &DataPage) -> Option<i64> {
 /// whose resolution (the kernel's tick) the image cannot know.
 #[inline(always)]
 pub fn clock_getres(vvar: &DataPage, clock: i32) -> Option<Timespec> {
-    clock_getres_in::<Host>(vvar, vvar, clock)
+    clock_getres_in::<Host>(vvar, TimensSlot::from_page(vvar), clock)
 }
 
 #[inline(always)]
 pub fn clock_getres_in<D: Design>(
     vvar: &DataPage,
-    timens: &DataPage,
+    timens: TimensSlot<'_>,
     clock: i32,
 ) -> Option<Timespec> {
     let vd = served_page::<D>(vvar, timens);
@@ -253,14 +255,20 @@ fn is_timens_page(vd: &VdsoData) -> bool {
 /// Applies the namespace offset, if the design says this call has one, and
 /// normalises.
 #[inline(always)]
-fn shifted<D: Design>(timens: &DataPage, cs: usize, clock: i32, sec: u64, nsec: u64) -> Timespec {
+fn shifted<D: Design>(
+    timens: TimensSlot<'_>,
+    cs: usize,
+    clock: i32,
+    sec: u64,
+    nsec: u64,
+) -> Timespec {
     // The design's test first: in this order the shipped images compile to
     // the same bytes as before designs existed (LLVM lays the blocks out
     // differently the other way round).
     if D::in_namespace(timens, cs) && bit(clock) & TIMENS_CLOCKS != 0 {
         // Offsets are frozen before a process can use the page, so they need
         // no sequence count (as in Linux).
-        let off = timens.data(cs).timens_offset(clock as usize);
+        let off = timens.page().data(cs).timens_offset(clock as usize);
         return normalize(
             sec.wrapping_add(off.sec as u64),
             nsec.wrapping_add(off.nsec),
@@ -281,10 +289,10 @@ pub fn holds_namespace_page(vvar: &DataPage) -> bool {
 /// `hrtimer_res`) use: the vvar slot's, except under design (c) when that
 /// holds a namespace page, whose real page is one slot below the image.
 #[inline(always)]
-fn served_page<'a, D: Design>(vvar: &'a DataPage, timens: &'a DataPage) -> &'a VdsoData {
+fn served_page<'a, D: Design>(vvar: &'a DataPage, timens: TimensSlot<'a>) -> &'a VdsoData {
     let vd = vvar.data(CS_HRES_COARSE);
     if D::FOLLOWS_NAMESPACE_PAGE && is_timens_page(vd) {
-        return timens.data(CS_HRES_COARSE);
+        return timens.page().data(CS_HRES_COARSE);
     }
     vd
 }

@@ -21,13 +21,13 @@
 //! took a `const TIMENS: bool`.
 
 use crate::arch;
-use crate::vvar::{DataPage, clock_mode};
+use crate::vvar::{TimensSlot, clock_mode};
 
 /// One design's answer to the points where the designs differ.
 pub trait Design {
     /// Whether this call adds the offsets of `timens`, the page one below
     /// the image (`B - 4096`), entry `cs`, to the clocks a namespace shifts.
-    fn in_namespace(timens: &DataPage, cs: usize) -> bool;
+    fn in_namespace(timens: TimensSlot<'_>, cs: usize) -> bool;
 
     /// A namespace page in the vvar slot (`clock_mode == INT_MAX`, `seq`
     /// stuck at 1), as Linux maps it for a namespaced process: `true` reads
@@ -55,7 +55,7 @@ pub type Timens = TwoImages<true>;
 
 impl<const TIMENS: bool> Design for TwoImages<TIMENS> {
     #[inline(always)]
-    fn in_namespace(_: &DataPage, _: usize) -> bool {
+    fn in_namespace(_: TimensSlot<'_>, _: usize) -> bool {
         TIMENS
     }
 }
@@ -71,8 +71,8 @@ pub struct Branch;
 
 impl Design for Branch {
     #[inline(always)]
-    fn in_namespace(timens: &DataPage, cs: usize) -> bool {
-        timens.data(cs).clock_mode() == clock_mode::TIMENS
+    fn in_namespace(timens: TimensSlot<'_>, cs: usize) -> bool {
+        timens.page().data(cs).clock_mode() == clock_mode::TIMENS
     }
 }
 
@@ -86,7 +86,7 @@ pub struct Merged;
 
 impl Design for Merged {
     #[inline(always)]
-    fn in_namespace(_: &DataPage, _: usize) -> bool {
+    fn in_namespace(_: TimensSlot<'_>, _: usize) -> bool {
         false
     }
 
@@ -103,7 +103,7 @@ pub struct Static;
 
 impl Design for Static {
     #[inline(always)]
-    fn in_namespace(_: &DataPage, _: usize) -> bool {
+    fn in_namespace(_: TimensSlot<'_>, _: usize) -> bool {
         crate::patch::timens_static_branch()
     }
 

@@ -13,7 +13,7 @@ use core::ffi::c_void;
 use crate::arch::{self, nr, syscall3};
 use crate::clock::{self, Timespec, Timeval, Timezone};
 use crate::design::{Design, Host, Timens};
-use crate::vvar::DataPage;
+use crate::vvar::{DataPage, TimensSlot};
 
 /// # Safety
 /// `ts` must be valid for a write of a `Timespec`, and the data pages must be
@@ -31,7 +31,7 @@ pub unsafe fn clock_gettime<D: Design>(clock_id: i32, ts: *mut Timespec) -> i32 
 #[inline(always)]
 unsafe fn clock_gettime_on<D: Design>(
     vvar: &DataPage,
-    timens: &DataPage,
+    timens: TimensSlot<'_>,
     clock_id: i32,
     ts: *mut Timespec,
 ) -> i32 {
@@ -60,8 +60,14 @@ unsafe fn clock_gettime_on<D: Design>(
 /// As for [`clock_gettime`].
 #[inline(never)]
 unsafe fn clock_gettime_through_namespace_page(clock_id: i32, ts: *mut Timespec) -> i32 {
+    // Reached only with a namespace page in the vvar slot, so the real vvar
+    // page is mapped in the timens slot (design (c), docs/abi.md).
+    let (real, namespace) = (
+        arch::timens_page().page(),
+        TimensSlot::from_page(arch::vvar_page()),
+    );
     // SAFETY: forwarded from the caller.
-    unsafe { clock_gettime_on::<Timens>(arch::timens_page(), arch::vvar_page(), clock_id, ts) }
+    unsafe { clock_gettime_on::<Timens>(real, namespace, clock_id, ts) }
 }
 
 /// # Safety
@@ -78,8 +84,14 @@ pub unsafe fn gettimeofday<D: Design>(tv: *mut Timeval, tz: *mut Timezone) -> i3
 /// As for [`gettimeofday`].
 #[inline(never)]
 unsafe fn gettimeofday_through_namespace_page(tv: *mut Timeval, tz: *mut Timezone) -> i32 {
+    // Reached only with a namespace page in the vvar slot, so the real vvar
+    // page is mapped in the timens slot (design (c), docs/abi.md).
+    let (real, namespace) = (
+        arch::timens_page().page(),
+        TimensSlot::from_page(arch::vvar_page()),
+    );
     // SAFETY: forwarded from the caller.
-    unsafe { gettimeofday_on::<Host>(arch::timens_page(), arch::vvar_page(), tv, tz) }
+    unsafe { gettimeofday_on::<Host>(real, namespace, tv, tz) }
 }
 
 /// `gettimeofday` over the pages given as the vvar and timens pages.
@@ -89,7 +101,7 @@ unsafe fn gettimeofday_through_namespace_page(tv: *mut Timeval, tz: *mut Timezon
 #[inline(always)]
 unsafe fn gettimeofday_on<D: Design>(
     vvar: &DataPage,
-    timens: &DataPage,
+    timens: TimensSlot<'_>,
     tv: *mut Timeval,
     tz: *mut Timezone,
 ) -> i32 {

@@ -218,6 +218,46 @@ impl Default for DataPage {
     }
 }
 
+/// The page one slot below the image (`B - 4096`). Not every process has
+/// one mapped (a host process under the two-image design need not), so it
+/// travels as a pointer and becomes a reference only where a design reads
+/// the page: a reference to unmapped memory would be undefined behaviour
+/// even if never read.
+#[derive(Clone, Copy)]
+pub struct TimensSlot<'a> {
+    page: *const DataPage,
+    life: core::marker::PhantomData<&'a DataPage>,
+}
+
+impl<'a> TimensSlot<'a> {
+    /// A page that is there (tests, the kernel side).
+    pub fn from_page(page: &'a DataPage) -> Self {
+        TimensSlot {
+            page,
+            life: core::marker::PhantomData,
+        }
+    }
+
+    /// # Safety
+    /// Whenever [`page`](Self::page) is called, `page` must point to a
+    /// readable `DataPage` that stays mapped for `'a`. docs/abi.md makes
+    /// that the kernel's duty exactly for the processes whose image reads
+    /// the slot.
+    pub unsafe fn from_ptr(page: *const DataPage) -> Self {
+        TimensSlot {
+            page,
+            life: core::marker::PhantomData,
+        }
+    }
+
+    /// The page. Call it only on paths where the design reads the slot.
+    #[inline(always)]
+    pub fn page(self) -> &'a DataPage {
+        // SAFETY: the constructor's contract.
+        unsafe { &*self.page }
+    }
+}
+
 /// Nanoseconds scaled by `2^shift`, as the hres `basetime` entries hold them
 /// (the kernel keeps the sub-nanosecond bits so that repeated re-anchoring
 /// does not accumulate rounding).

@@ -74,7 +74,8 @@ pub fn run(sh: &Shell) -> Result<()> {
     Ok(())
 }
 
-/// Builds, verifies and cross-checks both images.
+/// Builds, verifies and cross-checks both images, then writes them to
+/// `dirs.out`: if either breaks a rule, neither is written.
 pub fn build_pair(sh: &Shell, dirs: &Dirs, cfgs: &[String]) -> Result<Vec<Built>> {
     let root = project_root();
     let manifest = root.join("Cargo.toml");
@@ -93,11 +94,16 @@ pub fn build_pair(sh: &Shell, dirs: &Dirs, cfgs: &[String]) -> Result<Vec<Built>
     if !differ.is_empty() {
         bail!("the images disagree:\n  {}", lines(&differ));
     }
+    for b in &mut built {
+        b.path = publish(&dirs.out, b.spec.file, &std::fs::read(&b.path)?)?;
+    }
     Ok(built)
 }
 
-/// Compiles, links and verifies one image; writes `dirs.out/file` only if
-/// both the unstripped link and the stripped image pass.
+/// Compiles, links and verifies one image (the unstripped link, then the
+/// stripped image) and returns the verified file, in `dirs.build`. Nothing
+/// is written to `dirs.out` here: the caller [`publish`]es once every image
+/// of the set has passed.
 pub fn build_image(
     sh: &Shell,
     krate: ImageCrate<'_>,
@@ -109,20 +115,23 @@ pub fn build_image(
 ) -> Result<PathBuf> {
     let archive = compile::staticlib(sh, krate, &dirs.build, cfgs)?;
     compile::check_slots(&archive, entries)?;
-    sh.create_dir(&dirs.out)?;
     let dbg = dirs.build.join(file).with_extension("dbg.so");
     link::link(sh, &archive, entries, &dbg)?;
     // The unstripped link still names every function, so a panic site is
     // reported by name here rather than as the relocation it drags in.
     verified(&dbg, variant, entries)?;
-    let out = dirs.out.join(file);
     let staged = dirs.build.join(file);
     link::strip(sh, &dbg, &staged)?;
     verified(&staged, variant, entries)?;
-    // Copy then rename: a reader (a test, a running vdso-run) never sees a
-    // half-written image.
-    let partial = dirs.out.join(format!(".{file}.partial"));
-    sh.copy_file(&staged, &partial)?;
+    Ok(staged)
+}
+
+/// Writes `bytes` as `dir/file` through a rename, so that a reader (a test,
+/// a running vdso-run) never sees a half-written image.
+pub fn publish(dir: &Path, file: &str, bytes: &[u8]) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let (partial, out) = (dir.join(format!(".{file}.partial")), dir.join(file));
+    std::fs::write(&partial, bytes)?;
     std::fs::rename(&partial, &out)?;
     Ok(out)
 }

@@ -9,8 +9,6 @@
 //!   Both are verified again with the RDPID alternative applied, as a loader
 //!   on this CPU would map them.
 
-use std::path::Path;
-
 use anyhow::{Result, bail};
 use common::entries::ENTRIES;
 use common::note::Variant;
@@ -116,8 +114,11 @@ pub fn run(sh: &Shell) -> Result<Vec<Built>> {
         Variant::StaticTimens,
         "vdso-static-timens.so with RDPID",
     )?;
-    let path = dirs.out.join(STATIC_TIMENS.file);
-    write_atomically(&dirs.out, STATIC_TIMENS.file, &patched)?;
+    // Every variant has passed: only now is any of them written.
+    for b in &mut built {
+        b.path = build_vdso::publish(&dirs.out, b.spec.file, &std::fs::read(&b.path)?)?;
+    }
+    let path = build_vdso::publish(&dirs.out, STATIC_TIMENS.file, &patched)?;
     built.push(Built {
         spec: STATIC_TIMENS,
         path,
@@ -152,12 +153,4 @@ fn verified_bytes(data: &[u8], variant: Variant, what: &str) -> Result<verify::F
         );
     }
     Ok(report.facts)
-}
-
-fn write_atomically(dir: &Path, file: &str, data: &[u8]) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let partial = dir.join(format!(".{file}.partial"));
-    std::fs::write(&partial, data)?;
-    std::fs::rename(&partial, dir.join(file))?;
-    Ok(())
 }

@@ -3,7 +3,7 @@
 
 use core::arch::asm;
 
-use crate::vvar::DataPage;
+use crate::vvar::{DataPage, TimensSlot};
 
 /// The vvar page, at the address the linker script gives `__vdso_vvar_page`
 /// (the image's base minus four pages).
@@ -22,18 +22,22 @@ pub fn vvar_page() -> &'static DataPage {
     unsafe { &*page }
 }
 
-/// The time-namespace page, one page below the image.
+/// The time-namespace slot, one page below the image: a pointer, since
+/// only some processes have a page there.
 #[inline(always)]
-pub fn timens_page() -> &'static DataPage {
+pub fn timens_page() -> TimensSlot<'static> {
     let page: *const DataPage;
     // SAFETY: as in `vvar_page`.
     unsafe {
         asm!("lea {}, [rip + __vdso_timens_page]", out(reg) page,
              options(pure, nomem, nostack, preserves_flags));
     }
-    // SAFETY: as in `vvar_page`; the timens image is only mapped above a
-    // populated time-namespace page.
-    unsafe { &*page }
+    // SAFETY: the kernel maps a page there for every process whose image
+    // reads the slot (docs/abi.md: the namespace page below the timens
+    // image; a page of any content below design (b)'s image; the real vvar
+    // page below design (c)'s image when its vvar slot holds a namespace
+    // page), and the designs read it only then.
+    unsafe { TimensSlot::from_ptr(page) }
 }
 
 /// The TSC, read after every earlier load has completed: a read hoisted

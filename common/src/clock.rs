@@ -124,17 +124,23 @@ pub fn gettimeofday(vvar: &DataPage) -> Option<Timeval> {
 }
 
 #[inline(always)]
-pub fn timezone(vvar: &DataPage) -> Timezone {
+pub fn timezone(vvar: &DataPage) -> Option<Timezone> {
     timezone_in::<Host>(vvar, TimensSlot::from_page(vvar))
 }
 
+/// `gettimeofday`'s timezone; `None` (ask the kernel) when the page that
+/// would answer is a namespace page, which holds none.
 #[inline(always)]
-pub fn timezone_in<D: Design>(vvar: &DataPage, timens: TimensSlot<'_>) -> Timezone {
-    let (tz_minuteswest, tz_dsttime) = served_page::<D>(vvar, timens).timezone();
-    Timezone {
+pub fn timezone_in<D: Design>(vvar: &DataPage, timens: TimensSlot<'_>) -> Option<Timezone> {
+    let vd = served_page::<D>(vvar, timens);
+    if is_timens_page(vd) {
+        return None;
+    }
+    let (tz_minuteswest, tz_dsttime) = vd.timezone();
+    Some(Timezone {
         tz_minuteswest,
         tz_dsttime,
-    }
+    })
 }
 
 /// `time()`: the seconds of REALTIME's base. One aligned 64-bit load needs no
@@ -225,9 +231,12 @@ fn scale(delta: u64, mult: u32, shift: u32, base: ShiftedNanos) -> u64 {
         .checked_mul(u64::from(mult))
         .and_then(|p| p.checked_add(base.0))
     {
-        Some(ns) => ns >> shift,
+        // The shift is taken modulo 64 on both paths (as `shr` does): a
+        // kernel never writes more than 32, and a page that says otherwise
+        // must still give one answer, not one per path.
+        Some(ns) => ns >> (shift & 63),
         None => {
-            ((u128::from(delta) * u128::from(mult) + u128::from(base.0)) >> (shift & 127)) as u64
+            ((u128::from(delta) * u128::from(mult) + u128::from(base.0)) >> (shift & 63)) as u64
         }
     }
 }

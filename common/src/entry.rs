@@ -120,8 +120,12 @@ unsafe fn gettimeofday_on<D: Design>(
         }
     }
     if !tz.is_null() {
-        // SAFETY: non-NULL, and the caller vouches for it.
-        unsafe { tz.write(clock::timezone_in::<D>(vvar, timens)) };
+        match clock::timezone_in::<D>(vvar, timens) {
+            // SAFETY: non-NULL, and the caller vouches for it.
+            Some(zone) => unsafe { tz.write(zone) },
+            // SAFETY: the kernel checks `tz` itself; `tv` is done.
+            None => return unsafe { fallback(nr::GETTIMEOFDAY, 0, tz as usize, 0) as i32 },
+        }
     }
     0
 }

@@ -27,28 +27,16 @@ impl SeqCount {
     }
 
     /// Waits until no write is in progress and returns the count to check
-    /// against in [`read_retry`](Self::read_retry).
+    /// against in [`read_retry`](Self::read_retry); gives up (`None`) if
+    /// `abandon` holds while the count is odd. An odd count that never
+    /// changes is how a time-namespace page looks (`seq = 1`); a reader
+    /// mapped above one must not spin on it forever. The test costs nothing
+    /// on the fast path: it runs only while the count is odd.
     ///
     /// Acquire: if this load sees the even count a writer stored at the end
     /// of its update (a Release store), every data store of that update
     /// happens-before our data reads, so they see it (or a later one, which
     /// the retry catches).
-    #[inline(always)]
-    pub fn read_begin(&self) -> u32 {
-        loop {
-            let seq = self.0.load(Ordering::Acquire);
-            if seq & 1 == 0 {
-                return seq;
-            }
-            spin_wait();
-        }
-    }
-
-    /// Like [`read_begin`](Self::read_begin), but gives up (`None`) if
-    /// `abandon` holds while the count is odd. An odd count that never
-    /// changes is how a time-namespace page looks (`seq = 1`); a reader
-    /// mapped above one must not spin on it forever. The test costs nothing
-    /// on the fast path: it runs only while the count is odd.
     #[inline(always)]
     pub fn read_begin_unless(&self, abandon: impl Fn() -> bool) -> Option<u32> {
         loop {
@@ -63,7 +51,7 @@ impl SeqCount {
         }
     }
 
-    /// True when the data read since `read_begin` may be torn.
+    /// True when the data read since `read_begin_unless` may be torn.
     ///
     /// The Acquire fence pairs with the writer's Release fence after it made
     /// the count odd: if any data read above saw a store of a concurrent
@@ -137,7 +125,7 @@ impl SeqCount {
     }
 
     /// Ends an update begun with `write_begin`: the Release store publishes
-    /// every data store before it to a reader whose `read_begin` sees it.
+    /// every data store before it to a reader whose `read_begin_unless` sees it.
     #[inline]
     pub fn write_end(&self, odd: u32) -> Result<(), WriteError> {
         self.0

@@ -22,12 +22,20 @@ pub const KTIME_SEC_MAX: i64 = i64::MAX / NSEC_PER_SEC as i64;
 
 impl TimensOffset {
     /// An offset of `nanos` nanoseconds (negative allowed), normalised so
-    /// that `nsec` is in `[0, 1e9)`.
+    /// that `nsec` is in `[0, 1e9)`. Seconds beyond `i64` saturate (and
+    /// [`validate`] then refuses them) rather than wrap into a small offset.
     pub const fn from_nanos(nanos: i128) -> Self {
         let sec = nanos.div_euclid(NSEC_PER_SEC as i128);
         let nsec = nanos.rem_euclid(NSEC_PER_SEC as i128);
+        let sec = if sec > i64::MAX as i128 {
+            i64::MAX
+        } else if sec < i64::MIN as i128 {
+            i64::MIN
+        } else {
+            sec as i64
+        };
         TimensOffset {
-            sec: sec as i64,
+            sec,
             nsec: nsec as u64,
         }
     }
@@ -170,7 +178,8 @@ pub fn validate(offsets: &Offsets, now: &Now) -> Result<(), TimensError> {
 /// Validates `offsets` and writes the namespace page as Linux does: the
 /// MONOTONIC offset for MONOTONIC, MONOTONIC_RAW and MONOTONIC_COARSE, the
 /// BOOTTIME offset for BOOTTIME and BOOTTIME_ALARM, in both entries;
-/// `seq = 1`, `clock_mode = INT_MAX`.
+/// `seq = 1`, `clock_mode = INT_MAX`; every other field of both entries
+/// zero, whatever the page held before.
 ///
 /// Call it before any process can map `page` (the readers take no sequence
 /// count for it).
@@ -179,14 +188,20 @@ pub fn write_page(page: &DataPage, offsets: &Offsets, now: &Now) -> Result<(), T
     for vd in &page.vd {
         vd.seq.0.store(1, Relaxed);
         vd.clock_mode.store(clock_mode::TIMENS, Relaxed);
-        for (clock, off) in [
-            (CLOCK_MONOTONIC, offsets.monotonic),
-            (CLOCK_MONOTONIC_RAW, offsets.monotonic),
-            (CLOCK_MONOTONIC_COARSE, offsets.monotonic),
-            (CLOCK_BOOTTIME, offsets.boottime),
-            (CLOCK_BOOTTIME_ALARM, offsets.boottime),
-        ] {
-            let slot = &vd.basetime[clock as usize];
+        for field in [&vd.cycle_last, &vd.mask] {
+            field.store(0, Relaxed);
+        }
+        for field in [&vd.mult, &vd.shift, &vd.hrtimer_res, &vd.unused] {
+            field.store(0, Relaxed);
+        }
+        vd.tz_minuteswest.store(0, Relaxed);
+        vd.tz_dsttime.store(0, Relaxed);
+        for (clock, slot) in vd.basetime.iter().enumerate() {
+            let off = match clock as i32 {
+                CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE => offsets.monotonic,
+                CLOCK_BOOTTIME | CLOCK_BOOTTIME_ALARM => offsets.boottime,
+                _ => TimensOffset::ZERO,
+            };
             slot.sec.store(off.sec as u64, Relaxed);
             slot.nsec.store(off.nsec, Relaxed);
         }

@@ -5,7 +5,7 @@
 //! the whole update or retry. The page is shared with concurrent readers,
 //! so the writer holds a shared reference to atomics, never a `&mut`.
 
-use crate::seqlock::WriteError;
+use crate::seqlock::{SeqCount, WriteError};
 use crate::sync::Ordering::Relaxed;
 use crate::vvar::{CS_HRES_COARSE, CS_RAW, DataPage, ShiftedNanos, VdsoData};
 
@@ -117,18 +117,56 @@ impl<'a> VvarWriter<'a> {
     /// tests that write torn data on purpose while the count is odd).
     pub fn update(&self, write: impl FnOnce([Fields<'a>; 2])) -> Result<(), WriteError> {
         let vd = &self.page.vd;
-        let hres = vd[CS_HRES_COARSE].seq.write_begin()?;
-        let raw = match vd[CS_RAW].seq.write_begin() {
-            Ok(raw) => raw,
-            Err(e) => {
-                // Nothing was written: close the first entry's update again.
-                vd[CS_HRES_COARSE].seq.write_end(hres)?;
-                return Err(e);
+        // An update abandoned in either entry is refused before either
+        // count moves.
+        for d in vd {
+            let seq = d.seq.load();
+            if seq & 1 != 0 {
+                return Err(WriteError::Busy { seq });
             }
-        };
+        }
+        let mut open = Open::default();
+        open.begin(CS_HRES_COARSE, &vd[CS_HRES_COARSE].seq)?;
+        // A second writer racing us here: `open` closes the first entry
+        // again when it is dropped.
+        open.begin(CS_RAW, &vd[CS_RAW].seq)?;
         write([Fields(&vd[CS_HRES_COARSE]), Fields(&vd[CS_RAW])]);
-        vd[CS_RAW].seq.write_end(raw)?;
-        vd[CS_HRES_COARSE].seq.write_end(hres)
+        open.close()
+    }
+}
+
+/// The counts an update has made odd. Closed explicitly on success, and on
+/// drop otherwise (an early return, or a panic unwinding out of the
+/// caller's closure), so that no path leaves a count odd and readers
+/// spinning.
+#[derive(Default)]
+struct Open<'a> {
+    ends: [Option<(&'a SeqCount, u32)>; 2],
+}
+
+impl<'a> Open<'a> {
+    fn begin(&mut self, cs: usize, seq: &'a SeqCount) -> Result<(), WriteError> {
+        self.ends[cs] = Some((seq, seq.write_begin()?));
+        Ok(())
+    }
+
+    /// Ends every open count, the last opened first, even after one fails,
+    /// and reports the first failure.
+    fn close(&mut self) -> Result<(), WriteError> {
+        let mut result = Ok(());
+        for end in self.ends.iter_mut().rev() {
+            if let Some((seq, odd)) = end.take() {
+                let r = seq.write_end(odd);
+                result = result.and(r);
+            }
+        }
+        result
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        let _ = self.close();
     }
 }
 

@@ -190,3 +190,66 @@ fn a_refused_offset_writes_nothing() {
         TimensOffset::ZERO
     );
 }
+
+#[test]
+fn an_offset_too_large_for_the_type_saturates_and_is_refused() {
+    let huge = TimensOffset::from_nanos(i128::MAX);
+    assert_eq!(huge.sec, i64::MAX);
+    let offsets = Offsets {
+        monotonic: huge,
+        boottime: secs(0),
+    };
+    assert!(matches!(
+        validate(&offsets, &UPTIME),
+        Err(TimensError::OutOfRange { .. })
+    ));
+    assert_eq!(TimensOffset::from_nanos(i128::MIN).sec, i64::MIN);
+}
+
+#[test]
+fn the_page_is_what_linux_writes_whatever_it_held() {
+    // A page reused from a vvar page: every field set.
+    let page = DataPage::new();
+    common::writer::VvarWriter::new(&page)
+        .update(|[h, r]| {
+            for e in [&h, &r] {
+                e.set_counter(7, 7, common::writer::Scale { mult: 7, shift: 7 });
+                e.set_timezone(7, 7);
+                e.set_hrtimer_res(7);
+                for clock in 0..12 {
+                    e.set_basetime(clock, 7, 7);
+                }
+            }
+        })
+        .unwrap();
+    let mono = TimensOffset::from_nanos(5_000_000_001);
+    write_page(
+        &page,
+        &Offsets {
+            monotonic: mono,
+            boottime: secs(0),
+        },
+        &UPTIME,
+    )
+    .unwrap();
+    for cs in 0..CS_BASES {
+        let vd = page.data(cs);
+        assert_eq!((vd.seq().load(), vd.clock_mode()), (1, clock_mode::TIMENS));
+        assert_eq!(
+            (vd.cycle_last(), vd.mult(), vd.shift(), vd.hrtimer_res()),
+            (0, 0, 0, 0)
+        );
+        assert_eq!(vd.timezone(), (0, 0));
+        for clock in 0..12 {
+            let expected = match clock as i32 {
+                CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE => mono,
+                _ => TimensOffset::ZERO,
+            };
+            assert_eq!(
+                vd.timens_offset(clock),
+                expected,
+                "entry {cs}, clock {clock}"
+            );
+        }
+    }
+}

@@ -130,3 +130,19 @@ fn an_abandoned_raw_entry_blocks_the_writer_without_leaving_the_other_odd() {
     );
     assert_eq!(page.data(CS_HRES_COARSE).hrtimer_res(), 0);
 }
+
+#[test]
+fn a_panicking_update_still_closes_both_counts() {
+    let page = DataPage::new();
+    let w = VvarWriter::new(&page);
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = w.update(|_| panic!("a kernel bug in the middle of an update"));
+    }));
+    assert!(unwound.is_err());
+    // Readers would spin forever on an odd count.
+    assert_eq!(
+        (page.data(0).seq().load(), page.data(1).seq().load()),
+        (2, 2)
+    );
+    assert_eq!(w.set_hrtimer_res(1), Ok(()), "the page stays writable");
+}

@@ -84,8 +84,9 @@ impl DataPages {
 
     pub fn page(&self, index: usize) -> &DataPage {
         assert!(index < DATA_PAGES);
-        // SAFETY: the mapping is DATA_SIZE bytes, page-aligned, lives as long
-        // as `self`, and holds only atomics (valid at any bit pattern).
+        // SAFETY: the mapping is DATA_SIZE bytes, page-aligned and lives as
+        // long as `self`; `DataPage` is valid at any bit pattern, and its
+        // only non-atomic bytes are padding nobody writes.
         unsafe { &*self.rw.as_ptr().add(index * PAGE_SIZE).cast::<DataPage>() }
     }
 }

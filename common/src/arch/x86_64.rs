@@ -18,7 +18,8 @@ pub fn vvar_page() -> &'static DataPage {
     }
     // SAFETY: the kernel maps the vvar page there before the image can run
     // (docs/abi.md); it is never unmapped while the image is, and every field
-    // is an atomic, so a shared reference to it is sound.
+    // anyone writes is an atomic (the padding around the entries is never
+    // written), so a shared reference to it is sound.
     unsafe { &*page }
 }
 

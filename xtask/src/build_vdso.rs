@@ -57,10 +57,37 @@ impl Dirs {
     }
 }
 
-pub fn run(sh: &Shell) -> Result<()> {
+/// How the images read the TSC (`common::arch::read_counter`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Counter {
+    /// RDTSCP: what Linux uses on every CPU that has it.
+    #[default]
+    Rdtscp,
+    /// LFENCE; RDTSC, for a CPU without RDTSCP (getcpu still needs RDTSCP).
+    LfenceRdtsc,
+}
+
+impl Counter {
+    pub fn name(self) -> &'static str {
+        match self {
+            Counter::Rdtscp => "rdtscp",
+            Counter::LfenceRdtsc => "lfence-rdtsc",
+        }
+    }
+
+    /// The `--cfg` values that select it.
+    pub fn cfgs(self) -> Vec<String> {
+        match self {
+            Counter::Rdtscp => Vec::new(),
+            Counter::LfenceRdtsc => vec![format!("vdso_counter=\"{}\"", self.name())],
+        }
+    }
+}
+
+pub fn run(sh: &Shell, counter: Counter) -> Result<()> {
     let dirs = Dirs::standard();
-    let built = build_pair(sh, &dirs, &[])?;
-    layout::write(&dirs.out.join("layout.json"), &built)?;
+    let built = build_pair(sh, &dirs, &counter.cfgs())?;
+    layout::write(&dirs.out, &built, counter)?;
     for b in &built {
         println!(
             "{}: {} bytes, {} variant, build id {}",

@@ -9,13 +9,13 @@ use common::entries::ENTRIES;
 use common::vvar;
 use serde_json::{Value, json};
 
-use crate::build_vdso::Built;
+use crate::build_vdso::{Built, Counter};
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn to_json(images: &[Built]) -> Value {
+pub fn to_json(images: &[Built], counter: Counter) -> Value {
     let images: Vec<Value> = images
         .iter()
         .map(|b| {
@@ -49,6 +49,7 @@ pub fn to_json(images: &[Built]) -> Value {
         .collect();
     json!({
         "images": images,
+        "counter": counter.name(),
         "slots": slots,
         "data_pages": {
             "page_size": vvar::PAGE_SIZE,
@@ -64,8 +65,9 @@ pub fn to_json(images: &[Built]) -> Value {
     })
 }
 
-pub fn write(path: &Path, images: &[Built]) -> Result<()> {
-    let text = serde_json::to_string_pretty(&to_json(images))? + "\n";
-    std::fs::write(path, text)?;
+/// Writes `layout.json` through a rename, like the images it describes.
+pub fn write(dir: &Path, images: &[Built], counter: Counter) -> Result<()> {
+    let text = serde_json::to_string_pretty(&to_json(images, counter))? + "\n";
+    crate::build_vdso::publish(dir, "layout.json", text.as_bytes())?;
     Ok(())
 }

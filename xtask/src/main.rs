@@ -20,6 +20,9 @@ enum Command {
         /// target/vdso/variants/.
         #[arg(long)]
         variants: bool,
+        /// How the images read the TSC.
+        #[arg(long, value_enum, default_value_t)]
+        counter: xtask::build_vdso::Counter,
     },
     /// Build the images and the design variants, run every test in the
     /// workspace against them, then model-check the seqlock with loom.
@@ -38,12 +41,13 @@ fn main() -> ExitCode {
     let result = Shell::new()
         .map_err(anyhow::Error::from)
         .and_then(|sh| match cli.command {
-            Command::BuildVdso { variants } => xtask::build_vdso::run(&sh).and_then(|()| {
-                if variants {
-                    xtask::variants::run(&sh)?;
-                }
-                Ok(())
-            }),
+            Command::BuildVdso { variants, counter } => xtask::build_vdso::run(&sh, counter)
+                .and_then(|()| {
+                    if variants {
+                        xtask::variants::run(&sh)?;
+                    }
+                    Ok(())
+                }),
             Command::Test => xtask::test::run(&sh),
             Command::Bench { quick } => xtask::bench::run(&sh, quick),
         });

@@ -8,7 +8,7 @@ use xshell::{Shell, cmd};
 use crate::build_vdso::{self, Dirs};
 
 pub fn run(sh: &Shell) -> Result<()> {
-    build_vdso::run(sh)?;
+    build_vdso::run(sh, build_vdso::Counter::default())?;
     // The conformance suite fails without them, and the benches' smoke test
     // checks them too.
     crate::variants::run(sh)?;

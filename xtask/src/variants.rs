@@ -124,7 +124,7 @@ pub fn run(sh: &Shell) -> Result<Vec<Built>> {
         path,
         facts,
     });
-    layout::write(&dirs.out.join("layout.json"), &built)?;
+    layout::write(&dirs.out, &built, build_vdso::Counter::default())?;
     for b in &built {
         println!(
             "{}: {} bytes, .text {} bytes, {} variant, build id {}",

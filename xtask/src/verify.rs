@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use common::entries::{Entry, SONAME, VERSION};
-use common::note::{NOTE_OWNER, NT_VDSO_VARIANT, Variant};
+use common::note::{DESC_SIZE, NOTE_OWNER, NT_VDSO_VARIANT, Variant};
 use gimli::UnwindSection;
 use iced_x86::{Decoder, DecoderOptions, FlowControl, OpKind};
 use object::Endianness;
@@ -18,6 +18,9 @@ use object::read::elf::{Dyn, ElfFile64, FileHeader, ProgramHeader, SectionHeader
 
 /// The largest file an image may be (Linux's x86_64 image is two pages).
 pub const MAX_IMAGE_SIZE: u64 = 8192;
+/// The length of a SHA-1 GNU build id.
+pub const BUILD_ID_SIZE: usize = 20;
+
 /// The most stack any function in an image may use, return address
 /// included: Go calls the vDSO on small stacks, and Linux's entries use
 /// well under this.
@@ -117,6 +120,12 @@ pub enum Violation {
         at: u64,
     },
     MissingUnwind(String),
+    NoCodeAtSlot(String),
+    NoteSize {
+        note: &'static str,
+        size: usize,
+        expected: usize,
+    },
     StackTooDeep {
         at: u64,
         bytes: i64,
@@ -225,6 +234,17 @@ impl fmt::Display for Violation {
                 "indirect branch through memory at {at:#x} (a GOT or PLT call)"
             ),
             MissingUnwind(name) => write!(f, "no unwind info (.eh_frame FDE) covers {name}"),
+            NoCodeAtSlot(name) => write!(f, "no executable code at the slot of {name}"),
+            NoteSize {
+                note,
+                size,
+                expected,
+            } => {
+                write!(
+                    f,
+                    "the {note} note's descriptor is {size} bytes, not {expected}"
+                )
+            }
             StackTooDeep { at, bytes } => write!(
                 f,
                 "the function at {at:#x} uses {bytes} bytes of stack; at most {MAX_STACK} are allowed"
@@ -353,7 +373,8 @@ impl<'a> Checker<'a, '_> {
         if len > MAX_IMAGE_SIZE {
             self.fail(Violation::FileTooLarge { size: len });
         }
-        let end = h.e_shoff(E) + u64::from(h.e_shnum(E)) * u64::from(h.e_shentsize(E));
+        let headers = u64::from(h.e_shnum(E)) * u64::from(h.e_shentsize(E));
+        let end = h.e_shoff(E).saturating_add(headers);
         if end > len {
             self.fail(Violation::SectionHeadersOutside { end, len });
         }
@@ -601,7 +622,7 @@ impl<'a> Checker<'a, '_> {
         let inside = |t: u64| {
             ranges
                 .iter()
-                .any(|(a, b)| t >= *a && t < a + b.len() as u64)
+                .any(|(a, b)| t.checked_sub(*a).is_some_and(|d| d < b.len() as u64))
         };
         let mut found = Vec::new();
         for (addr, bytes) in &ranges {
@@ -632,10 +653,7 @@ impl<'a> Checker<'a, '_> {
         }
         for e in entries {
             if !ranges.is_empty() && !inside(e.slot.offset) {
-                found.push(Violation::MissingUnwind(format!(
-                    "{} (no code at its slot)",
-                    e.symbol
-                )));
+                found.push(Violation::NoCodeAtSlot(e.symbol.to_string()));
             }
         }
         self.out.violations.extend(found);
@@ -724,6 +742,27 @@ impl<'a> Checker<'a, '_> {
                     variant = Some(note.desc().to_vec());
                 }
             }
+        }
+        // A SHA-1 build id (ld's `--build-id=sha1`, and xtask's own for a
+        // patched image), and a descriptor of exactly DESC_SIZE bytes: a
+        // shorter one could not be told from a truncated note.
+        if let Some(id) = &build_id
+            && id.len() != BUILD_ID_SIZE
+        {
+            self.fail(Violation::NoteSize {
+                note: "GNU build-id",
+                size: id.len(),
+                expected: BUILD_ID_SIZE,
+            });
+        }
+        if let Some(desc) = &variant
+            && desc.len() != DESC_SIZE
+        {
+            self.fail(Violation::NoteSize {
+                note: "vdso-rs variant",
+                size: desc.len(),
+                expected: DESC_SIZE,
+            });
         }
         if build_id.is_none() {
             self.fail(Violation::MissingNote("GNU build-id"));

@@ -562,6 +562,16 @@ fn verifier_names_the_wrong_variant() {
 }
 
 #[test]
+fn verifier_names_a_variant_note_of_the_wrong_size() {
+    let _fixture = exclusive();
+    let linked = link_fixture("short_note", Some("short_note"), &ENTRIES);
+    assert_reports_only(
+        &verify_host(&linked.image),
+        &["the vdso-rs variant note's descriptor is 4 bytes, not 16"],
+    );
+}
+
+#[test]
 fn verifier_names_an_undefined_symbol() {
     let _fixture = exclusive();
     let linked = link_fixture("undefined_symbol", Some("undefined"), &ENTRIES);

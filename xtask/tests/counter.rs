@@ -1,0 +1,61 @@
+//! `cargo xtask build-vdso --counter`: the default images read the TSC with
+//! RDTSCP, and `--counter lfence-rdtsc` gives images that read it with
+//! `lfence; rdtsc` and still pass every rule.
+
+use common::entries::ENTRIES;
+use xshell::Shell;
+use xtask::build_vdso::{self, Counter, Dirs};
+use xtask::project_root;
+
+const LFENCE_RDTSC: &[u8] = &[0x0f, 0xae, 0xe8, 0x0f, 0x31];
+const RDTSCP: &[u8] = &[0x0f, 0x01, 0xf9];
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `__vdso_clock_gettime`'s slot of each image built with `counter`, in a
+/// build dir of its own (a shared one would be rebuilt under a concurrent
+/// test's flags).
+fn clock_gettime_slots(counter: Counter) -> Vec<Vec<u8>> {
+    let root = project_root()
+        .join("target")
+        .join(format!("counter-{}", counter.name()));
+    let dirs = Dirs {
+        build: root.join("build"),
+        out: root.join("out"),
+    };
+    let sh = Shell::new().expect("creating an xshell Shell");
+    let built = build_vdso::build_pair(&sh, &dirs, &counter.cfgs())
+        .unwrap_or_else(|e| panic!("building with --counter {}: {e:#}", counter.name()));
+    let slot = ENTRIES[0].slot;
+    built
+        .iter()
+        .map(|b| {
+            let bytes = std::fs::read(&b.path)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", b.path.display()));
+            bytes[slot.offset as usize..slot.end() as usize].to_vec()
+        })
+        .collect()
+}
+
+#[test]
+fn images_read_the_counter_the_way_they_were_built_to() {
+    for (counter, wanted, unwanted) in [
+        (Counter::Rdtscp, RDTSCP, LFENCE_RDTSC),
+        (Counter::LfenceRdtsc, LFENCE_RDTSC, RDTSCP),
+    ] {
+        for code in clock_gettime_slots(counter) {
+            assert!(
+                contains(&code, wanted),
+                "--counter {}: clock_gettime lacks {wanted:02x?}",
+                counter.name()
+            );
+            assert!(
+                !contains(&code, unwanted),
+                "--counter {}: clock_gettime has {unwanted:02x?}",
+                counter.name()
+            );
+        }
+    }
+}

@@ -843,7 +843,7 @@ impl Report {
         let _ = writeln!(
             s,
             "- **(a) two images, pinned offsets** (this project): a host process pays nothing for namespaces \
-             (no namespace code in its image); against the kernel's vDSO it runs at {} ({} instructions to the \
+             (no namespace code in its clock reads); against the kernel's vDSO it runs at {} ({} instructions to the \
              kernel's {}). A namespaced process pays {} hot, {} instructions, {} cold. Works always: the offsets \
              are pinned by the linker script and checked by the verifier, not hoped for.",
             self.interleaved.show("kernel", "host", MONOTONIC),

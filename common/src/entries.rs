@@ -8,6 +8,10 @@ pub const VERSION: &str = "LINUX_2.6";
 /// The image's `DT_SONAME`.
 pub const SONAME: &str = "linux-vdso.so.1";
 
+/// The largest an image file may be: two pages, like Linux's x86_64 vDSO.
+/// The verifier enforces it; loaders reserve this much room for an image.
+pub const MAX_IMAGE_SIZE: usize = 8192;
+
 /// Where the first slot starts, from the image's base. Everything before it
 /// (ELF header, dynamic symbols, notes, `.dynamic`) is the same size in every
 /// image, and the linker script fails the link if it grows past this.

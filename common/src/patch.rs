@@ -109,8 +109,10 @@ impl Site {
         match self.kind {
             SiteKind::TimensBranch => {
                 let next = self.at.wrapping_add(5) as i64;
-                let rel = i32::try_from(self.target as i64 - next)
-                    .map_err(|_| PatchError::OutOfReach(*self))?;
+                let rel = (self.target as i64)
+                    .checked_sub(next)
+                    .and_then(|d| i32::try_from(d).ok())
+                    .ok_or(PatchError::OutOfReach(*self))?;
                 let r = rel.to_le_bytes();
                 Ok([JMP_REL32, r[0], r[1], r[2], r[3]])
             }

@@ -14,7 +14,7 @@ use object::elf;
 use crate::dynsym::{self, DynamicTable, ElfError, HashTable, LookupError, Symbol};
 
 /// The most an image may take (two pages, like Linux's).
-pub const MAX_IMAGE_SIZE: usize = 8192;
+pub use common::entries::MAX_IMAGE_SIZE;
 
 #[derive(Debug)]
 pub enum ImageError {

@@ -125,9 +125,16 @@ impl Region {
         }
         // SAFETY: `staging` is `len >= bytes.len()` writable bytes we own.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), staging.cast(), bytes.len()) };
+        // On any failure below, the staging pages are ours to unmap.
+        let fail = |staging: *mut libc::c_void| {
+            let e = io::Error::last_os_error();
+            // SAFETY: our own staging mapping, not yet moved.
+            unsafe { libc::munmap(staging, len) };
+            e
+        };
         // SAFETY: changes the protection of our own mapping.
         if unsafe { libc::mprotect(staging, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
-            return Err(io::Error::last_os_error());
+            return Err(fail(staging));
         }
         let target = self.base().cast_mut();
         // SAFETY: moves our staging pages over the image slot of our own
@@ -142,7 +149,7 @@ impl Region {
             )
         };
         if moved == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
+            return Err(fail(staging));
         }
         if len < IMAGE_ROOM {
             // SAFETY: the tail of our own reservation, beyond the new image.

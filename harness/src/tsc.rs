@@ -55,11 +55,20 @@ pub fn paired_read(clock: i32) -> Pair {
         ns: 0,
         window: u64::MAX,
     };
-    for _ in 0..16 {
+    let mut valid = 0;
+    for _ in 0..1000 {
+        if valid == 16 {
+            break;
+        }
         let before = rdtsc();
         let ns = kernel_ns(clock);
         let after = rdtsc();
-        let window = after.wrapping_sub(before);
+        // A counter read on another CPU that is a little behind gives a
+        // negative window: useless as a bracket, skipped.
+        let Some(window) = after.checked_sub(before) else {
+            continue;
+        };
+        valid += 1;
         if window < best.window {
             best = Pair {
                 tsc: before + window / 2,
@@ -68,6 +77,10 @@ pub fn paired_read(clock: i32) -> Pair {
             };
         }
     }
+    assert!(
+        valid > 0,
+        "the TSC ran backwards in 1000 bracketed reads: it cannot serve as a clock"
+    );
     best
 }
 
@@ -96,5 +109,5 @@ fn calibrate() -> f64 {
     let start = paired_read(CLOCK_MONOTONIC_RAW);
     std::thread::sleep(Duration::from_millis(50));
     let end = paired_read(CLOCK_MONOTONIC_RAW);
-    (end.tsc - start.tsc) as f64 * 1e9 / (end.ns - start.ns) as f64
+    end.tsc.wrapping_sub(start.tsc) as f64 * 1e9 / (end.ns - start.ns) as f64
 }

@@ -17,7 +17,7 @@ use object::elf;
 use object::read::elf::{Dyn, ElfFile64, FileHeader, ProgramHeader, SectionHeader, Sym};
 
 /// The largest file an image may be (Linux's x86_64 image is two pages).
-pub const MAX_IMAGE_SIZE: u64 = 8192;
+pub const MAX_IMAGE_SIZE: u64 = common::entries::MAX_IMAGE_SIZE as u64;
 /// The length of a SHA-1 GNU build id.
 pub const BUILD_ID_SIZE: usize = 20;
 

@@ -19,7 +19,7 @@ use serde_json::Value;
 const IMAGES: [(&str, &str); 2] = [("vdso.so", "host"), ("vdso-timens.so", "timens")];
 const VERSION: &str = "LINUX_2.6";
 const SONAME: &str = "linux-vdso.so.1";
-const MAX_SIZE: u64 = 8192;
+const MAX_SIZE: u64 = common::entries::MAX_IMAGE_SIZE as u64;
 
 fn vdso_dir() -> PathBuf {
     match std::env::var_os("VDSO_DIR") {

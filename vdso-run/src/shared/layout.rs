@@ -27,8 +27,8 @@ pub const DATA_SIZE: usize = 4 * PAGE_SIZE;
 pub const CONTROL_OFFSET: usize = DATA_SIZE;
 pub const CONTROL_SIZE: usize = PAGE_SIZE;
 pub const IMAGE_OFFSET: usize = CONTROL_OFFSET + CONTROL_SIZE;
-/// Room for the largest image (harness::image::MAX_IMAGE_SIZE).
-pub const IMAGE_ROOM: usize = 2 * PAGE_SIZE;
+/// Room for the largest image.
+pub const IMAGE_ROOM: usize = common::entries::MAX_IMAGE_SIZE.div_ceil(PAGE_SIZE) * PAGE_SIZE;
 pub const FILE_SIZE: usize = IMAGE_OFFSET + IMAGE_ROOM;
 
 /// `vdso-run` layout version 1.

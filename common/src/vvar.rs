@@ -206,6 +206,11 @@ impl DataPage {
         }
     }
 
+    /// Entry `cs` (`CS_HRES_COARSE` or `CS_RAW`).
+    ///
+    /// # Panics
+    /// If `cs` is not below `CS_BASES` (a caller's bug; the images pass
+    /// constants).
     #[inline(always)]
     pub fn data(&self, cs: usize) -> &VdsoData {
         &self.vd[cs]

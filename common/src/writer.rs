@@ -190,6 +190,9 @@ impl Fields<'_> {
     }
 
     /// Raw access to `basetime[clock]`, whatever its interpretation.
+    ///
+    /// # Panics
+    /// If `clock` is not below `VDSO_BASES` (12).
     pub fn set_basetime(&self, clock: usize, sec: u64, nsec: u64) {
         self.0.basetime[clock].sec.store(sec, Relaxed);
         self.0.basetime[clock].nsec.store(nsec, Relaxed);

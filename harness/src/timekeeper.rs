@@ -95,13 +95,6 @@ pub fn scale_for(hz: f64) -> (u32, u32) {
     (1, 0)
 }
 
-/// One line `ns(c) = base + (c - cycle_last) * mult >> shift`, kept in shifted
-/// nanoseconds (`ns << shift`) so continuation is exact.
-#[derive(Clone, Copy, Debug)]
-struct Line {
-    base: u128,
-}
-
 /// The clocks sharing one `mult` (one `vdso_data` entry), and how their
 /// rate is estimated from the kernel.
 #[derive(Clone, Debug)]
@@ -115,38 +108,39 @@ struct Group {
     origin: Pair,
     /// Estimated kernel nanoseconds per cycle, times 2^shift.
     nominal: f64,
-    /// The lines of this group's clocks.
-    lines: Vec<Line>,
+    /// Each clock's line `ns(c) = base + (c - cycle_last) * mult >> shift`,
+    /// as its base at `cycle_last` in shifted nanoseconds (`ns << shift`),
+    /// so that continuing a line is exact.
+    bases: Vec<u128>,
 }
 
 impl Group {
-    fn new(clocks: usize, hz: f64, pairs: &[Pair]) -> Group {
+    /// A group of `clocks` clocks whose rate is measured from `origin` on;
+    /// [`Timekeeper::new`] sets the bases.
+    fn new(clocks: usize, hz: f64, origin: Pair) -> Group {
         let (mult, shift) = scale_for(hz);
         Group {
             shift,
             mult,
             published_mult: mult,
-            origin: pairs[0],
+            origin,
             nominal: NSEC_PER_SEC as f64 * 2f64.powi(shift as i32) / hz,
-            // Placeholder bases; `reset` sets them from the pairs.
-            lines: vec![Line { base: 0 }; clocks],
+            bases: vec![0; clocks],
         }
     }
 
-    /// The value of clock `i` at `cycle` as readers compute it now (with
-    /// the published `mult`), in shifted nanoseconds.
-    fn at_old(&self, i: usize, cycle_last: u64, cycle: u64) -> u128 {
-        let delta = cycle.saturating_sub(cycle_last) as u128;
-        self.lines[i].base + delta * u128::from(self.published_mult)
+    /// Clock `i`, `since` cycles after `cycle_last`, as readers compute it
+    /// now (with the published `mult`), in shifted nanoseconds.
+    fn at(&self, i: usize, since: u64) -> u128 {
+        self.bases[i] + u128::from(since) * u128::from(self.published_mult)
     }
 
     /// Moves every line `delta` cycles on, at the published rate (the one
     /// readers used until now), then by its step in nanoseconds.
     fn advance(&mut self, delta: u64, steps: &[i128]) {
-        let published = u128::from(self.published_mult);
-        for (line, &step) in self.lines.iter_mut().zip(steps) {
-            let continued = line.base + u128::from(delta) * published;
-            line.base = (continued as i128 + (step << self.shift)).max(0) as u128;
+        for (i, &step) in steps.iter().enumerate().take(self.bases.len()) {
+            let continued = self.at(i, delta);
+            self.bases[i] = (continued as i128 + (step << self.shift)).max(0) as u128;
         }
     }
 
@@ -187,8 +181,8 @@ impl Timekeeper {
             pages,
             config,
             cycle_last: 0,
-            hres: Group::new(HRES_CLOCKS.len(), hz, &hres_pairs[1..2]),
-            raw: Group::new(1, hz, &raw_pairs),
+            hres: Group::new(HRES_CLOCKS.len(), hz, hres_pairs[1]),
+            raw: Group::new(1, hz, raw_pairs[0]),
             last_errors: [0; 5],
         };
         // Anchor at the MONOTONIC pairing; every other clock is carried to
@@ -202,7 +196,7 @@ impl Timekeeper {
                 let cycles = anchor as i128 - p.tsc as i128;
                 let ns =
                     p.ns + (cycles as f64 * group.nominal / 2f64.powi(group.shift as i32)) as i128;
-                group.lines[i].base = group.shifted(ns);
+                group.bases[i] = group.shifted(ns);
             }
         }
         tk.cycle_last = anchor;
@@ -239,7 +233,7 @@ impl Timekeeper {
             pairs
                 .iter()
                 .enumerate()
-                .map(|(i, p)| p.ns - g.ns(g.at_old(i, cycle_last, p.tsc)))
+                .map(|(i, p)| p.ns - g.ns(g.at(i, p.tsc.saturating_sub(cycle_last))))
                 .collect()
         };
         let hres_err = errors(&self.hres, &hres_pairs);
@@ -387,7 +381,7 @@ fn coarse(shifted: u128, shift: u32) -> CoarseBase {
 }
 
 fn anchor(hres: &Group, raw: &Group, cycle_last: u64) -> Anchor {
-    let h = |i: usize| split(hres.lines[i].base, hres.shift);
+    let h = |i: usize| split(hres.bases[i], hres.shift);
     Anchor {
         cycle_last,
         mask: u64::MAX,
@@ -403,9 +397,9 @@ fn anchor(hres: &Group, raw: &Group, cycle_last: u64) -> Anchor {
         monotonic: h(1),
         boottime: h(2),
         tai: h(3),
-        monotonic_raw: split(raw.lines[0].base, raw.shift),
-        realtime_coarse: coarse(hres.lines[0].base, hres.shift),
-        monotonic_coarse: coarse(hres.lines[1].base, hres.shift),
+        monotonic_raw: split(raw.bases[0], raw.shift),
+        realtime_coarse: coarse(hres.bases[0], hres.shift),
+        monotonic_coarse: coarse(hres.bases[1], hres.shift),
     }
 }
 

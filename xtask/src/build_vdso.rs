@@ -113,8 +113,8 @@ pub fn build_pair(sh: &Shell, dirs: &Dirs, cfgs: &[String]) -> Result<Vec<Built>
             manifest: &manifest,
             package: spec.package,
         };
-        let path = build_image(sh, krate, spec.variant, &ENTRIES, dirs, spec.file, cfgs)?;
-        let facts = verified(&path, spec.variant, &ENTRIES)?.facts;
+        let Staged { path, facts } =
+            build_image(sh, krate, spec.variant, &ENTRIES, dirs, spec.file, cfgs)?;
         built.push(Built { spec, path, facts });
     }
     let differ = verify::compare(&built[0].facts, &built[1].facts);
@@ -127,10 +127,17 @@ pub fn build_pair(sh: &Shell, dirs: &Dirs, cfgs: &[String]) -> Result<Vec<Built>
     Ok(built)
 }
 
+/// A verified image, not yet published.
+#[derive(Debug)]
+pub struct Staged {
+    pub path: PathBuf,
+    pub facts: Facts,
+}
+
 /// Compiles, links and verifies one image (the unstripped link, then the
-/// stripped image) and returns the verified file, in `dirs.build`. Nothing
-/// is written to `dirs.out` here: the caller [`publish`]es once every image
-/// of the set has passed.
+/// stripped image) and returns the verified file, in `dirs.build`, with
+/// what the verifier learned. Nothing is written to `dirs.out` here: the
+/// caller [`publish`]es once every image of the set has passed.
 pub fn build_image(
     sh: &Shell,
     krate: ImageCrate<'_>,
@@ -139,7 +146,7 @@ pub fn build_image(
     dirs: &Dirs,
     file: &str,
     cfgs: &[String],
-) -> Result<PathBuf> {
+) -> Result<Staged> {
     let archive = compile::staticlib(sh, krate, &dirs.build, cfgs)?;
     compile::check_slots(&archive, entries)?;
     let dbg = dirs.build.join(file).with_extension("dbg.so");
@@ -149,8 +156,11 @@ pub fn build_image(
     verified(&dbg, variant, entries)?;
     let staged = dirs.build.join(file);
     link::strip(sh, &dbg, &staged)?;
-    verified(&staged, variant, entries)?;
-    Ok(staged)
+    let facts = verified(&staged, variant, entries)?.facts;
+    Ok(Staged {
+        path: staged,
+        facts,
+    })
 }
 
 /// Writes `bytes` as `dir/file` through a rename, so that a reader (a test,

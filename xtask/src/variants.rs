@@ -70,9 +70,8 @@ pub fn run(sh: &Shell) -> Result<Vec<Built>> {
             manifest: &manifest,
             package: spec.package,
         };
-        let path =
+        let build_vdso::Staged { path, facts } =
             build_vdso::build_image(sh, krate, spec.variant, &ENTRIES, &dirs, spec.file, &[])?;
-        let facts = build_vdso::verified(&path, spec.variant, &ENTRIES)?.facts;
         built.push(Built { spec, path, facts });
     }
     let compiled = &built[2];

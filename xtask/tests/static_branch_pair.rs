@@ -41,7 +41,8 @@ fn compiled_static_image() -> Vec<u8> {
     };
     let file = "vdso-static.so";
     let path = build_vdso::build_image(&sh, krate, Variant::Static, &ENTRIES, &dirs, file, &[])
-        .expect("building vdso-static.so");
+        .expect("building vdso-static.so")
+        .path;
     std::fs::read(path).expect("reading it back")
 }
 

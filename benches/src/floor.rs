@@ -9,6 +9,7 @@ use std::io;
 use std::ptr::NonNull;
 
 use harness::Vdso;
+use harness::vdso::Offsets;
 
 /// `lfence; rdtsc`: the floor the targets subtract (the images read the
 /// counter with `rdtscp`, Linux's choice where the CPU has it).
@@ -86,7 +87,7 @@ impl Noop {
     pub fn vdso(&self) -> Vdso<'_> {
         // SAFETY: every offset is the no-op, which is valid for every
         // entry's signature; the page lives as long as `self`.
-        unsafe { Vdso::from_offsets(self.page.as_ptr(), [0; 5]) }
+        unsafe { Vdso::from_offsets(self.page.as_ptr(), &Offsets::from_fn(|_| Some(0))) }
     }
 
     /// The page's bytes.

@@ -293,9 +293,6 @@ pub fn kernel_flush_ranges() -> Result<Vec<&'static [u8]>, String> {
 /// where the kernel had it, directly above its data pages, and resolves its
 /// entries as a libc would. The mapping lives as long as the process.
 pub fn kernel_from_copy(image: &[u8]) -> Result<Vdso<'static>, String> {
-    use common::entries::{ENTRIES, VERSION};
-    use harness::dynsym::{DynamicTable, HashTable};
-
     let maps = fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
     let end_of = |name: &str| {
         maps.lines()
@@ -334,17 +331,10 @@ pub fn kernel_from_copy(image: &[u8]) -> Result<Vdso<'static>, String> {
     }
     // SAFETY: mapped readable above, never unmapped.
     let mapped: &'static [u8] = unsafe { std::slice::from_raw_parts(p.cast(), image.len()) };
-    let table = DynamicTable::parse(mapped).map_err(|e| e.to_string())?;
-    let mut offsets = [0u64; ENTRIES.len()];
-    for (o, e) in offsets.iter_mut().zip(&ENTRIES) {
-        *o = table
-            .lookup(HashTable::Gnu, e.symbol, VERSION)
-            .map_err(|why| format!("{}: {why}", e.symbol))?
-            .offset;
-    }
+    let offsets = kernel_vdso::offsets(mapped).ok_or("the kernel's vDSO copy is unreadable")?;
     // SAFETY: resolved from the kernel's own image, mapped where the kernel
     // put it, above the data pages it reads, for the life of the process.
-    Ok(unsafe { Vdso::from_offsets(mapped.as_ptr(), offsets) })
+    Ok(unsafe { Vdso::from_offsets(mapped.as_ptr(), &offsets) })
 }
 
 /// Pins the calling thread to the last CPU, so that its measurements do not

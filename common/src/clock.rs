@@ -132,10 +132,7 @@ pub fn timezone(vvar: &DataPage) -> Option<Timezone> {
 /// would answer is a namespace page, which holds none.
 #[inline(always)]
 pub fn timezone_in<D: Design>(vvar: &DataPage, timens: TimensSlot<'_>) -> Option<Timezone> {
-    let vd = served_page::<D>(vvar, timens);
-    if is_timens_page(vd) {
-        return None;
-    }
+    let vd = D::unlocked_entry(vvar, timens)?;
     let (tz_minuteswest, tz_dsttime) = vd.timezone();
     Some(Timezone {
         tz_minuteswest,
@@ -145,8 +142,8 @@ pub fn timezone_in<D: Design>(vvar: &DataPage, timens: TimensSlot<'_>) -> Option
 
 /// `time()`: the seconds of REALTIME's base. One aligned 64-bit load needs no
 /// sequence count, and, as in Linux, it does not depend on the clock mode,
-/// except that a namespace page in the vvar slot (see [`is_timens_page`])
-/// holds offsets, not time.
+/// except that a namespace page in the vvar slot (see
+/// [`Design::unlocked_entry`]) holds offsets, not time.
 #[inline(always)]
 pub fn time(vvar: &DataPage) -> Option<i64> {
     time_in::<Host>(vvar, TimensSlot::from_page(vvar))
@@ -154,14 +151,7 @@ pub fn time(vvar: &DataPage) -> Option<i64> {
 
 #[inline(always)]
 pub fn time_in<D: Design>(vvar: &DataPage, timens: TimensSlot<'_>) -> Option<i64> {
-    let mut vd = vvar.data(CS_HRES_COARSE);
-    if is_timens_page(vd) {
-        if !D::FOLLOWS_NAMESPACE_PAGE {
-            return None;
-        }
-        // Design (c): the real page is behind it (as Linux's `time()`).
-        vd = timens.page().data(CS_HRES_COARSE);
-    }
+    let vd = D::unlocked_entry(vvar, timens)?;
     Some(vd.base_sec(CLOCK_REALTIME as usize) as i64)
 }
 
@@ -178,13 +168,10 @@ pub fn clock_getres_in<D: Design>(
     timens: TimensSlot<'_>,
     clock: i32,
 ) -> Option<Timespec> {
-    let vd = served_page::<D>(vvar, timens);
-    if clock as u32 >= SERVED_CLOCKS
-        || bit(clock) & (HRES_CLOCKS | RAW_CLOCKS) == 0
-        || is_timens_page(vd)
-    {
+    if clock as u32 >= SERVED_CLOCKS || bit(clock) & (HRES_CLOCKS | RAW_CLOCKS) == 0 {
         return None;
     }
+    let vd = D::unlocked_entry(vvar, timens)?;
     Some(Timespec {
         tv_sec: 0,
         tv_nsec: i64::from(vd.hrtimer_res()),
@@ -284,26 +271,6 @@ fn shifted<D: Design>(
         );
     }
     normalize(sec, nsec)
-}
-
-/// True if the page in the vvar slot is a time-namespace page (see
-/// [`is_timens_page`]): what design (c) tests on its slow path, once a read
-/// has given up, to read through that page instead (`entry`).
-#[inline(always)]
-pub fn holds_namespace_page(vvar: &DataPage) -> bool {
-    is_timens_page(vvar.data(CS_HRES_COARSE))
-}
-
-/// The entry the reads without a sequence count (`time`, the timezone,
-/// `hrtimer_res`) use: the vvar slot's, except under design (c) when that
-/// holds a namespace page, whose real page is one slot below the image.
-#[inline(always)]
-fn served_page<'a, D: Design>(vvar: &'a DataPage, timens: TimensSlot<'a>) -> &'a VdsoData {
-    let vd = vvar.data(CS_HRES_COARSE);
-    if D::FOLLOWS_NAMESPACE_PAGE && is_timens_page(vd) {
-        return timens.page().data(CS_HRES_COARSE);
-    }
-    vd
 }
 
 #[inline(always)]

@@ -1,27 +1,22 @@
-//! The designs the 2019 discussion weighed for time namespaces
-//! (`/work/shared/seed/timens-vdso-email.txt`), as policies over the one set
-//! of algorithms in [`clock`](crate::clock). A design decides only the few
-//! things the designs disagree on:
+//! How an image gets a time namespace's offsets, as a policy over the one
+//! set of algorithms in [`clock`](crate::clock). The shipped images use
+//! design (a), two images of one source: [`Host`] never reads a namespace
+//! page (not one instruction for it exists), [`Timens`] always adds the
+//! page one below the image.
 //!
-//! - whether a call adds a namespace's offsets, and from which page
-//!   ([`Design::in_namespace`]);
-//! - what a reader does when it finds a namespace page where the vvar page
-//!   should be ([`Design::FOLLOWS_NAMESPACE_PAGE`]);
-//! - how `getcpu` reads TSC_AUX ([`Design::cpu_node`]).
-//!
-//! | Design | Type | Images | How a namespaced process gets its offsets |
-//! |---|---|---|---|
-//! | (a) two images | [`Host`], [`Timens`] | `vdso.so`, `vdso-timens.so` | a different image, swapped in |
-//! | (b) run-time branch | [`Branch`] | `vdso-branch.so` | `if in_namespace` on every call of a shifted clock |
-//! | (c) Linux's merged design | [`Merged`] | `vdso-merged.so` | the namespace page in the vvar slot; detected in the odd-`seq` slow path |
-//! | (d) static branch | [`Static`] | `vdso-static.so`, patched into `vdso-static-timens.so` | a 5-byte NOP that xtask patches into a `jmp` |
+//! The 2019 discussion (`../shared/seed/timens-vdso-email.txt` beside this
+//! repository: one image with a run-time branch, Linux's merged image, a
+//! static branch patched at build time) weighed other designs; they
+//! implement this trait in [`designs`](crate::designs), compiled only with
+//! the `designs` feature, for the comparison in BENCHMARKS.md. A kernel
+//! embedding `common` compiles none of them.
 //!
 //! Every function here is `#[inline(always)]` and, for the shipped designs,
-//! a constant: (a)'s images compile to the same bytes as when `clock.rs`
-//! took a `const TIMENS: bool`.
+//! a constant, so the trait costs the images nothing.
 
 use crate::arch;
-use crate::vvar::{TimensSlot, clock_mode};
+use crate::clock::Timespec;
+use crate::vvar::{CS_HRES_COARSE, DataPage, TimensSlot, VdsoData, clock_mode};
 
 /// One design's answer to the points where the designs differ.
 pub trait Design {
@@ -29,12 +24,41 @@ pub trait Design {
     /// the image (`B - 4096`), entry `cs`, to the clocks a namespace shifts.
     fn in_namespace(timens: TimensSlot<'_>, cs: usize) -> bool;
 
-    /// A namespace page in the vvar slot (`clock_mode == INT_MAX`, `seq`
-    /// stuck at 1), as Linux maps it for a namespaced process: `true` reads
-    /// the real vvar page one slot below the image instead and adds the
-    /// namespace page's offsets (Linux's `do_hres_timens`); `false` makes the
-    /// system call, which such a kernel answers in the namespace.
-    const FOLLOWS_NAMESPACE_PAGE: bool = false;
+    /// The entry the reads without a sequence count use (`time`, the
+    /// timezone, `hrtimer_res`), or `None` to ask the kernel. A namespace
+    /// page in the vvar slot (`clock_mode == INT_MAX`: a kernel that maps
+    /// Linux's namespace arrangement under this image) holds offsets, not
+    /// time, so the shipped images ask the kernel, whose system call
+    /// answers in the namespace.
+    #[inline(always)]
+    fn unlocked_entry<'a>(vvar: &'a DataPage, _timens: TimensSlot<'a>) -> Option<&'a VdsoData> {
+        let vd = vvar.data(CS_HRES_COARSE);
+        (vd.clock_mode() != clock_mode::TIMENS).then_some(vd)
+    }
+
+    /// A `clock_gettime` the pages in the vvar slot could not serve: `None`
+    /// makes the system call; a design that reads elsewhere answers here.
+    ///
+    /// # Safety
+    /// As for [`entry::clock_gettime`](crate::entry::clock_gettime).
+    #[inline(always)]
+    unsafe fn clock_gettime_elsewhere(_vvar: &DataPage, _clock: i32, _ts: *mut Timespec) -> Option<i32> {
+        None
+    }
+
+    /// As [`clock_gettime_elsewhere`](Self::clock_gettime_elsewhere), for
+    /// `gettimeofday`.
+    ///
+    /// # Safety
+    /// As for [`entry::gettimeofday`](crate::entry::gettimeofday).
+    #[inline(always)]
+    unsafe fn gettimeofday_elsewhere(
+        _vvar: &DataPage,
+        _tv: *mut crate::clock::Timeval,
+        _tz: *mut crate::clock::Timezone,
+    ) -> Option<i32> {
+        None
+    }
 
     /// `(node << 12) | cpu` from TSC_AUX, for `getcpu`.
     #[inline(always)]
@@ -44,8 +68,8 @@ pub trait Design {
 }
 
 /// (a) The two images of one source: `TwoImages<false>` never reads a
-/// namespace page (not one instruction for it exists), `TwoImages<true>`
-/// always adds the page one below the image.
+/// namespace page, `TwoImages<true>` always adds the page one below the
+/// image.
 pub struct TwoImages<const TIMENS: bool>;
 
 /// (a), the host image (`vdso.so`).
@@ -57,58 +81,5 @@ impl<const TIMENS: bool> Design for TwoImages<TIMENS> {
     #[inline(always)]
     fn in_namespace(_: TimensSlot<'_>, _: usize) -> bool {
         TIMENS
-    }
-}
-
-/// (b) One image with a run-time `if in_namespace` branch: the kernel maps a
-/// page one below the image for every process, the namespace's page
-/// (`clock_mode == INT_MAX`) for a namespaced one and any other page (zeroed)
-/// for a host process, and every call served from the pages loads its
-/// `clock_mode` and branches on it. The vvar page is one page for the whole
-/// system, so it cannot hold a per-process flag: the flag costs a second
-/// page and cache line, which is what the 2019 objection was about.
-pub struct Branch;
-
-impl Design for Branch {
-    #[inline(always)]
-    fn in_namespace(timens: TimensSlot<'_>, cs: usize) -> bool {
-        timens.page().data(cs).clock_mode() == clock_mode::TIMENS
-    }
-}
-
-/// (c) Linux's merged design (v5.6+): one image; a namespaced process gets
-/// the namespace page in the vvar slot (`seq = 1`, `clock_mode = INT_MAX`)
-/// and the real vvar page one below the image. The readers notice in the
-/// odd-`seq` spin (`SeqCount::read_begin_unless`), so a host process pays
-/// nothing on the fast path and a namespaced one takes the slow path on
-/// every call.
-pub struct Merged;
-
-impl Design for Merged {
-    #[inline(always)]
-    fn in_namespace(_: TimensSlot<'_>, _: usize) -> bool {
-        false
-    }
-
-    const FOLLOWS_NAMESPACE_PAGE: bool = true;
-}
-
-/// (d) The seed's static-branch design: one compiled image, the host one,
-/// whose offset code sits behind a 5-byte NOP recorded as a patch site
-/// ([`patch`](crate::patch)); xtask writes the namespace image by turning
-/// every NOP into a `jmp` to its label. `getcpu`'s RDTSCP is an alternative
-/// site too: a loader on a CPU with RDPID may replace it, as Linux's
-/// alternatives do.
-pub struct Static;
-
-impl Design for Static {
-    #[inline(always)]
-    fn in_namespace(_: TimensSlot<'_>, _: usize) -> bool {
-        crate::patch::timens_static_branch()
-    }
-
-    #[inline(always)]
-    fn cpu_node() -> u32 {
-        crate::patch::cpu_node_alternative()
     }
 }

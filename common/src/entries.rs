@@ -1,10 +1,24 @@
-//! The one list of the images' entry points. xtask generates the linker and
-//! version scripts from it and verifies the images against it; the harness
-//! resolves symbols from it. The images define the functions (see
-//! [`vdso_image!`](crate::vdso_image)), each in the section named here.
+//! The one table of the images' entry points, and what is derived from it.
+//!
+//! [`entry_table!`](crate::entry_table) holds a row per entry: its name, its
+//! C signature, the function that implements it, the room its slot gives
+//! it, and the architectures and data layouts that have it. Everything
+//! else is expanded from the rows, so that adding an entry is one row plus
+//! the entry's code:
+//!
+//! - the exported functions of every image ([`vdso_image!`](crate::vdso_image));
+//! - [`ENTRIES`], the rows as data, from which xtask writes the linker and
+//!   version scripts and checks every image, and loaders find the symbols
+//!   ([`Entry::placed`]);
+//! - [`Pointers`], the entries as typed function pointers, for whoever calls
+//!   a mapped image (the harness, `vdso-run`'s preload library);
+//! - [`PerEntry`], one value per entry (`vdso-run`'s call counters).
+//!
+//! The consumers are macros themselves (`__entry_*`), so a test can expand
+//! them over a table with one more row and see every one of them follow.
 
-/// The symbol version every entry is defined at, as in Linux's x86_64 vDSO.
-pub const VERSION: &str = "LINUX_2.6";
+use crate::abi::{Abi, Arch};
+
 /// The image's `DT_SONAME`.
 pub const SONAME: &str = "linux-vdso.so.1";
 
@@ -17,8 +31,144 @@ pub const MAX_IMAGE_SIZE: usize = 8192;
 /// image, and the linker script fails the link if it grows past this.
 pub const TEXT_START: u64 = 0x800;
 
+/// Slots are aligned like the functions in them.
+pub const SLOT_ALIGN: u64 = 16;
+
+/// The table. `entry_table!(consumer { context })` expands to
+/// `consumer! { { context } row* }`, one row per entry:
+///
+/// ```text
+/// { name: clock_gettime, args: (clock: i32, ts: *mut Timespec), ret: i32,
+///   implementation: entry::clock_gettime, slot: 0x400,
+///   arches: ["x86_64"], abis: all }
+/// ```
+///
+/// `implementation` is generic over the image's design
+/// (`implementation::<Design>(args)`). `slot` is the room the entry's
+/// function may take (sized from the larger, namespace image, with room to
+/// spare; xtask names the entry and both sizes if one outgrows its slot).
+/// `arches` spells architectures as `target_arch` does; `abis` is `all` or
+/// a list of [`Abi`] names. Slots follow each other in table order.
+#[macro_export]
+macro_rules! entry_table {
+    ($consumer:path { $($context:tt)* }) => {
+        $consumer! {
+            { $($context)* }
+            {
+                name: clock_gettime,
+                args: (clock: i32, ts: *mut $crate::clock::Timespec),
+                ret: i32,
+                implementation: $crate::entry::clock_gettime,
+                slot: 0x400,
+                arches: ["x86_64"],
+                abis: all,
+            }
+            {
+                name: gettimeofday,
+                args: (tv: *mut $crate::clock::Timeval, tz: *mut $crate::clock::Timezone),
+                ret: i32,
+                implementation: $crate::entry::gettimeofday,
+                slot: 0x180,
+                arches: ["x86_64"],
+                abis: all,
+            }
+            {
+                name: time,
+                args: (t: *mut i64),
+                ret: i64,
+                implementation: $crate::entry::time,
+                slot: 0x40,
+                arches: ["x86_64"],
+                abis: all,
+            }
+            {
+                name: clock_getres,
+                args: (clock: i32, res: *mut $crate::clock::Timespec),
+                ret: i32,
+                implementation: $crate::entry::clock_getres,
+                slot: 0x80,
+                arches: ["x86_64"],
+                abis: all,
+            }
+            {
+                name: getcpu,
+                args: (cpu: *mut u32, node: *mut u32, cache: *mut ::core::ffi::c_void),
+                ret: i64,
+                implementation: $crate::entry::getcpu,
+                slot: 0x40,
+                arches: ["x86_64"],
+                abis: all,
+            }
+        }
+    };
+}
+
+/// One row of the table, as data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The entry's name: `clock_gettime`.
+    pub name: &'static str,
+    /// Its symbol on architectures that prefix with `__vdso_`.
+    pub vdso_symbol: &'static str,
+    /// Its symbol on architectures that prefix with `__kernel_`.
+    pub kernel_symbol: &'static str,
+    /// The input section holding the function, which the linker script
+    /// places at the slot.
+    pub section: &'static str,
+    /// The most bytes the function may take.
+    pub slot_size: u64,
+    /// The architectures that have it, as `target_arch` spells them.
+    pub arches: &'static [&'static str],
+    /// The data layouts that have it; `None`: every one.
+    pub abis: Option<&'static [&'static str]>,
+}
+
+impl Entry {
+    /// Does an image for `arch` and `abi` export it?
+    pub fn exists_in(&self, arch: Arch, abi: Abi) -> bool {
+        self.arches.contains(&arch.name()) && self.abis.is_none_or(|l| l.contains(&abi.name()))
+    }
+
+    /// Its symbol on `arch`.
+    pub fn symbol(&self, arch: Arch) -> &'static str {
+        match arch.symbol_prefix() {
+            "__kernel_" => self.kernel_symbol,
+            _ => self.vdso_symbol,
+        }
+    }
+
+    /// `entries` as an image for `arch` and `abi` exports them, each in its
+    /// slot: slots follow each other from [`TEXT_START`], in table order.
+    pub fn placed(
+        entries: &'static [Entry],
+        arch: Arch,
+        abi: Abi,
+    ) -> impl Iterator<Item = Placed> + Clone {
+        let mut next = TEXT_START;
+        entries
+            .iter()
+            .filter(move |e| e.exists_in(arch, abi))
+            .map(move |entry| {
+                let slot = Slot {
+                    offset: next,
+                    size: entry.slot_size,
+                };
+                next = slot.end();
+                Placed {
+                    entry,
+                    symbol: entry.symbol(arch),
+                    alias: arch.weak_aliases().then_some(entry.name),
+                    version: arch.symbol_version(),
+                    section: entry.section,
+                    slot,
+                }
+            })
+    }
+}
+
 /// An entry's place in the text: it starts at `offset` from the image's
-/// base, in every image, and may take up to `size` bytes.
+/// base, in every image of one architecture and layout, and may take up to
+/// `size` bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Slot {
     pub offset: u64,
@@ -31,83 +181,173 @@ impl Slot {
     }
 }
 
+/// An entry as one image exports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Entry {
-    /// The exported symbol, `__vdso_<name>`.
+pub struct Placed {
+    pub entry: &'static Entry,
+    /// The exported symbol (`__vdso_clock_gettime`).
     pub symbol: &'static str,
-    /// Its weak alias, `<name>`, at the same address.
-    pub alias: &'static str,
-    /// The input section holding the function, placed at the slot.
+    /// Its weak alias at the same address (`clock_gettime`), where the
+    /// architecture's vDSO has them.
+    pub alias: Option<&'static str>,
+    /// The symbol version both are defined at.
+    pub version: &'static str,
+    /// The input section the linker script places at the slot.
     pub section: &'static str,
     pub slot: Slot,
 }
 
-/// The slots are sized from the timens image's entries (the larger variant)
-/// with room to spare; xtask names the entry and both sizes if one outgrows
-/// its slot.
-pub const ENTRIES: [Entry; 5] = [
-    Entry {
-        symbol: "__vdso_clock_gettime",
-        alias: "clock_gettime",
-        section: ".text.vdso.clock_gettime",
-        slot: Slot {
-            offset: TEXT_START,
-            size: 0x400,
-        },
-    },
-    Entry {
-        symbol: "__vdso_gettimeofday",
-        alias: "gettimeofday",
-        section: ".text.vdso.gettimeofday",
-        slot: Slot {
-            offset: TEXT_START + 0x400,
-            size: 0x180,
-        },
-    },
-    Entry {
-        symbol: "__vdso_time",
-        alias: "time",
-        section: ".text.vdso.time",
-        slot: Slot {
-            offset: TEXT_START + 0x580,
-            size: 0x40,
-        },
-    },
-    Entry {
-        symbol: "__vdso_clock_getres",
-        alias: "clock_getres",
-        section: ".text.vdso.clock_getres",
-        slot: Slot {
-            offset: TEXT_START + 0x5c0,
-            size: 0x80,
-        },
-    },
-    Entry {
-        symbol: "__vdso_getcpu",
-        alias: "getcpu",
-        section: ".text.vdso.getcpu",
-        slot: Slot {
-            offset: TEXT_START + 0x640,
-            size: 0x40,
-        },
-    },
-];
+/// Expands the rows into [`Entry`] data: `pub const $name: &[Entry]`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __entry_list {
+    ({ $list:ident } $({
+        name: $name:ident,
+        args: ($($arg:ident: $ty:ty),* $(,)?),
+        ret: $ret:ty,
+        implementation: $implementation:path,
+        slot: $slot:expr,
+        arches: [$($arch:literal),* $(,)?],
+        abis: $abis:tt $(,)?
+    })*) => {
+        /// The table's rows, in slot order.
+        pub const $list: &[$crate::entries::Entry] = &[$(
+            $crate::entries::Entry {
+                name: stringify!($name),
+                vdso_symbol: concat!("__vdso_", stringify!($name)),
+                kernel_symbol: concat!("__kernel_", stringify!($name)),
+                section: concat!(".text.vdso.", stringify!($name)),
+                slot_size: $slot,
+                arches: &[$($arch),*],
+                abis: $crate::__entry_list!(@abis $abis),
+            }
+        ),*];
+        const _: () = {
+            let mut i = 0;
+            while i < $list.len() {
+                assert!($list[i].slot_size % $crate::entries::SLOT_ALIGN == 0);
+                i += 1;
+            }
+        };
+    };
+    (@abis all) => { None };
+    (@abis [$($abi:literal),* $(,)?]) => { Some(&[$($abi),*]) };
+}
 
-/// The end of the slots: other code the entries call follows.
-pub const SLOTS_END: u64 = ENTRIES[ENTRIES.len() - 1].slot.end();
+/// Expands the rows into typed function pointers: `pub struct $name` with
+/// one `Option<unsafe extern "C" fn(..)>` per entry this architecture has,
+/// and a resolver.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __entry_pointers {
+    ({ $pointers:ident } $({
+        name: $name:ident,
+        args: ($($arg:ident: $ty:ty),* $(,)?),
+        ret: $ret:ty,
+        implementation: $implementation:path,
+        slot: $slot:expr,
+        arches: [$($arch:literal),* $(,)?],
+        abis: $abis:tt $(,)?
+    })*) => {
+        /// A mapped image's entry points, `None` where the image lacks one.
+        #[derive(Clone, Copy, Debug)]
+        pub struct $pointers {
+            $(
+                #[cfg(any($(target_arch = $arch),*))]
+                pub $name: Option<unsafe extern "C" fn($($ty),*) -> $ret>,
+            )*
+        }
 
-// Slots follow each other without gaps or overlaps, 16-byte aligned (the
-// functions' own alignment), in the order the linker script lays them out.
-const _: () = {
-    assert!(ENTRIES[0].slot.offset == TEXT_START);
-    let mut i = 1;
-    while i < ENTRIES.len() {
-        assert!(ENTRIES[i].slot.offset == ENTRIES[i - 1].slot.end());
-        assert!(ENTRIES[i].slot.offset.is_multiple_of(16));
-        i += 1;
-    }
-};
+        impl $pointers {
+            /// Each entry at the address `find` gives for its name (`None`:
+            /// the image lacks it).
+            ///
+            /// # Safety
+            /// Every address `find` returns must be the start of that
+            /// entry's function, with the signature the table gives it,
+            /// mapped for as long as the pointers are used.
+            pub unsafe fn resolve(mut find: impl FnMut(&'static str) -> Option<usize>) -> Self {
+                $pointers {
+                    $(
+                        #[cfg(any($(target_arch = $arch),*))]
+                        // SAFETY: the caller vouches for the address.
+                        $name: find(stringify!($name)).map(|at| unsafe {
+                            ::core::mem::transmute::<usize, unsafe extern "C" fn($($ty),*) -> $ret>(at)
+                        }),
+                    )*
+                }
+            }
+        }
+    };
+}
 
-/// Symbols the linker script defines for the data pages (see `arch`).
-pub const VVAR_SYMBOL: &str = "__vdso_vvar_page";
-pub const TIMENS_SYMBOL: &str = "__vdso_timens_page";
+/// Expands the rows into `pub struct $name<T>`, one `T` per entry this
+/// architecture has (counters, say), named after the entries.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __entry_per_entry {
+    ({ $per:ident } $({
+        name: $name:ident,
+        args: ($($arg:ident: $ty:ty),* $(,)?),
+        ret: $ret:ty,
+        implementation: $implementation:path,
+        slot: $slot:expr,
+        arches: [$($arch:literal),* $(,)?],
+        abis: $abis:tt $(,)?
+    })*) => {
+        /// One value per entry.
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        #[repr(C)]
+        pub struct $per<T> {
+            $(
+                #[cfg(any($(target_arch = $arch),*))]
+                pub $name: T,
+            )*
+        }
+
+        impl<T> $per<T> {
+            /// The entries' names, in table order.
+            pub const NAMES: &[&str] = &[$(
+                #[cfg(any($(target_arch = $arch),*))]
+                stringify!($name)
+            ),*];
+
+            /// A value for each entry, from its name.
+            pub fn from_fn(mut f: impl FnMut(&'static str) -> T) -> Self {
+                $per {
+                    $(
+                        #[cfg(any($(target_arch = $arch),*))]
+                        $name: f(stringify!($name)),
+                    )*
+                }
+            }
+
+            /// Each entry's name and value, mutably, in table order.
+            pub fn each_mut(&mut self) -> impl Iterator<Item = (&'static str, &mut T)> {
+                [$(
+                    #[cfg(any($(target_arch = $arch),*))]
+                    (stringify!($name), &mut self.$name)
+                ),*]
+                .into_iter()
+            }
+
+            /// The value of the entry named `name`.
+            pub fn get(&self, name: &str) -> Option<&T> {
+                self.each().find(|(n, _)| *n == name).map(|(_, v)| v)
+            }
+
+            /// Each entry's name and value, in table order.
+            pub fn each(&self) -> impl Iterator<Item = (&'static str, &T)> {
+                [$(
+                    #[cfg(any($(target_arch = $arch),*))]
+                    (stringify!($name), &self.$name)
+                ),*]
+                .into_iter()
+            }
+        }
+    };
+}
+
+crate::entry_table!(crate::__entry_list { ENTRIES });
+crate::entry_table!(crate::__entry_pointers { Pointers });
+crate::entry_table!(crate::__entry_per_entry { PerEntry });

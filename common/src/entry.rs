@@ -12,7 +12,7 @@ use core::ffi::c_void;
 
 use crate::arch::{self, nr, syscall3};
 use crate::clock::{self, Timespec, Timeval, Timezone};
-use crate::design::{Design, Host, Timens};
+use crate::design::Design;
 use crate::vvar::{DataPage, TimensSlot};
 
 /// # Safety
@@ -29,7 +29,7 @@ pub unsafe fn clock_gettime<D: Design>(clock_id: i32, ts: *mut Timespec) -> i32 
 /// # Safety
 /// As for [`clock_gettime`].
 #[inline(always)]
-unsafe fn clock_gettime_on<D: Design>(
+pub(crate) unsafe fn clock_gettime_on<D: Design>(
     vvar: &DataPage,
     timens: TimensSlot<'_>,
     clock_id: i32,
@@ -41,33 +41,13 @@ unsafe fn clock_gettime_on<D: Design>(
             ts.write(t);
             0
         },
-        None if D::FOLLOWS_NAMESPACE_PAGE && clock::holds_namespace_page(vvar) => {
-            // SAFETY: forwarded from the caller.
-            unsafe { clock_gettime_through_namespace_page(clock_id, ts) }
-        }
-        // SAFETY: the kernel checks `ts` itself.
-        None => unsafe { fallback(nr::CLOCK_GETTIME, clock_id as usize, ts as usize, 0) as i32 },
+        // SAFETY: forwarded from the caller; the kernel checks `ts` itself.
+        None => match unsafe { D::clock_gettime_elsewhere(vvar, clock_id, ts) } {
+            Some(ret) => ret,
+            // SAFETY: the kernel checks `ts` itself.
+            None => unsafe { fallback(nr::CLOCK_GETTIME, clock_id as usize, ts as usize, 0) as i32 },
+        },
     }
-}
-
-/// Design (c) for a namespaced process: its namespace page is in the vvar
-/// slot and the real vvar page one below the image, so this is the timens
-/// image's algorithm with the two pages' places swapped (Linux's
-/// `do_hres_timens`). Out of line and reached by a tail call: it adds no
-/// instruction, and no saved register, to the host path.
-///
-/// # Safety
-/// As for [`clock_gettime`].
-#[inline(never)]
-unsafe fn clock_gettime_through_namespace_page(clock_id: i32, ts: *mut Timespec) -> i32 {
-    // Reached only with a namespace page in the vvar slot, so the real vvar
-    // page is mapped in the timens slot (design (c), docs/abi.md).
-    let (real, namespace) = (
-        arch::timens_page().page(),
-        TimensSlot::from_page(arch::vvar_page()),
-    );
-    // SAFETY: forwarded from the caller.
-    unsafe { clock_gettime_on::<Timens>(real, namespace, clock_id, ts) }
 }
 
 /// # Safety
@@ -78,28 +58,12 @@ pub unsafe fn gettimeofday<D: Design>(tv: *mut Timeval, tz: *mut Timezone) -> i3
     unsafe { gettimeofday_on::<D>(arch::vvar_page(), arch::timens_page(), tv, tz) }
 }
 
-/// As [`clock_gettime_through_namespace_page`], for `gettimeofday`.
-///
-/// # Safety
-/// As for [`gettimeofday`].
-#[inline(never)]
-unsafe fn gettimeofday_through_namespace_page(tv: *mut Timeval, tz: *mut Timezone) -> i32 {
-    // Reached only with a namespace page in the vvar slot, so the real vvar
-    // page is mapped in the timens slot (design (c), docs/abi.md).
-    let (real, namespace) = (
-        arch::timens_page().page(),
-        TimensSlot::from_page(arch::vvar_page()),
-    );
-    // SAFETY: forwarded from the caller.
-    unsafe { gettimeofday_on::<Host>(real, namespace, tv, tz) }
-}
-
 /// `gettimeofday` over the pages given as the vvar and timens pages.
 ///
 /// # Safety
 /// As for [`gettimeofday`].
 #[inline(always)]
-unsafe fn gettimeofday_on<D: Design>(
+pub(crate) unsafe fn gettimeofday_on<D: Design>(
     vvar: &DataPage,
     timens: TimensSlot<'_>,
     tv: *mut Timeval,
@@ -109,11 +73,11 @@ unsafe fn gettimeofday_on<D: Design>(
         match clock::gettimeofday(vvar) {
             // SAFETY: non-NULL, and the caller vouches for it.
             Some(t) => unsafe { tv.write(t) },
-            None if D::FOLLOWS_NAMESPACE_PAGE && clock::holds_namespace_page(vvar) => {
-                // SAFETY: forwarded from the caller.
-                return unsafe { gettimeofday_through_namespace_page(tv, tz) };
-            }
             None => {
+                // SAFETY: forwarded from the caller.
+                if let Some(ret) = unsafe { D::gettimeofday_elsewhere(vvar, tv, tz) } {
+                    return ret;
+                }
                 // SAFETY: the kernel checks both pointers itself.
                 return unsafe { fallback(nr::GETTIMEOFDAY, tv as usize, tz as usize, 0) as i32 };
             }

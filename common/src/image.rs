@@ -1,92 +1,23 @@
 //! What turns a crate into an image: [`vdso_image!`] defines the exported
-//! entry points (each in the section the linker script pins to its slot),
-//! their weak aliases, the variant note and the panic handler.
+//! entry points of the [table](crate::entry_table) (each in the section the
+//! linker script pins to its slot, under the architecture's symbol names),
+//! the variant note and the panic handler.
 
 /// Defines a complete image in the invoking crate. `vdso/` and `vdso-timens/`
 /// each consist of one invocation, and so does each design variant under
-/// `variants/`. `$variant` names both the [`Variant`](crate::note::Variant)
-/// the note declares and the [`design`](crate::design) type the entries
-/// are compiled for.
+/// `variants/`. `variant` names the [`Variant`](crate::note::Variant) the
+/// note declares; `design` the [`Design`](crate::design::Design) the
+/// entries are compiled for.
 ///
-/// The section names and symbols here must match [`ENTRIES`](crate::entries::ENTRIES);
-/// xtask's verifier refuses an image where they do not.
+/// xtask's verifier refuses an image whose exports, sections or note do not
+/// match the table and the variant.
 #[macro_export]
 macro_rules! vdso_image {
-    (variant = $variant:ident) => {
+    (variant = $variant:ident, design = $design:ty $(,)?) => {
         const VARIANT: $crate::note::Variant = $crate::note::Variant::$variant;
-        type Design = $crate::design::$variant;
+        type Design = $design;
 
-        /// # Safety
-        /// As for the `clock_gettime` system call.
-        #[unsafe(no_mangle)]
-        #[unsafe(link_section = ".text.vdso.clock_gettime")]
-        pub unsafe extern "C" fn __vdso_clock_gettime(
-            clock: i32,
-            ts: *mut $crate::clock::Timespec,
-        ) -> i32 {
-            // SAFETY: the caller's contract is the system call's.
-            unsafe { $crate::entry::clock_gettime::<Design>(clock, ts) }
-        }
-
-        /// # Safety
-        /// As for the `gettimeofday` system call.
-        #[unsafe(no_mangle)]
-        #[unsafe(link_section = ".text.vdso.gettimeofday")]
-        pub unsafe extern "C" fn __vdso_gettimeofday(
-            tv: *mut $crate::clock::Timeval,
-            tz: *mut $crate::clock::Timezone,
-        ) -> i32 {
-            // SAFETY: the caller's contract is the system call's.
-            unsafe { $crate::entry::gettimeofday::<Design>(tv, tz) }
-        }
-
-        /// # Safety
-        /// As for the `time` system call.
-        #[unsafe(no_mangle)]
-        #[unsafe(link_section = ".text.vdso.time")]
-        pub unsafe extern "C" fn __vdso_time(t: *mut i64) -> i64 {
-            // SAFETY: the caller's contract is the system call's.
-            unsafe { $crate::entry::time::<Design>(t) }
-        }
-
-        /// # Safety
-        /// As for the `clock_getres` system call.
-        #[unsafe(no_mangle)]
-        #[unsafe(link_section = ".text.vdso.clock_getres")]
-        pub unsafe extern "C" fn __vdso_clock_getres(
-            clock: i32,
-            res: *mut $crate::clock::Timespec,
-        ) -> i32 {
-            // SAFETY: the caller's contract is the system call's.
-            unsafe { $crate::entry::clock_getres::<Design>(clock, res) }
-        }
-
-        /// # Safety
-        /// As for the `getcpu` system call.
-        #[unsafe(no_mangle)]
-        #[unsafe(link_section = ".text.vdso.getcpu")]
-        pub unsafe extern "C" fn __vdso_getcpu(
-            cpu: *mut u32,
-            node: *mut u32,
-            cache: *mut core::ffi::c_void,
-        ) -> i64 {
-            // SAFETY: the caller's contract is the system call's.
-            unsafe { $crate::entry::getcpu::<Design>(cpu, node, cache) }
-        }
-
-        // The unprefixed names libcs also look up, as weak aliases like Linux's.
-        core::arch::global_asm!(
-            ".weak clock_gettime",
-            ".set clock_gettime, __vdso_clock_gettime",
-            ".weak gettimeofday",
-            ".set gettimeofday, __vdso_gettimeofday",
-            ".weak time",
-            ".set time, __vdso_time",
-            ".weak clock_getres",
-            ".set clock_getres, __vdso_clock_getres",
-            ".weak getcpu",
-            ".set getcpu, __vdso_getcpu",
-        );
+        $crate::entry_table!($crate::__entry_definitions {});
 
         #[unsafe(link_section = ".note.vdso.variant")]
         #[used]
@@ -98,8 +29,42 @@ macro_rules! vdso_image {
         #[cfg(not(test))]
         #[panic_handler]
         fn panic(_: &core::panic::PanicInfo) -> ! {
-            // SAFETY: `ud2` raises #UD; nothing after it runs.
-            unsafe { core::arch::asm!("ud2", options(noreturn, nomem, nostack)) }
+            $crate::__arch_trap!()
         }
+    };
+}
+
+/// Expands the table's rows into the image's exported functions, one module
+/// per entry (named after it) holding `entry`, exported under the
+/// architecture's symbol for it and placed in the entry's section.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __entry_definitions {
+    ({} $({
+        name: $name:ident,
+        args: ($($arg:ident: $ty:ty),* $(,)?),
+        ret: $ret:ty,
+        implementation: $implementation:path,
+        slot: $slot:expr,
+        arches: [$($arch:literal),* $(,)?],
+        abis: $abis:tt $(,)?
+    })*) => {
+        $(
+            #[cfg(any($(target_arch = $arch),*))]
+            pub mod $name {
+                use $implementation as implementation;
+
+                /// # Safety
+                /// As for the system call of the same name.
+                #[unsafe(export_name = $crate::__arch_entry_symbol!($name))]
+                #[unsafe(link_section = concat!(".text.vdso.", stringify!($name)))]
+                pub unsafe extern "C" fn entry($($arg: $ty),*) -> $ret {
+                    // SAFETY: the caller's contract is the system call's.
+                    unsafe { implementation::<super::Design>($($arg),*) }
+                }
+
+                $crate::__arch_entry_alias!($name);
+            }
+        )*
     };
 }

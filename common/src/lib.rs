@@ -10,13 +10,15 @@
 mod arch;
 mod sync;
 
+pub mod abi;
 pub mod clock;
 pub mod design;
+#[cfg(feature = "designs")]
+pub mod designs;
 pub mod entries;
 pub mod entry;
 pub mod image;
 pub mod note;
-pub mod patch;
 pub mod seqlock;
 pub mod timens;
 pub mod vvar;

@@ -1,11 +1,31 @@
-//! The ELF note that names an image's variant, so a loader can refuse the
-//! wrong one: owner `vdso-rs`, type 1, an ASCII name NUL-padded to 16 bytes.
+//! The ELF notes an image carries in its `PT_NOTE` segment, all owned by
+//! `vdso-rs`:
+//!
+//! - the variant note (type [`NT_VDSO_VARIANT`]), naming the image's
+//!   variant so a loader can refuse the wrong one: an ASCII name NUL-padded
+//!   to [`DESC_SIZE`] bytes;
+//! - patch-site notes (type [`NT_VDSO_PATCH_SITE`]), one per site a loader
+//!   may rewrite: three little-endian 32-bit words (the site and its target
+//!   as offsets from the word that holds them, and the site's kind). The
+//!   `vdso-elf` crate reads and applies them.
+//!
+//! This module is the format only; the readers live in `vdso-elf`.
 
 pub const NOTE_OWNER: &[u8; 8] = b"vdso-rs\0";
 pub const NT_VDSO_VARIANT: u32 = 1;
 pub const DESC_SIZE: usize = 16;
-/// The section the note lives in; the linker script keeps it in `PT_NOTE`.
+/// The section the notes live in; the linker script keeps it in `PT_NOTE`.
 pub const NOTE_SECTION: &str = ".note.vdso.variant";
+
+/// The note type of a patch site.
+pub const NT_VDSO_PATCH_SITE: u32 = 2;
+/// A patch-site note's descriptor size.
+pub const SITE_DESC_SIZE: usize = 12;
+/// Site kinds (the descriptor's third word): a static branch, a 5-byte NOP
+/// that becomes a `jmp` to the namespace code (design (d)).
+pub const SITE_TIMENS_BRANCH: u32 = 1;
+/// `rdtscp; nop` that becomes `rdpid rcx` on a CPU with RDPID.
+pub const SITE_RDPID: u32 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Variant {

@@ -6,12 +6,14 @@
 use std::fmt;
 use std::path::Path;
 
-use common::entries::{ENTRIES, VERSION};
-use common::note::{NOTE_OWNER, NT_VDSO_VARIANT, Variant};
-use object::LittleEndian as LE;
+use common::abi::Arch;
+use common::entries::{ENTRIES, Entry};
+use common::note::Variant;
 use object::elf;
+use object::read::elf::ProgramHeader;
+use vdso_elf::{Elf, ElfError, HashTable, LE, LookupError, Symbol, VariantError};
 
-use crate::dynsym::{self, DynamicTable, ElfError, HashTable, LookupError, Symbol};
+use crate::vdso::Offsets;
 
 /// The most an image may take (two pages, like Linux's).
 pub use common::entries::MAX_IMAGE_SIZE;
@@ -28,6 +30,7 @@ pub enum ImageError {
     Relocations(&'static str),
     MissingSymbol {
         name: &'static str,
+        version: &'static str,
         table: HashTable,
         why: LookupError,
     },
@@ -63,13 +66,12 @@ impl fmt::Display for ImageError {
             ImageError::Relocations(tag) => {
                 write!(f, "needs relocations ({tag}); a vDSO image must need none")
             }
-            ImageError::MissingSymbol { name, table, why } => {
-                let table = match table {
-                    HashTable::Sysv => "DT_HASH",
-                    HashTable::Gnu => "DT_GNU_HASH",
-                };
-                write!(f, "symbol {name}@{VERSION} through {table}: {why}")
-            }
+            ImageError::MissingSymbol {
+                name,
+                version,
+                table,
+                why,
+            } => write!(f, "symbol {name}@{version} through {}: {why}", table.tag()),
             ImageError::TablesDisagree { name, sysv, gnu } => write!(
                 f,
                 "DT_HASH finds {name} at {:#x}, DT_GNU_HASH at {:#x}",
@@ -103,13 +105,26 @@ impl From<ElfError> for ImageError {
     }
 }
 
+impl From<VariantError<'_>> for ImageError {
+    fn from(e: VariantError<'_>) -> Self {
+        match e {
+            VariantError::Elf(e) => ImageError::Elf(e),
+            VariantError::Missing => ImageError::NoVariantNote,
+            VariantError::Unknown(desc) => {
+                let end = desc.iter().position(|&b| b == 0).unwrap_or(desc.len());
+                ImageError::UnknownVariant(String::from_utf8_lossy(&desc[..end]).into_owned())
+            }
+        }
+    }
+}
+
 /// A checked image, with its entry points resolved.
 #[derive(Clone, Debug)]
 pub struct Image {
     bytes: Vec<u8>,
     variant: Variant,
-    /// Offsets of `ENTRIES`, in that order.
-    entries: [Symbol; ENTRIES.len()],
+    /// Where each entry of the table is.
+    offsets: Offsets,
 }
 
 impl Image {
@@ -140,47 +155,57 @@ impl Image {
         if bytes.len() > MAX_IMAGE_SIZE {
             return Err(ImageError::TooLarge(bytes.len()));
         }
-        let (_, phdrs) = dynsym::program_headers(&bytes)?;
-        let mut loads = phdrs.iter().filter(|p| p.p_type.get(LE) == elf::PT_LOAD);
+        let arch = Arch::HOST;
+        let elf = Elf::parse_vdso(&bytes, elf::Machine(arch.elf_machine()))?;
+        let mut loads = elf.segments_of(elf::PT_LOAD);
         let load = loads.next().ok_or(ElfError::NoLoadSegment)?;
         if loads.next().is_some() {
             return Err(ImageError::NotMappable("more than one PT_LOAD segment"));
         }
-        if load.p_offset.get(LE) != 0 || load.p_vaddr.get(LE) != 0 {
+        // An opaque iterator may hold its borrow until dropped.
+        drop(loads);
+        if load.p_offset(LE) != 0 || load.p_vaddr(LE) != 0 {
             return Err(ImageError::NotMappable(
                 "its PT_LOAD does not start at offset 0, address 0",
             ));
         }
-        if load.p_filesz.get(LE) > bytes.len() as u64 {
+        let filesz = load.p_filesz(LE);
+        if filesz > bytes.len() as u64 {
             return Err(ElfError::Truncated("the PT_LOAD segment").into());
         }
-        if load.p_memsz.get(LE) != load.p_filesz.get(LE) {
+        if load.p_memsz(LE) != filesz {
             return Err(ImageError::NotMappable(
                 "its PT_LOAD needs zero-filled memory",
             ));
         }
-        if load.p_flags.get(LE).0 & elf::PF_W.0 != 0 {
+        if load.p_flags(LE).0 & elf::PF_W.0 != 0 {
             return Err(ImageError::NotMappable("its PT_LOAD is writable"));
         }
-        let table = DynamicTable::parse(&bytes)?;
+        let table = elf.dynamic()?;
         if let Some(tag) = table.relocations {
             return Err(ImageError::Relocations(tag));
         }
-        let mut entries = [Symbol { offset: 0, size: 0 }; ENTRIES.len()];
-        for (slot, e) in entries.iter_mut().zip(&ENTRIES) {
-            *slot = resolve(&table, e.symbol)?;
-            if slot.offset.saturating_add(slot.size) > load.p_filesz.get(LE) {
+        let mut offsets = Offsets::default();
+        for entry in ENTRIES.iter().filter(|e| e.arches.contains(&arch.name())) {
+            let Some(sym) = resolve(&table, entry, arch)? else {
+                continue;
+            };
+            if sym.offset.saturating_add(sym.size) > filesz {
                 return Err(ImageError::SymbolOutsideImage {
-                    name: e.symbol,
-                    offset: slot.offset,
+                    name: entry.symbol(arch),
+                    offset: sym.offset,
                 });
             }
+            let slot = offsets.each_mut().find(|(n, _)| *n == entry.name);
+            if let Some((_, slot)) = slot {
+                *slot = Some(sym.offset);
+            }
         }
-        let variant = variant_note(&bytes)?;
+        let variant = elf.notes().variant()?;
         Ok(Image {
-            bytes,
             variant,
-            entries,
+            offsets,
+            bytes,
         })
     }
 
@@ -192,43 +217,37 @@ impl Image {
         self.variant
     }
 
-    /// The offset of each entry of `common::entries::ENTRIES`, in order.
-    pub fn entry_offsets(&self) -> [u64; ENTRIES.len()] {
-        self.entries.map(|s| s.offset)
+    /// Where each entry is, from the image's base.
+    pub fn offsets(&self) -> &Offsets {
+        &self.offsets
     }
 }
 
-/// Resolves `name` through both tables, as different libcs would, and
-/// insists they agree.
-fn resolve(table: &DynamicTable<'_>, name: &'static str) -> Result<Symbol, ImageError> {
-    let find = |t| {
-        table
-            .lookup(t, name, VERSION)
-            .map_err(|why| ImageError::MissingSymbol {
-                name,
-                table: t,
-                why,
-            })
-    };
-    let gnu = find(HashTable::Gnu)?;
-    let sysv = find(HashTable::Sysv)?;
-    if sysv != gnu {
-        return Err(ImageError::TablesDisagree { name, sysv, gnu });
+/// Resolves `entry` through both tables, as different libcs would, and
+/// insists they agree. An entry some data layouts lack may be absent
+/// (`None`); one every layout has may not.
+fn resolve(
+    table: &vdso_elf::DynamicTable<'_>,
+    entry: &Entry,
+    arch: Arch,
+) -> Result<Option<Symbol>, ImageError> {
+    let (name, version) = (entry.symbol(arch), arch.symbol_version());
+    let find = |t| table.lookup(t, name, version);
+    match (find(HashTable::Gnu), find(HashTable::Sysv)) {
+        (Ok(gnu), Ok(sysv)) if gnu == sysv => Ok(Some(gnu)),
+        (Ok(gnu), Ok(sysv)) => Err(ImageError::TablesDisagree { name, sysv, gnu }),
+        (Err(LookupError::NotFound), Err(LookupError::NotFound)) if entry.abis.is_some() => Ok(None),
+        (Err(why), _) => Err(ImageError::MissingSymbol {
+            name,
+            version,
+            table: HashTable::Gnu,
+            why,
+        }),
+        (_, Err(why)) => Err(ImageError::MissingSymbol {
+            name,
+            version,
+            table: HashTable::Sysv,
+            why,
+        }),
     }
-    Ok(gnu)
-}
-
-fn variant_note(bytes: &[u8]) -> Result<Variant, ImageError> {
-    let note = dynsym::notes(bytes)?
-        .into_iter()
-        .find(|n| n.name == &NOTE_OWNER[..] && n.kind == NT_VDSO_VARIANT)
-        .ok_or(ImageError::NoVariantNote)?;
-    Variant::from_desc(note.desc).ok_or_else(|| {
-        let end = note
-            .desc
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(note.desc.len());
-        ImageError::UnknownVariant(String::from_utf8_lossy(&note.desc[..end]).into_owned())
-    })
 }

@@ -8,14 +8,13 @@
 //! - [`mapping::Mapping`]: maps the pages read-only below an image, as a
 //!   process sees them; [`Mapping::swap`](mapping::Mapping::swap) replaces
 //!   the image as on `setns`.
-//! - [`image::Image`]: an image file, checked; [`dynsym`]: symbol lookup
-//!   through the dynamic table, as libcs do it.
+//! - [`image::Image`]: an image file, checked, its entries resolved
+//!   through the dynamic table as libcs do it (`vdso-elf`).
 //! - [`kernel_vdso`]: the running kernel's own vDSO, the reference.
 //! - [`variants`]: the design variants, mapped as their designs would be.
 //!
 //! Data flows one way: the timekeeper writes, the images read.
 
-pub mod dynsym;
 pub mod image;
 pub mod images;
 pub mod kernel_vdso;

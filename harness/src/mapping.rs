@@ -13,23 +13,22 @@ use std::fmt;
 use std::io;
 use std::sync::Mutex;
 
-use common::entries::ENTRIES;
 use common::note::Variant;
 use common::vvar::DATA_PAGES;
 
 use crate::image::Image;
 use crate::pages::DataPages;
 use crate::region::Region;
-use crate::vdso::Vdso;
+use crate::vdso::{Offsets, Vdso};
 
 #[derive(Debug)]
 pub enum SwapError {
     /// The new image's entry points are not where the old one's were, so
     /// pointers the process resolved would land in the wrong place.
     OffsetsDiffer {
-        symbol: &'static str,
-        mapped: u64,
-        new: u64,
+        entry: &'static str,
+        mapped: Option<u64>,
+        new: Option<u64>,
     },
     Io(io::Error),
 }
@@ -37,14 +36,15 @@ pub enum SwapError {
 impl fmt::Display for SwapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SwapError::OffsetsDiffer {
-                symbol,
-                mapped,
-                new,
-            } => write!(
-                f,
-                "{symbol} is at {mapped:#x} in the mapped image but at {new:#x} in the new one"
-            ),
+            SwapError::OffsetsDiffer { entry, mapped, new } => {
+                let at = |o: &Option<u64>| o.map_or("nowhere".to_string(), |o| format!("{o:#x}"));
+                write!(
+                    f,
+                    "entry {entry} is at {} in the mapped image but at {} in the new one",
+                    at(mapped),
+                    at(new)
+                )
+            }
             SwapError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -61,7 +61,7 @@ pub struct Mapping {
 #[derive(Clone, Copy)]
 struct Mapped {
     variant: Variant,
-    offsets: [u64; ENTRIES.len()],
+    offsets: Offsets,
 }
 
 // SAFETY: the mapping is read-only memory (data pages, code) that any thread
@@ -80,7 +80,7 @@ impl Mapping {
         unsafe { region.place_image(image.bytes())? };
         let current = Mutex::new(Mapped {
             variant: image.variant(),
-            offsets: image.entry_offsets(),
+            offsets: *image.offsets(),
         });
         Ok(Mapping { region, current })
     }
@@ -102,7 +102,7 @@ impl Mapping {
         // SAFETY: each offset was resolved from the mapped image's dynamic
         // table and checked to lie inside it; the image stays mapped (at the
         // same offsets) as long as `self` does.
-        unsafe { Vdso::from_offsets(self.base(), offsets) }
+        unsafe { Vdso::from_offsets(self.base(), &offsets) }
     }
 
     /// Replaces the image with `image`, at the same address, as a kernel does
@@ -116,15 +116,17 @@ impl Mapping {
     /// before and after are fine.
     pub unsafe fn swap(&self, image: &Image) -> Result<(), SwapError> {
         let mapped = self.lock().offsets;
-        let new = image.entry_offsets();
-        for ((e, mapped), new) in ENTRIES.iter().zip(mapped).zip(new) {
-            if mapped != new {
-                return Err(SwapError::OffsetsDiffer {
-                    symbol: e.symbol,
-                    mapped,
-                    new,
-                });
-            }
+        let new = *image.offsets();
+        if let Some(((entry, mapped), (_, new))) = mapped
+            .each()
+            .zip(new.each())
+            .find(|((_, a), (_, b))| a != b)
+        {
+            return Err(SwapError::OffsetsDiffer {
+                entry,
+                mapped: *mapped,
+                new: *new,
+            });
         }
         // SAFETY: the caller guarantees no thread is inside the image.
         unsafe { self.region.place_image(image.bytes()) }.map_err(SwapError::Io)?;

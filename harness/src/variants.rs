@@ -16,15 +16,15 @@
 
 use std::io;
 
-use common::note::{NOTE_OWNER, Variant};
-use common::patch::{self, NT_VDSO_PATCH_SITE, Site, SiteKind};
+use common::note::Variant;
 use common::vvar::PAGE_SIZE;
+use vdso_elf::patch::{self, Site, SiteKind};
+use vdso_elf::Elf;
 
-use crate::dynsym;
 use crate::image::{Image, ImageError};
 use crate::pages::{DataPages, TIMENS_PAGE, VVAR_PAGE};
 use crate::region::Region;
-use crate::vdso::Vdso;
+use crate::vdso::{Offsets, Vdso};
 
 /// Slot indices below the image, in mapping order.
 const VVAR_SLOT: usize = 0;
@@ -52,7 +52,7 @@ enum SlotSource<'a> {
 pub struct Process {
     region: Region,
     image_len: usize,
-    offsets: [u64; common::entries::ENTRIES.len()],
+    offsets: Offsets,
     variant: Variant,
     /// False when the design leaves the timens slot empty.
     timens_mapped: bool,
@@ -75,7 +75,7 @@ impl Process {
         Ok(Process {
             region,
             image_len: image.bytes().len(),
-            offsets: image.entry_offsets(),
+            offsets: *image.offsets(),
             variant: image.variant(),
             timens_mapped: !matches!(timens, SlotSource::Nothing),
         })
@@ -94,7 +94,7 @@ impl Process {
     pub fn vdso(&self) -> Vdso<'_> {
         // SAFETY: the offsets were resolved from the mapped image and lie
         // inside it; it stays mapped, with its data slots, while `self` lives.
-        unsafe { Vdso::from_offsets(self.base(), self.offsets) }
+        unsafe { Vdso::from_offsets(self.base(), &self.offsets) }
     }
 
     /// The mapped image's bytes (for flushing it from the caches).
@@ -148,11 +148,10 @@ pub fn cpu_has_rdpid() -> bool {
 /// The image's patch sites, read from its `PT_NOTE` notes (as a loader
 /// would: no section headers).
 pub fn patch_sites(image: &Image) -> Result<Vec<Site>, ImageError> {
-    Ok(dynsym::notes(image.bytes())?
-        .into_iter()
-        .filter(|n| n.name == &NOTE_OWNER[..] && n.kind == NT_VDSO_PATCH_SITE)
-        .filter_map(|n| Site::parse(n.desc, n.desc_offset as u64))
-        .collect())
+    Ok(Elf::parse(image.bytes())?
+        .notes()
+        .patch_sites()
+        .collect::<Result<_, _>>()?)
 }
 
 /// `image` with its RDPID alternatives applied (`rdtscp; nop` becomes

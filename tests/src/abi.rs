@@ -59,8 +59,9 @@ fn ret(value: libc::c_long) -> i32 {
 /// `clock_gettime` through `vdso`, into a buffer holding [`UNTOUCHED`].
 pub fn vdso_clock_gettime(vdso: &Vdso<'_>, clock: i32) -> (i32, Timespec) {
     let mut ts = UNTOUCHED;
+    let f = vdso.entries.clock_gettime.expect("a clock_gettime entry");
     // SAFETY: a resolved entry of a mapped vDSO and a writable timespec.
-    let r = unsafe { (vdso.clock_gettime)(clock, &mut ts) };
+    let r = unsafe { f(clock, &mut ts) };
     (r, ts)
 }
 
@@ -72,9 +73,10 @@ pub fn vdso_clock_getres(vdso: &Vdso<'_>, clock: i32, with_buffer: bool) -> (i32
     } else {
         std::ptr::null_mut()
     };
+    let f = vdso.entries.clock_getres.expect("a clock_getres entry");
     // SAFETY: a resolved entry; the pointer is writable or NULL, which
     // clock_getres accepts.
-    let r = unsafe { (vdso.clock_getres)(clock, p) };
+    let r = unsafe { f(clock, p) };
     (r, ts)
 }
 
@@ -150,14 +152,9 @@ pub fn sys_getcpu() -> (i32, u32, u32) {
 
 /// `getcpu` through `vdso` with every pointer NULL.
 pub fn vdso_getcpu_nulls(vdso: &Vdso<'_>) -> i64 {
+    let f = vdso.entries.getcpu.expect("a getcpu entry");
     // SAFETY: a resolved entry; getcpu accepts NULL for each pointer.
-    unsafe {
-        (vdso.getcpu)(
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-        )
-    }
+    unsafe { f(std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()) }
 }
 
 /// The CPUs the calling thread may run on.

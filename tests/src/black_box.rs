@@ -6,7 +6,7 @@ use common::clock::{
     CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC_RAW, CLOCK_REALTIME,
     CLOCK_REALTIME_COARSE, CLOCK_TAI, Timespec,
 };
-use common::patch::{RDPID_RCX, Site, SiteKind};
+use vdso_elf::patch::{RDPID_RCX, Site, SiteKind};
 
 use crate::abi::{self, UNTOUCHED};
 use crate::check::Verdict;

@@ -8,7 +8,6 @@
 
 use std::panic::catch_unwind;
 
-use common::entries::ENTRIES;
 use harness::Image;
 use object::LittleEndian as LE;
 use object::elf::{self, FileHeader64};
@@ -133,7 +132,7 @@ fn damaged_images_are_refused_with_a_reason(target: Target) -> Verdict {
     let variant = target.variant().ok_or("not an image")?;
     let original = target.image()?.bytes().to_vec();
     let expect = Expect {
-        entries: &ENTRIES,
+        entries: &xtask::build_vdso::entries(xtask::build_vdso::ABI),
         variant,
     };
     let clean = verify(&original, expect);

@@ -25,7 +25,7 @@ use harness::{DataPages, Image, Timekeeper};
 use crate::cli::Failure;
 use crate::layout::{
     CONTROL_OFFSET, CONTROL_SIZE, Control, ENV_NAMESPACE, FILE_SIZE, FLAG_COUNT, FLAG_TIMENS,
-    IMAGE_OFFSET, MAGIC, SERVED, TRANSLATED,
+    IMAGE_OFFSET, MAGIC, TRANSLATED,
 };
 use crate::{offset, program};
 
@@ -483,9 +483,9 @@ pub(crate) fn exit_code(status: i32) -> i32 {
 
 /// `--verbose` at exit: the calls each entry served, and the translations.
 fn report(c: &Control) {
-    let served: Vec<String> = SERVED
-        .iter()
-        .zip(&c.served)
+    let served: Vec<String> = c
+        .served
+        .each()
         .map(|(name, n)| format!("{name} {}", n.load(Relaxed)))
         .collect();
     eprintln!("vdso-run: served by the image: {}", served.join(", "));

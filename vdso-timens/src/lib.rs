@@ -3,4 +3,4 @@
 //! MONOTONIC_COARSE and BOOTTIME.
 #![no_std]
 
-common::vdso_image!(variant = Timens);
+common::vdso_image!(variant = Timens, design = common::design::Timens);

@@ -2,4 +2,4 @@
 //! reads a namespace offset.
 #![no_std]
 
-common::vdso_image!(variant = Host);
+common::vdso_image!(variant = Host, design = common::design::Host);

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use common::entries::ENTRIES;
 use common::note::Variant;
 use iced_x86::{Decoder, DecoderOptions, Mnemonic};
 use vdso_benches::calls::Call;
@@ -142,7 +141,7 @@ impl ImageFacts {
                     .map(|s| (s.variant, variants::dirs().out.join(s.file))),
             );
         for (variant, path) in specs {
-            let facts = build_vdso::verified(&path, variant, &ENTRIES)?.facts;
+            let facts = build_vdso::verified(&path, variant, &build_vdso::entries(build_vdso::ABI))?.facts;
             let data = std::fs::read(&path)?;
             let entry = &facts.exports["__vdso_clock_gettime"];
             let code = &data[entry.offset as usize..(entry.offset + entry.size) as usize];
@@ -178,12 +177,16 @@ fn kernel_getcpu_uses_rdpid(image: &[u8]) -> Result<bool> {
 /// A function of the kernel's vDSO, through its dynamic table (its copy
 /// ends with its last `PT_LOAD`, before any section header).
 fn kernel_symbol(image: &[u8], name: &str) -> Result<(u64, u64)> {
-    use harness::dynsym::{DynamicTable, HashTable};
-    let table =
-        DynamicTable::parse(image).map_err(|e| anyhow::anyhow!("the kernel's vDSO: {e}"))?;
+    let table = vdso_elf::Elf::parse(image)
+        .and_then(|elf| elf.dynamic())
+        .context("the kernel's vDSO")?;
     let sym = table
-        .lookup(HashTable::Gnu, name, common::entries::VERSION)
-        .map_err(|e| anyhow::anyhow!("the kernel's vDSO: {name}: {e}"))?;
+        .lookup(
+            vdso_elf::HashTable::Gnu,
+            name,
+            build_vdso::ARCH.symbol_version(),
+        )
+        .with_context(|| format!("the kernel's vDSO: {name}"))?;
     Ok((sym.offset, sym.size))
 }
 
@@ -425,7 +428,7 @@ fn disassembly(
             .join("\n"))
     };
     let host_file = vdso_dir.join("vdso.so");
-    let facts = build_vdso::verified(&host_file, Variant::Host, &ENTRIES)?.facts;
+    let facts = build_vdso::verified(&host_file, Variant::Host, &build_vdso::entries(build_vdso::ABI))?.facts;
     let e = &facts.exports["__vdso_clock_gettime"];
     let (ko, ks) = kernel_symbol(kernel, "__vdso_clock_gettime")?;
     Ok(Disassembly {

@@ -4,13 +4,23 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use common::entries::{ENTRIES, Entry};
+use common::abi::{Abi, Arch};
+use common::entries::{ENTRIES, Entry, Placed};
 use common::note::Variant;
 use xshell::Shell;
 
 use crate::compile::{self, ImageCrate};
 use crate::verify::{self, Expect, Facts, Report};
 use crate::{layout, link, project_root};
+
+/// The architecture and data layout the images are built for.
+pub const ARCH: Arch = Arch::X86_64;
+pub const ABI: Abi = Abi::Linux6_6;
+
+/// The table's entries as an image for `abi` places them.
+pub fn entries(abi: Abi) -> Vec<Placed> {
+    Entry::placed(ENTRIES, ARCH, abi).collect()
+}
 
 /// One image of the pair: which crate, which file.
 #[derive(Clone, Copy, Debug)]
@@ -114,7 +124,7 @@ pub fn build_pair(sh: &Shell, dirs: &Dirs, cfgs: &[String]) -> Result<Vec<Built>
             package: spec.package,
         };
         let Staged { path, facts } =
-            build_image(sh, krate, spec.variant, &ENTRIES, dirs, spec.file, cfgs)?;
+            build_image(sh, krate, spec.variant, &entries(ABI), dirs, spec.file, cfgs)?;
         built.push(Built { spec, path, facts });
     }
     let differ = verify::compare(&built[0].facts, &built[1].facts);
@@ -142,7 +152,7 @@ pub fn build_image(
     sh: &Shell,
     krate: ImageCrate<'_>,
     variant: Variant,
-    entries: &[Entry],
+    entries: &[Placed],
     dirs: &Dirs,
     file: &str,
     cfgs: &[String],
@@ -174,7 +184,7 @@ pub fn publish(dir: &Path, file: &str, bytes: &[u8]) -> Result<PathBuf> {
 }
 
 /// Verifies the file at `path`, turning violations into one error listing them all.
-pub fn verified(path: &Path, variant: Variant, entries: &[Entry]) -> Result<Report> {
+pub fn verified(path: &Path, variant: Variant, entries: &[Placed]) -> Result<Report> {
     let data = std::fs::read(path)?;
     let report = verify::verify(&data, Expect { entries, variant });
     if !report.is_clean() {

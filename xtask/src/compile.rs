@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use common::entries::Entry;
+use common::entries::Placed;
 use object::read::archive::ArchiveFile;
 use object::{Object, ObjectSection};
 use xshell::{Shell, cmd};
@@ -57,7 +57,7 @@ pub fn staticlib(
 /// Fails, naming the entry and both sizes, if an entry's function is larger
 /// than its slot. (The linker script asserts this too, but cannot say by
 /// how much.)
-pub fn check_slots(archive: &Path, entries: &[Entry]) -> Result<()> {
+pub fn check_slots(archive: &Path, entries: &[Placed]) -> Result<()> {
     let data = std::fs::read(archive).with_context(|| format!("reading {}", archive.display()))?;
     let ar = ArchiveFile::parse(&*data).context("reading the archive")?;
     let mut found = vec![None; entries.len()];

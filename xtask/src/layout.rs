@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use anyhow::Result;
-use common::entries::ENTRIES;
 use common::vvar;
 use serde_json::{Value, json};
 
@@ -43,7 +42,7 @@ pub fn to_json(images: &[Built], counter: Counter) -> Value {
             })
         })
         .collect();
-    let slots: Vec<Value> = ENTRIES
+    let slots: Vec<Value> = crate::build_vdso::entries(crate::build_vdso::ABI)
         .iter()
         .map(|e| json!({ "symbol": e.symbol, "alias": e.alias, "offset": e.slot.offset, "size": e.slot.size }))
         .collect();

@@ -4,14 +4,14 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use common::entries::{Entry, SONAME};
+use common::entries::{Placed, SONAME};
 use xshell::{Shell, cmd};
 
 use crate::scripts;
 
 /// Links `archive` into `out` (unstripped), writing the generated scripts
 /// beside it. GNU ld is named explicitly: the scripts use its syntax.
-pub fn link(sh: &Shell, archive: &Path, entries: &[Entry], out: &Path) -> Result<()> {
+pub fn link(sh: &Shell, archive: &Path, entries: &[Placed], out: &Path) -> Result<()> {
     link_with_script(
         sh,
         archive,
@@ -27,7 +27,7 @@ pub fn link(sh: &Shell, archive: &Path, entries: &[Entry], out: &Path) -> Result
 pub fn link_with_script(
     sh: &Shell,
     archive: &Path,
-    entries: &[Entry],
+    entries: &[Placed],
     script: &str,
     extra: &[&str],
     out: &Path,

@@ -11,13 +11,10 @@
 use std::ops::Range;
 
 use anyhow::{Context, Result, bail, ensure};
-use common::note::{NOTE_OWNER, NT_VDSO_VARIANT, Variant};
-use common::patch::{self, NT_VDSO_PATCH_SITE, Site, SiteKind};
-use object::Endianness;
+use common::note::{NT_VDSO_VARIANT, Variant};
 use object::elf;
-use object::read::elf::{ElfFile64, FileHeader, ProgramHeader};
-
-const E: Endianness = Endianness::Little;
+use vdso_elf::patch::{self, Site, SiteKind};
+use vdso_elf::{Elf, LE};
 
 /// Where an image's notes are, as file offsets (which are also image
 /// addresses: one `PT_LOAD` from offset 0 at address 0).
@@ -28,46 +25,32 @@ pub struct Notes {
     pub sites: Vec<Site>,
 }
 
-/// Reads the notes of `image` through its program headers, as a loader would.
+/// Reads the notes of `image` through its program headers, as a loader
+/// would (`vdso-elf`).
 pub fn notes(image: &[u8]) -> Result<Notes> {
-    let file = ElfFile64::<Endianness>::parse(image).context("not an ELF image")?;
-    let header = file.elf_header();
-    let mut build_id = None;
-    let mut variant = None;
-    let mut sites = Vec::new();
-    let offset_of = |s: &[u8]| s.as_ptr() as usize - image.as_ptr() as usize;
-    for p in header.program_headers(E, image)? {
-        if p.p_type(E) == elf::PT_LOAD {
-            ensure!(
-                p.p_offset(E) == 0 && p.p_vaddr(E) == 0,
-                "the PT_LOAD segment does not map offset 0 at address 0"
-            );
-        }
-        let Some(mut it) = p.notes(E, image)? else {
-            continue;
-        };
-        while let Some(note) = it.next()? {
-            let desc = note.desc();
-            let at = offset_of(desc);
-            let range = at..at + desc.len();
-            if note.name() == b"GNU" && note.n_type(E) == elf::NT_GNU_BUILD_ID {
-                build_id = Some(range);
-            } else if note.name() == &NOTE_OWNER[..NOTE_OWNER.len() - 1] {
-                match note.n_type(E).0 {
-                    NT_VDSO_VARIANT => variant = Some(range),
-                    NT_VDSO_PATCH_SITE => sites.push(
-                        Site::parse(desc, at as u64)
-                            .with_context(|| format!("unreadable patch-site note at {at:#x}"))?,
-                    ),
-                    _ => {}
-                }
-            }
-        }
+    use object::read::elf::ProgramHeader;
+    let elf = Elf::parse(image).context("not an ELF image")?;
+    for load in elf.segments_of(elf::PT_LOAD) {
+        ensure!(
+            load.p_offset(LE) == 0 && load.p_vaddr(LE) == 0,
+            "the PT_LOAD segment does not map offset 0 at address 0"
+        );
     }
+    let range = |n: vdso_elf::Note<'_>| n.desc_offset..n.desc_offset + n.desc.len();
+    let build_id = elf.notes().build_id()?.context("no GNU build-id note")?;
+    let variant = elf
+        .notes()
+        .find_ours(NT_VDSO_VARIANT)?
+        .context("no vdso-rs variant note")?;
+    let mut sites = elf
+        .notes()
+        .patch_sites()
+        .collect::<Result<Vec<_>, _>>()
+        .context("reading the patch-site notes")?;
     sites.sort_by_key(|s| s.at);
     Ok(Notes {
-        build_id: build_id.context("no GNU build-id note")?,
-        variant: variant.context("no vdso-rs variant note")?,
+        build_id: range(build_id),
+        variant: range(variant),
         sites,
     })
 }
@@ -87,7 +70,7 @@ pub fn patched(image: &[u8], kind: SiteKind, variant: Variant) -> Result<Vec<u8>
     let mut out = image.to_vec();
     let mut count = 0;
     for site in notes.sites.iter().filter(|s| s.kind == kind) {
-        patch::apply(&mut out, site).map_err(|e| anyhow::anyhow!("{e}"))?;
+        patch::apply(&mut out, site)?;
         count += 1;
     }
     ensure!(count > 0, "the image has no {kind:?} patch site");
@@ -115,7 +98,7 @@ pub fn with_rdpid(image: &[u8]) -> Result<Vec<u8>> {
     let notes = notes(image)?;
     let mut out = image.to_vec();
     for site in notes.sites.iter().filter(|s| s.kind == SiteKind::Rdpid) {
-        patch::apply(&mut out, site).map_err(|e| anyhow::anyhow!("{e}"))?;
+        patch::apply(&mut out, site)?;
     }
     Ok(out)
 }

@@ -10,9 +10,8 @@
 //!   on this CPU would map them.
 
 use anyhow::{Result, bail};
-use common::entries::ENTRIES;
 use common::note::Variant;
-use common::patch::SiteKind;
+use vdso_elf::patch::SiteKind;
 use xshell::Shell;
 
 use crate::build_vdso::{self, Built, Dirs, ImageSpec};
@@ -59,6 +58,7 @@ pub fn dirs() -> Dirs {
 pub fn run(sh: &Shell) -> Result<Vec<Built>> {
     let dirs = dirs();
     let manifest = project_root().join("Cargo.toml");
+    let entries = build_vdso::entries(build_vdso::ABI);
     let mut built = Vec::new();
     for spec in COMPILED {
         eprintln!(
@@ -71,7 +71,7 @@ pub fn run(sh: &Shell) -> Result<Vec<Built>> {
             package: spec.package,
         };
         let build_vdso::Staged { path, facts } =
-            build_vdso::build_image(sh, krate, spec.variant, &ENTRIES, &dirs, spec.file, &[])?;
+            build_vdso::build_image(sh, krate, spec.variant, &entries, &dirs, spec.file, &[])?;
         built.push(Built { spec, path, facts });
     }
     let compiled = &built[2];
@@ -141,7 +141,7 @@ fn verified_bytes(data: &[u8], variant: Variant, what: &str) -> Result<verify::F
     let report = verify::verify(
         data,
         Expect {
-            entries: &ENTRIES,
+            entries: &build_vdso::entries(build_vdso::ABI),
             variant,
         },
     );

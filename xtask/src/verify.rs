@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use common::entries::{Entry, SONAME, VERSION};
+use common::entries::{Placed, SONAME};
 use common::note::{DESC_SIZE, NOTE_OWNER, NT_VDSO_VARIANT, Variant};
 use gimli::UnwindSection;
 use iced_x86::{Decoder, DecoderOptions, FlowControl, OpKind};
@@ -29,7 +29,7 @@ pub const MAX_STACK: i64 = 256;
 /// What an image is checked against.
 #[derive(Clone, Copy, Debug)]
 pub struct Expect<'a> {
-    pub entries: &'a [Entry],
+    pub entries: &'a [Placed],
     pub variant: Variant,
 }
 
@@ -110,6 +110,7 @@ pub enum Violation {
     SymbolVersion {
         name: String,
         found: String,
+        expected: &'static str,
     },
     UnexpectedExport(String),
     BranchOutside {
@@ -216,8 +217,12 @@ impl fmt::Display for Violation {
             } => {
                 write!(f, "symbol {name} is {found}; it must be {expected}")
             }
-            SymbolVersion { name, found } => {
-                write!(f, "symbol {name} has version {found:?}, not {VERSION}")
+            SymbolVersion {
+                name,
+                found,
+                expected,
+            } => {
+                write!(f, "symbol {name} has version {found:?}, not {expected}")
             }
             UnexpectedExport(name) => {
                 write!(
@@ -499,7 +504,7 @@ impl<'a> Checker<'a, '_> {
         Some(String::from_utf8_lossy(bytes).into_owned())
     }
 
-    fn symbols(&mut self, entries: &[Entry]) {
+    fn symbols(&mut self, entries: &[Placed]) {
         let dynsym = self.file.elf_dynamic_symbol_table();
         let sections = self.file.elf_section_table();
         let versions = match sections.versions(E, self.data) {
@@ -521,7 +526,7 @@ impl<'a> Checker<'a, '_> {
                 continue;
             }
             // ld defines each version name as an absolute symbol.
-            if sym.st_shndx(E) == elf::SHN_ABS && name == VERSION {
+            if sym.st_shndx(E) == elf::SHN_ABS && entries.iter().any(|e| e.version == name) {
                 continue;
             }
             let version = versions
@@ -547,7 +552,8 @@ impl<'a> Checker<'a, '_> {
             exports.insert(name, export);
         }
         for e in entries {
-            for (name, weak) in [(e.symbol, false), (e.alias, true)] {
+            let alias = e.alias.map(|a| (a, true));
+            for (name, weak) in [(e.symbol, false)].into_iter().chain(alias) {
                 let Some(x) = exports.get(name) else {
                     self.fail(Violation::MissingSymbol(name.to_string()));
                     continue;
@@ -577,17 +583,21 @@ impl<'a> Checker<'a, '_> {
                         expected,
                     });
                 }
-                if x.version != VERSION {
+                if x.version != e.version {
                     let found = x.version.clone();
                     self.fail(Violation::SymbolVersion {
                         name: name.into(),
                         found,
+                        expected: e.version,
                     });
                 }
             }
         }
         for name in exports.keys() {
-            if !entries.iter().any(|e| e.symbol == name || e.alias == name) {
+            if !entries
+                .iter()
+                .any(|e| e.symbol == name || e.alias == Some(name.as_str()))
+            {
                 self.fail(Violation::UnexpectedExport(name.clone()));
             }
         }
@@ -607,7 +617,7 @@ impl<'a> Checker<'a, '_> {
 
     /// Decodes all executable code: direct branches stay inside it, and
     /// nothing jumps through memory (how GOT and PLT calls look).
-    fn code(&mut self, entries: &[Entry]) {
+    fn code(&mut self, entries: &[Placed]) {
         let sections = self.file.elf_section_table();
         let mut ranges = Vec::new();
         for s in sections.iter() {
@@ -662,7 +672,7 @@ impl<'a> Checker<'a, '_> {
     /// Every entry is covered by an FDE, and no function's CFA rises more
     /// than `MAX_STACK` above its stack pointer (which also rules out stack
     /// probes: they only appear for frames of a page or more).
-    fn unwind(&mut self, entries: &[Entry]) {
+    fn unwind(&mut self, entries: &[Placed]) {
         let sections = self.file.elf_section_table();
         let Some((_, eh)) = sections.section_by_name(E, b".eh_frame") else {
             self.fail(Violation::BadEhFrame("no .eh_frame section".into()));

@@ -2,7 +2,6 @@
 //! RDTSCP, and `--counter lfence-rdtsc` gives images that read it with
 //! `lfence; rdtsc` and still pass every rule.
 
-use common::entries::ENTRIES;
 use xshell::Shell;
 use xtask::build_vdso::{self, Counter, Dirs};
 use xtask::project_root;
@@ -28,7 +27,7 @@ fn clock_gettime_slots(counter: Counter) -> Vec<Vec<u8>> {
     let sh = Shell::new().expect("creating an xshell Shell");
     let built = build_vdso::build_pair(&sh, &dirs, &counter.cfgs())
         .unwrap_or_else(|e| panic!("building with --counter {}: {e:#}", counter.name()));
-    let slot = ENTRIES[0].slot;
+    let slot = xtask::build_vdso::entries(xtask::build_vdso::ABI)[0].slot;
     built
         .iter()
         .map(|b| {

@@ -4,9 +4,8 @@
 
 use std::path::PathBuf;
 
-use common::entries::ENTRIES;
 use common::note::Variant;
-use common::patch::SiteKind;
+use vdso_elf::patch::{NOP5, RDPID_RCX, RDTSCP_NOP, SiteKind};
 use xshell::Shell;
 use xtask::build_vdso::{self, Dirs};
 use xtask::compile::ImageCrate;
@@ -40,7 +39,7 @@ fn compiled_static_image() -> Vec<u8> {
         package: "vdso-static",
     };
     let file = "vdso-static.so";
-    let path = build_vdso::build_image(&sh, krate, Variant::Static, &ENTRIES, &dirs, file, &[])
+    let path = build_vdso::build_image(&sh, krate, Variant::Static, &entries(), &dirs, file, &[])
         .expect("building vdso-static.so")
         .path;
     std::fs::read(path).expect("reading it back")
@@ -64,7 +63,7 @@ fn the_namespace_image_differs_from_the_compiled_one_only_at_its_sites_and_notes
     let report = verify::verify(
         &patched,
         Expect {
-            entries: &ENTRIES,
+            entries: &entries(),
             variant: Variant::StaticTimens,
         },
     );
@@ -72,7 +71,7 @@ fn the_namespace_image_differs_from_the_compiled_one_only_at_its_sites_and_notes
     let facts = verify::verify(
         &compiled,
         Expect {
-            entries: &ENTRIES,
+            entries: &entries(),
             variant: Variant::Static,
         },
     )
@@ -115,7 +114,7 @@ fn the_namespace_image_differs_from_the_compiled_one_only_at_its_sites_and_notes
 
     // A site left unpatched.
     let mut half = patched.clone();
-    half[branch.at as usize..branch.at as usize + 5].copy_from_slice(&common::patch::NOP5);
+    half[branch.at as usize..branch.at as usize + 5].copy_from_slice(&NOP5);
     let broken = patch::check_pair(&compiled, &half).unwrap();
     assert!(
         broken.iter().any(|b| b.contains("is not a jmp")),
@@ -135,16 +134,20 @@ fn the_rdpid_alternative_leaves_a_verified_image(compiled: &[u8]) {
         .find(|s| s.kind == SiteKind::Rdpid)
         .expect("an RDPID site");
     let at = site.at as usize;
-    assert_eq!(compiled[at..at + 4], common::patch::RDTSCP_NOP);
-    assert_eq!(with[at..at + 4], common::patch::RDPID_RCX);
+    assert_eq!(compiled[at..at + 4], RDTSCP_NOP);
+    assert_eq!(with[at..at + 4], RDPID_RCX);
     let differing = compiled.iter().zip(&with).filter(|(a, b)| a != b).count();
     assert!(differing <= 4);
     let report = verify::verify(
         &with,
         Expect {
-            entries: &ENTRIES,
+            entries: &entries(),
             variant: Variant::Static,
         },
     );
     assert!(report.is_clean(), "{:?}", report.messages());
+}
+
+fn entries() -> Vec<common::entries::Placed> {
+    build_vdso::entries(build_vdso::ABI)
 }

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use common::entries::{ENTRIES, Entry, Slot};
+use common::entries::{Placed, Slot};
 use common::note::Variant;
 use xshell::Shell;
 use xtask::build_vdso::{self, Dirs};
@@ -128,7 +128,7 @@ struct Linked {
 
 /// Links the fixture with `flaw` against `entries` with the project's linker
 /// and version scripts (`link::link`), then strips it (`link::strip`).
-fn link_fixture(case: &str, flaw: Option<&'static str>, entries: &[Entry]) -> Linked {
+fn link_fixture(case: &str, flaw: Option<&'static str>, entries: &[Placed]) -> Linked {
     let archive = archive(flaw);
     let dir = case_dir(case);
     let sh = shell();
@@ -144,12 +144,12 @@ fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-fn verify_file(path: &Path, variant: Variant, entries: &[Entry]) -> Report {
+fn verify_file(path: &Path, variant: Variant, entries: &[Placed]) -> Report {
     verify::verify(&read(path), Expect { entries, variant })
 }
 
 fn verify_host(path: &Path) -> Report {
-    verify_file(path, Variant::Host, &ENTRIES)
+    verify_file(path, Variant::Host, &entries())
 }
 
 fn listing(messages: &[String]) -> String {
@@ -195,28 +195,33 @@ fn assert_reports_only(report: &Report, expected: &[&str]) {
     );
 }
 
-fn entry(symbol: &str) -> Entry {
-    *ENTRIES
-        .iter()
+/// The table's entries as the images place them.
+fn entries() -> Vec<Placed> {
+    build_vdso::entries(build_vdso::ABI)
+}
+
+fn entry(symbol: &str) -> Placed {
+    entries()
+        .into_iter()
         .find(|e| e.symbol == symbol)
-        .unwrap_or_else(|| panic!("{symbol} is not in common::entries::ENTRIES"))
+        .unwrap_or_else(|| panic!("{symbol} is not in the table of entries"))
 }
 
 /// ENTRIES with `__vdso_time` and `__vdso_getcpu` in each other's slots (both
 /// 0x40 bytes), kept in slot order as the linker script needs: a valid
 /// layout, but not the pinned one.
-fn swapped_time_and_getcpu() -> Vec<Entry> {
+fn swapped_time_and_getcpu() -> Vec<Placed> {
     let (time, getcpu) = (entry("__vdso_time").slot, entry("__vdso_getcpu").slot);
     assert_eq!(
         time.size, getcpu.size,
         "the test swaps time and getcpu, which needs slots of one size"
     );
-    let mut entries: Vec<Entry> = ENTRIES
-        .iter()
+    let mut entries: Vec<Placed> = entries()
+        .into_iter()
         .map(|e| match e.symbol {
-            "__vdso_time" => Entry { slot: getcpu, ..*e },
-            "__vdso_getcpu" => Entry { slot: time, ..*e },
-            _ => *e,
+            "__vdso_time" => Placed { slot: getcpu, ..e },
+            "__vdso_getcpu" => Placed { slot: time, ..e },
+            _ => e,
         })
         .collect();
     entries.sort_by_key(|e| e.slot.offset);
@@ -228,7 +233,7 @@ fn verifier_accepts_the_clean_fixture() {
     let _fixture = exclusive();
     // Every other test here relies on this: without a flaw the fixture is a
     // valid image, so what the verifier reports there comes from the flaw.
-    let linked = link_fixture("clean", None, &ENTRIES);
+    let linked = link_fixture("clean", None, &entries());
     assert_reports_only(&verify_host(&linked.dbg), &[]);
     assert_reports_only(&verify_host(&linked.image), &[]);
 }
@@ -236,7 +241,7 @@ fn verifier_accepts_the_clean_fixture() {
 #[test]
 fn verifier_names_a_dynamic_relocation() {
     let _fixture = exclusive();
-    let linked = link_fixture("relocation", Some("relocation"), &ENTRIES);
+    let linked = link_fixture("relocation", Some("relocation"), &entries());
     assert_reports(
         &verify_host(&linked.image),
         &[
@@ -252,14 +257,14 @@ fn verifier_names_a_dynamic_relocation() {
 fn link_clean_fixture_with_script(case: &str, script: &str, extra: &[&str]) -> PathBuf {
     let archive = archive(None);
     let out = case_dir(case).join("image.so");
-    link::link_with_script(&shell(), &archive, &ENTRIES, script, extra, &out)
+    link::link_with_script(&shell(), &archive, &entries(), script, extra, &out)
         .unwrap_or_else(|e| panic!("linking {}: {e:#}", out.display()));
     out
 }
 
 /// The project's linker script with `from` replaced by `to`, which must occur.
 fn edited_linker_script(from: &str, to: &str) -> String {
-    let script = scripts::linker_script(&ENTRIES);
+    let script = scripts::linker_script(&entries());
     assert!(
         script.contains(from),
         "the linker script no longer contains `{from}`; update this test"
@@ -307,10 +312,9 @@ fn verifier_names_a_missing_symbol() {
     // Linking with a list that lacks getcpu leaves it unexported (the
     // version script makes everything else local), as if an image crate
     // forgot to define it.
-    let without_getcpu: Vec<Entry> = ENTRIES
-        .iter()
+    let without_getcpu: Vec<Placed> = entries()
+        .into_iter()
         .filter(|e| e.symbol != "__vdso_getcpu")
-        .copied()
         .collect();
     let linked = link_fixture("missing_symbol", None, &without_getcpu);
     assert_reports(
@@ -342,12 +346,12 @@ fn verifier_names_an_entry_not_at_its_slot() {
 #[test]
 fn compare_names_offsets_that_differ_between_images() {
     let _fixture = exclusive();
-    let pinned = link_fixture("offsets_pinned", None, &ENTRIES);
+    let pinned = link_fixture("offsets_pinned", None, &entries());
     let swapped_entries = swapped_time_and_getcpu();
     let swapped = link_fixture("offsets_swapped", None, &swapped_entries);
     // Each image is valid against the list it was linked with: only the
     // comparison can tell they do not agree.
-    let host = verify_file(&pinned.image, Variant::Host, &ENTRIES);
+    let host = verify_file(&pinned.image, Variant::Host, &entries());
     let timens = verify_file(&swapped.image, Variant::Host, &swapped_entries);
     assert_reports_only(&host, &[]);
     assert_reports_only(&timens, &[]);
@@ -381,7 +385,7 @@ fn compare_names_offsets_that_differ_between_images() {
 #[test]
 fn verifier_names_an_oversized_file() {
     let _fixture = exclusive();
-    let linked = link_fixture("oversized", Some("oversized"), &ENTRIES);
+    let linked = link_fixture("oversized", Some("oversized"), &entries());
     let size = read(&linked.image).len();
     assert_reports_only(
         &verify_host(&linked.image),
@@ -395,7 +399,7 @@ fn verifier_names_an_oversized_file() {
 #[test]
 fn verifier_names_a_panic_site() {
     let _fixture = exclusive();
-    let linked = link_fixture("panic_site", Some("panic"), &ENTRIES);
+    let linked = link_fixture("panic_site", Some("panic"), &entries());
     assert_reports(&verify_host(&linked.dbg), &[BOUNDS_CHECK_PANIC]);
 }
 
@@ -414,7 +418,7 @@ fn pipeline_refuses_a_panic_site_and_writes_no_image() {
         &shell(),
         fixture_crate(&manifest),
         Variant::Host,
-        &ENTRIES,
+        &entries(),
         &dirs,
         "panic-pipeline.so",
         &cfgs(Some("panic")),
@@ -455,7 +459,7 @@ fn pipeline_refuses_an_entry_that_outgrows_its_slot() {
         &shell(),
         fixture_crate(&manifest),
         Variant::Host,
-        &ENTRIES,
+        &entries(),
         &dirs,
         "outgrown-slot.so",
         &cfgs(Some("outgrown_slot")),
@@ -483,7 +487,7 @@ fn verifier_names_a_symbol_larger_than_its_slot() {
     // verifier must catch it too, for an image linked with roomier slots.
     let grow = 0x40;
     let time = entry("__vdso_time").slot;
-    let roomy: Vec<Entry> = ENTRIES
+    let roomy: Vec<Placed> = entries()
         .iter()
         .map(|e| {
             let slot = if e.symbol == "__vdso_time" {
@@ -499,7 +503,7 @@ fn verifier_names_a_symbol_larger_than_its_slot() {
             } else {
                 e.slot
             };
-            Entry { slot, ..*e }
+            Placed { slot, ..*e }
         })
         .collect();
     let linked = link_fixture("symbol_outgrows_slot", Some("outgrown_slot"), &roomy);
@@ -523,7 +527,7 @@ fn verifier_refuses_a_file_that_is_not_elf() {
     let report = verify::verify(
         script,
         Expect {
-            entries: &ENTRIES,
+            entries: &entries(),
             variant: Variant::Host,
         },
     );
@@ -537,13 +541,13 @@ fn verifier_refuses_a_file_that_is_not_elf() {
 fn verifier_names_the_wrong_machine() {
     let _fixture = exclusive();
     // No aarch64 linker here: patch e_machine (bytes 18..20) of a real image.
-    let linked = link_fixture("wrong_machine", None, &ENTRIES);
+    let linked = link_fixture("wrong_machine", None, &entries());
     let mut data = read(&linked.image);
     data[18..20].copy_from_slice(&183u16.to_le_bytes()); // EM_AARCH64
     let report = verify::verify(
         &data,
         Expect {
-            entries: &ENTRIES,
+            entries: &entries(),
             variant: Variant::Host,
         },
     );
@@ -554,9 +558,9 @@ fn verifier_names_the_wrong_machine() {
 fn verifier_names_the_wrong_variant() {
     let _fixture = exclusive();
     // The fixture's note says "host"; a timens image must not carry it.
-    let linked = link_fixture("wrong_variant", None, &ENTRIES);
+    let linked = link_fixture("wrong_variant", None, &entries());
     assert_reports_only(
-        &verify_file(&linked.image, Variant::Timens, &ENTRIES),
+        &verify_file(&linked.image, Variant::Timens, &entries()),
         &["the variant note says \"host\", expected \"timens\""],
     );
 }
@@ -564,7 +568,7 @@ fn verifier_names_the_wrong_variant() {
 #[test]
 fn verifier_names_a_variant_note_of_the_wrong_size() {
     let _fixture = exclusive();
-    let linked = link_fixture("short_note", Some("short_note"), &ENTRIES);
+    let linked = link_fixture("short_note", Some("short_note"), &entries());
     assert_reports_only(
         &verify_host(&linked.image),
         &["the vdso-rs variant note's descriptor is 4 bytes, not 16"],
@@ -574,7 +578,7 @@ fn verifier_names_a_variant_note_of_the_wrong_size() {
 #[test]
 fn verifier_names_an_undefined_symbol() {
     let _fixture = exclusive();
-    let linked = link_fixture("undefined_symbol", Some("undefined"), &ENTRIES);
+    let linked = link_fixture("undefined_symbol", Some("undefined"), &entries());
     assert_reports(
         &verify_host(&linked.image),
         &["undefined symbol vdso_fixture_elsewhere: an image may not call anything outside itself"],
@@ -584,7 +588,7 @@ fn verifier_names_an_undefined_symbol() {
 #[test]
 fn verifier_names_a_call_through_the_got() {
     let _fixture = exclusive();
-    let linked = link_fixture("got_call", Some("got_call"), &ENTRIES);
+    let linked = link_fixture("got_call", Some("got_call"), &entries());
     // The fixture's jump through the GOT is the first instruction of time.
     let at = entry("__vdso_time").slot.offset;
     assert_reports(

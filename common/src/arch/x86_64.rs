@@ -103,3 +103,35 @@ pub unsafe fn syscall3(nr: usize, a0: usize, a1: usize, a2: usize) -> isize {
     }
     ret
 }
+
+/// The symbol of entry `$name`: Linux's x86 vDSO prefixes `__vdso_`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __arch_entry_symbol {
+    ($name:ident) => {
+        concat!("__vdso_", stringify!($name))
+    };
+}
+
+/// The unprefixed weak alias libcs also look up, as in Linux's x86 vDSO.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __arch_entry_alias {
+    ($name:ident) => {
+        core::arch::global_asm!(
+            concat!(".weak ", stringify!($name)),
+            concat!(".set ", stringify!($name), ", __vdso_", stringify!($name)),
+        );
+    };
+}
+
+/// Stops the thread: what the images' panic handler does (nothing in an
+/// image can panic; the verifier proves it).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __arch_trap {
+    () => {
+        // SAFETY: `ud2` raises #UD; nothing after it runs.
+        unsafe { core::arch::asm!("ud2", options(noreturn, nomem, nostack)) }
+    };
+}

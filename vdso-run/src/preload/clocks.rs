@@ -8,7 +8,7 @@ use common::clock::{COARSE_CLOCKS, HRES_CLOCKS, RAW_CLOCKS, TIMENS_CLOCKS, Times
 use libc::{clockid_t, timespec};
 
 use crate::layout::{
-    S_CLOCK_GETRES, S_CLOCK_GETTIME, S_GETCPU, S_GETTIMEOFDAY, S_TIME, T_SYSCALL_OFFSET, T_SYSINFO,
+    T_SYSCALL_OFFSET, T_SYSINFO,
 };
 use crate::next;
 use crate::ns::{self, Ns};
@@ -35,8 +35,8 @@ fn ret_errno(ret: i32) -> c_int {
 #[inline(always)]
 pub unsafe fn gettime(ns: Ns, clock: clockid_t, ts: *mut timespec) -> c_int {
     // SAFETY: the image's entry, with the caller's pointer.
-    let ret = unsafe { (ns.joined().clock_gettime)(clock, ts.cast::<Timespec>()) };
-    ns.count_served(S_CLOCK_GETTIME);
+    let ret = unsafe { ns::entry(ns.joined().entries.clock_gettime)(clock, ts.cast::<Timespec>()) };
+    ns.count_served(|s| &s.clock_gettime);
     if ret != 0 {
         return ret_errno(ret);
     }
@@ -129,8 +129,8 @@ pub unsafe extern "C" fn gettimeofday(tv: *mut libc::timeval, tz: *mut c_void) -
         };
     };
     // SAFETY: the image's entry with the caller's pointers (each may be NULL).
-    let ret = unsafe { (ns.joined().gettimeofday)(tv.cast(), tz.cast()) };
-    ns.count_served(S_GETTIMEOFDAY);
+    let ret = unsafe { ns::entry(ns.joined().entries.gettimeofday)(tv.cast(), tz.cast()) };
+    ns.count_served(|s| &s.gettimeofday);
     if ret == 0 && !tv.is_null() {
         // SAFETY: the image just wrote it.
         let sec = unsafe { (*tv).tv_sec };
@@ -164,9 +164,9 @@ pub unsafe extern "C" fn time(t: *mut libc::time_t) -> libc::time_t {
         };
     };
     ns.check_counter();
-    ns.count_served(S_TIME);
+    ns.count_served(|s| &s.time);
     // SAFETY: the image's entry with the caller's pointer (may be NULL).
-    unsafe { (ns.joined().time)(t) }
+    unsafe { ns::entry(ns.joined().entries.time)(t) }
 }
 
 /// # Safety
@@ -180,9 +180,9 @@ pub unsafe extern "C" fn clock_getres(clock: clockid_t, res: *mut timespec) -> c
             None => -1,
         };
     };
-    ns.count_served(S_CLOCK_GETRES);
+    ns.count_served(|s| &s.clock_getres);
     // SAFETY: the image's entry with the caller's pointer (may be NULL).
-    ret_errno(unsafe { (ns.joined().clock_getres)(clock, res.cast()) })
+    ret_errno(unsafe { ns::entry(ns.joined().entries.clock_getres)(clock, res.cast()) })
 }
 
 /// # Safety
@@ -196,9 +196,9 @@ pub unsafe extern "C" fn getcpu(cpu: *mut u32, node: *mut u32) -> c_int {
             None => -1,
         };
     };
-    ns.count_served(S_GETCPU);
+    ns.count_served(|s| &s.getcpu);
     // SAFETY: the image's entry with the caller's pointers (each may be NULL).
-    unsafe { (ns.joined().getcpu)(cpu, node, core::ptr::null_mut()) as c_int }
+    unsafe { ns::entry(ns.joined().entries.getcpu)(cpu, node, core::ptr::null_mut()) as c_int }
 }
 
 /// sysinfo(2): `uptime` is BOOTTIME in the namespace, rounded up as Linux

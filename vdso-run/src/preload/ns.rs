@@ -17,11 +17,11 @@ use core::ffi::c_int;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use common::clock::{Timespec, Timeval, Timezone};
-use common::entries::{ENTRIES, VERSION};
-use common::note::{NOTE_OWNER, NT_VDSO_VARIANT, Variant};
+use common::abi::Arch;
+use common::entries::{ENTRIES, PerEntry, Pointers};
+use common::note::Variant;
 use common::vvar::{CS_HRES_COARSE, DataPage};
-use harness::dynsym::{DynamicTable, HashTable};
+use vdso_elf::{Elf, HashTable};
 
 use crate::env;
 use crate::layout::{
@@ -30,20 +30,12 @@ use crate::layout::{
 };
 use crate::sys::{self, Bytes, Msg};
 
-pub type ClockGettime = unsafe extern "C" fn(i32, *mut Timespec) -> i32;
-pub type Gettimeofday = unsafe extern "C" fn(*mut Timeval, *mut Timezone) -> i32;
-pub type Time = unsafe extern "C" fn(*mut i64) -> i64;
-pub type ClockGetres = unsafe extern "C" fn(i32, *mut Timespec) -> i32;
-pub type Getcpu = unsafe extern "C" fn(*mut u32, *mut u32, *mut core::ffi::c_void) -> i64;
-
 /// What one process resolved from its copy of the image.
 #[repr(C)]
 pub struct Joined {
-    pub clock_gettime: ClockGettime,
-    pub gettimeofday: Gettimeofday,
-    pub time: Time,
-    pub clock_getres: ClockGetres,
-    pub getcpu: Getcpu,
+    /// The image's entries; joining refuses an image that lacks one the
+    /// preload library calls.
+    pub entries: Pointers,
     /// `FLAG_TIMENS`, and `FLAG_COUNT` if the control page is writable.
     pub flags: u32,
     /// TSC cycles in a second, for the staleness checks.
@@ -93,10 +85,11 @@ impl Ns {
         self.joined().flags & FLAG_TIMENS != 0
     }
 
+    /// Counts a call served by the image (`--verbose`).
     #[inline(always)]
-    pub fn count_served(self, entry: usize) {
+    pub fn count_served(self, entry: impl FnOnce(&PerEntry<AtomicU64>) -> &AtomicU64) {
         if self.joined().flags & FLAG_COUNT != 0 {
-            self.control().served[entry].fetch_add(1, Ordering::Relaxed);
+            entry(&self.control().served).fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -313,7 +306,6 @@ fn fill(start: usize, fd: c_int, writable: bool, prot_rw: c_int) -> Result<(), W
     // SAFETY: our own mapping; nothing runs in it yet.
     unsafe { sys::mprotect(base, IMAGE_ROOM, libc::PROT_READ | libc::PROT_EXEC) }
         .map_err(Why::Map)?;
-    let at = |i: usize| base + offsets[i] as usize;
     let hres = ns.vvar().data(CS_HRES_COARSE);
     let (mult, shift) = (u128::from(hres.mult()), hres.shift().min(64));
     let second_cycles = (1_000_000_000u128 << shift)
@@ -324,15 +316,18 @@ fn fill(start: usize, fd: c_int, writable: bool, prot_rw: c_int) -> Result<(), W
         joined_flags |= flags & FLAG_COUNT;
     }
     // SAFETY: each address is the start of that entry in the image we just
-    // checked and mapped R+X, with its data pages below it; the Joined page
-    // is our private writable mapping, not yet published.
+    // checked and mapped R+X, with its data pages below it.
+    let entries = unsafe {
+        Pointers::resolve(|name| {
+            let offset = (*offsets.get(name)?)?;
+            Some(base + offset as usize)
+        })
+    };
+    // SAFETY: the Joined page is our private writable mapping, not yet
+    // published.
     unsafe {
         ((base + IMAGE_ROOM + CONTROL_SIZE) as *mut Joined).write(Joined {
-            clock_gettime: core::mem::transmute::<usize, ClockGettime>(at(0)),
-            gettimeofday: core::mem::transmute::<usize, Gettimeofday>(at(1)),
-            time: core::mem::transmute::<usize, Time>(at(2)),
-            clock_getres: core::mem::transmute::<usize, ClockGetres>(at(3)),
-            getcpu: core::mem::transmute::<usize, Getcpu>(at(4)),
+            entries,
             flags: joined_flags,
             second_cycles,
         });
@@ -343,57 +338,56 @@ fn fill(start: usize, fd: c_int, writable: bool, prot_rw: c_int) -> Result<(), W
 /// The variant the image's note names (program headers only, as a loader
 /// reads them).
 fn variant(image: &[u8]) -> Option<Variant> {
-    let word = |b: &[u8], at: usize| -> Option<usize> {
-        let w = b.get(at..at.checked_add(4)?)?;
-        Some(u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize)
-    };
-    let dword = |b: &[u8], at: usize| -> Option<usize> {
-        let w = b.get(at..at.checked_add(8)?)?;
-        usize::try_from(u64::from_le_bytes(w.try_into().ok()?)).ok()
-    };
-    harness::dynsym::program_headers(image).ok()?;
-    let phoff = dword(image, 32)?;
-    let phnum = u16::from_le_bytes([*image.get(56)?, *image.get(57)?]) as usize;
-    for i in 0..phnum {
-        let ph = phoff.checked_add(i.checked_mul(56)?)?;
-        if word(image, ph)? != PT_NOTE {
-            continue;
-        }
-        let start = dword(image, ph + 8)?;
-        let len = dword(image, ph + 32)?;
-        let mut notes = image.get(start..start.checked_add(len)?)?;
-        while notes.len() >= 12 {
-            let (namesz, descsz, kind) = (word(notes, 0)?, word(notes, 4)?, word(notes, 8)?);
-            let name_end = 12usize.checked_add(namesz.checked_next_multiple_of(4)?)?;
-            let name = notes.get(12..12usize.checked_add(namesz)?)?;
-            let desc = notes.get(name_end..name_end.checked_add(descsz)?)?;
-            if name == NOTE_OWNER.as_slice() && kind == NT_VDSO_VARIANT as usize {
-                return Variant::from_desc(desc);
-            }
-            let next = name_end.checked_add(descsz.checked_next_multiple_of(4)?)?;
-            notes = notes.get(next..).unwrap_or_default();
-        }
-    }
-    None
+    Elf::parse(image).ok()?.notes().variant().ok()
 }
 
-const PT_NOTE: usize = 4;
-
-/// Each entry's offset, through the image's DT_GNU_HASH at LINUX_2.6, as
-/// glibc resolves the kernel's vDSO.
-fn entries(image: &[u8]) -> Result<[u64; ENTRIES.len()], Why> {
-    let table = DynamicTable::parse(image).map_err(|_| Why::Image("no dynamic table"))?;
-    let mut out = [0u64; ENTRIES.len()];
-    for (o, e) in out.iter_mut().zip(&ENTRIES) {
+/// Each entry's offset, through the image's DT_GNU_HASH at the
+/// architecture's version, as glibc resolves the kernel's vDSO. Every entry
+/// the table gives this architecture must be there: the library interposes
+/// on each, and an entry it could not serve would be the host's clock.
+fn entries(image: &[u8]) -> Result<PerEntry<Option<u64>>, Why> {
+    let arch = Arch::HOST;
+    let table = Elf::parse(image)
+        .and_then(|elf| elf.dynamic())
+        .map_err(|_| Why::Image("no dynamic table"))?;
+    let mut out = PerEntry::<Option<u64>>::default();
+    for (name, slot) in out.each_mut() {
+        let entry = ENTRIES
+            .iter()
+            .find(|e| e.name == name)
+            .ok_or(Why::Image("an entry point is missing"))?;
         let sym = table
-            .lookup(HashTable::Gnu, e.symbol, VERSION)
+            .lookup(HashTable::Gnu, entry.symbol(arch), arch.symbol_version())
             .map_err(|_| Why::Image("an entry point is missing"))?;
         if sym.offset.saturating_add(sym.size) > image.len() as u64 {
             return Err(Why::Image("an entry point lies outside it"));
         }
-        *o = sym.offset;
+        *slot = Some(sym.offset);
     }
     Ok(out)
+}
+
+/// The function of an entry joining found (it refuses an image without
+/// one): a `None` here is a bug, stopped rather than served by the host.
+#[inline(always)]
+pub fn entry<F>(f: Option<F>) -> F {
+    match f {
+        Some(f) => f,
+        None => missing_entry(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn missing_entry() -> ! {
+    let mut m = Msg::new();
+    let _ = write!(
+        m,
+        "vdso-run: internal error: an entry of the joined image is missing; stopping pid {}",
+        sys::getpid()
+    );
+    m.send();
+    sys::exit_group(125)
 }
 
 /// Is vdso-run alive? It holds an exclusive flock on the namespace file

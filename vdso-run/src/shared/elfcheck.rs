@@ -8,6 +8,13 @@
 
 use core::fmt;
 
+use vdso_elf::object::elf::{ELFCLASS64, EM_X86_64, FileHeader64, PT_INTERP, PT_NOTE};
+use vdso_elf::object::read::elf::{ProgramHeader, SectionHeader};
+use vdso_elf::{
+    Aligned, ElfError, LE, ProgramHeaders, SECTION_HEADER_SIZE, SEGMENT_HEADER_SIZE,
+    SectionHeaders, segment_notes,
+};
+
 /// The longest interpreter path kept.
 pub const MAX_PATH: usize = 256;
 
@@ -73,6 +80,8 @@ pub enum Unreachable {
     Class(u8),
     /// Not for x86-64.
     Machine(u16),
+    /// Its ELF headers cannot be read (the kernel would refuse it too).
+    Malformed(ElfError),
 }
 
 impl fmt::Display for Unreachable {
@@ -89,6 +98,7 @@ impl fmt::Display for Unreachable {
             ),
             Unreachable::Class(c) => write!(f, "it is not a 64-bit ELF program (class {c})"),
             Unreachable::Machine(m) => write!(f, "it is not an x86-64 program (machine {m:#x})"),
+            Unreachable::Malformed(e) => write!(f, "its ELF headers are unreadable ({e})"),
         }
     }
 }
@@ -104,41 +114,21 @@ pub enum Kind {
     Shell,
 }
 
-const PT_INTERP: u32 = 3;
-const PT_NOTE: u32 = 4;
 const GLIBC_LOADER: &[u8] = b"ld-linux-x86-64.so.2";
 const GO_BUILDINFO: &[u8] = b".go.buildinfo";
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    match b.get(at..at + 2) {
-        Some(s) => u16::from_le_bytes([s[0], s[1]]),
-        None => 0,
-    }
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    match b.get(at..at + 4) {
-        Some(s) => u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
-        None => 0,
-    }
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    match b.get(at..at + 8) {
-        Some(s) => {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(s);
-            u64::from_le_bytes(w)
-        }
-        None => 0,
-    }
+/// Reads one ELF structure at `offset` into an aligned buffer; `None` if
+/// the file is too short for it.
+fn read_struct<const N: usize>(src: &mut impl Source, offset: u64) -> Option<Aligned<N>> {
+    let mut buf = Aligned::<N>::zeroed();
+    (src.read_at(offset, &mut buf.0) == N).then_some(buf)
 }
 
 /// Inspects the file behind `src`.
 pub fn inspect(src: &mut impl Source) -> Kind {
-    let mut head = [0u8; 1024];
-    let n = src.read_at(0, &mut head);
-    let head = &head[..n];
+    let mut head = Aligned::<1024>::zeroed();
+    let n = src.read_at(0, &mut head.0);
+    let head = &head.0[..n];
     if head.starts_with(b"#!") {
         return Kind::Script(shebang(&head[2..]));
     }
@@ -146,35 +136,47 @@ pub fn inspect(src: &mut impl Source) -> Kind {
         return Kind::Shell;
     }
     let class = head.get(4).copied().unwrap_or(0);
-    if class != 2 {
+    if class != ELFCLASS64.0 {
         return Kind::Unreachable(Unreachable::Class(class));
     }
-    let machine = u16_at(head, 18);
-    if machine != 62 {
-        return Kind::Unreachable(Unreachable::Machine(machine));
+    let header = match vdso_elf::file_header(head) {
+        Ok(header) => header,
+        Err(e) => return Kind::Unreachable(Unreachable::Malformed(e)),
+    };
+    let machine = header.e_machine.get(LE);
+    if machine != EM_X86_64 {
+        return Kind::Unreachable(Unreachable::Machine(machine.0));
     }
-    let phoff = u64_at(head, 32);
-    let phentsize = u16_at(head, 54) as u64;
-    let phnum = u16_at(head, 56) as u64;
+    let table = match ProgramHeaders::of(header) {
+        Ok(table) => table,
+        Err(e) => return Kind::Unreachable(Unreachable::Malformed(e)),
+    };
     let mut interp = None;
     let mut go = false;
-    for i in 0..phnum.min(256) {
-        let mut ph = [0u8; 56];
-        if phentsize < 56 || src.read_at(phoff + i * phentsize, &mut ph) < 56 {
+    for i in 0..table.count {
+        let Some(ph) = table
+            .at(i)
+            .and_then(|at| read_struct::<SEGMENT_HEADER_SIZE>(src, at))
+        else {
             break;
-        }
-        let (kind, offset, size) = (u32_at(&ph, 0), u64_at(&ph, 8), u64_at(&ph, 32));
-        if kind == PT_INTERP {
-            let mut buf = [0u8; MAX_PATH];
-            let want = (size as usize).min(MAX_PATH);
-            let got = src.read_at(offset, &mut buf[..want]);
-            let end = buf[..got].iter().position(|&b| b == 0).unwrap_or(got);
-            interp = Some(ShortPath::new(&buf[..end]));
-        } else if kind == PT_NOTE {
-            go |= has_go_note(src, offset, size);
+        };
+        let Ok([ph]) = ProgramHeaders::parse(&ph.0, 1) else {
+            break;
+        };
+        let (offset, size) = (ph.p_offset(LE), ph.p_filesz(LE));
+        match ph.p_type(LE) {
+            PT_INTERP => {
+                let mut buf = [0u8; MAX_PATH];
+                let want = usize::try_from(size).map_or(MAX_PATH, |s| s.min(MAX_PATH));
+                let got = src.read_at(offset, &mut buf[..want]);
+                let end = buf[..got].iter().position(|&b| b == 0).unwrap_or(got);
+                interp = Some(ShortPath::new(&buf[..end]));
+            }
+            PT_NOTE => go |= has_go_note(src, offset, size, ph.p_align(LE)),
+            _ => {}
         }
     }
-    if go || has_go_section(src, head) {
+    if go || has_go_section(src, header) {
         return Kind::Unreachable(Unreachable::Go);
     }
     match interp {
@@ -210,45 +212,46 @@ fn shebang(line: &[u8]) -> ShortPath {
 }
 
 /// A note owned by "Go" (the Go build id, type 4), in a `PT_NOTE` segment.
-fn has_go_note(src: &mut impl Source, offset: u64, size: u64) -> bool {
-    let mut buf = [0u8; 512];
-    let want = (size as usize).min(buf.len());
-    let got = src.read_at(offset, &mut buf[..want]);
-    let mut notes = &buf[..got];
-    while notes.len() >= 12 {
-        let (namesz, descsz) = (u32_at(notes, 0) as usize, u32_at(notes, 4) as usize);
-        if notes.get(12..12 + namesz) == Some(b"Go\0\0".as_slice()) {
-            return true;
-        }
-        let next = 12 + namesz.div_ceil(4) * 4 + descsz.div_ceil(4) * 4;
-        notes = notes.get(next..).unwrap_or_default();
-    }
-    false
+fn has_go_note(src: &mut impl Source, offset: u64, size: u64, align: u64) -> bool {
+    let mut buf = Aligned::<512>::zeroed();
+    let want = usize::try_from(size).map_or(buf.0.len(), |s| s.min(buf.0.len()));
+    let got = src.read_at(offset, &mut buf.0[..want]);
+    segment_notes(&buf.0[..got], align)
+        .map_while(Result::ok)
+        .any(|note| note.owner == b"Go")
 }
 
 /// A section named `.go.buildinfo` (kept even in stripped Go binaries).
-fn has_go_section(src: &mut impl Source, head: &[u8]) -> bool {
-    let shoff = u64_at(head, 40);
-    let shentsize = u16_at(head, 58) as u64;
-    let shnum = u16_at(head, 60) as u64;
-    let shstrndx = u16_at(head, 62) as u64;
-    if shoff == 0 || shentsize < 64 || shstrndx >= shnum {
+fn has_go_section(src: &mut impl Source, header: &FileHeader64<LE>) -> bool {
+    let Ok(Some(table)) = SectionHeaders::of(header) else {
         return false;
-    }
-    let mut sh = [0u8; 64];
-    if src.read_at(shoff + shstrndx * shentsize, &mut sh) < 64 {
+    };
+    let section = |src: &mut _, index| {
+        read_struct::<SECTION_HEADER_SIZE>(src, table.at(index)?)
+            .filter(|buf| SectionHeaders::parse(&buf.0).is_ok())
+    };
+    let Some(names) = section(src, table.names) else {
         return false;
-    }
-    let (strtab, strsz) = (u64_at(&sh, 24), u64_at(&sh, 32));
-    let mut names = [0u8; 4096];
-    let got = src.read_at(strtab, &mut names[..(strsz as usize).min(4096)]);
-    let names = &names[..got];
-    for i in 0..shnum.min(4096) {
-        if src.read_at(shoff + i * shentsize, &mut sh) < 64 {
+    };
+    let Ok(names) = SectionHeaders::parse(&names.0) else {
+        return false;
+    };
+    let mut strings = [0u8; 4096];
+    let len = usize::try_from(names.sh_size(LE)).map_or(strings.len(), |s| s.min(strings.len()));
+    let got = src.read_at(names.sh_offset(LE), &mut strings[..len]);
+    let strings = &strings[..got];
+    for i in 0..table.count.min(4096) {
+        let Some(buf) = section(src, i) else {
             return false;
-        }
-        let name = u32_at(&sh, 0) as usize;
-        if let Some(n) = names.get(name..name + GO_BUILDINFO.len() + 1)
+        };
+        let Ok(sh) = SectionHeaders::parse(&buf.0) else {
+            return false;
+        };
+        let name = sh.sh_name(LE) as usize;
+        let Some(end) = name.checked_add(GO_BUILDINFO.len() + 1) else {
+            continue;
+        };
+        if let Some(n) = strings.get(name..end)
             && &n[..GO_BUILDINFO.len()] == GO_BUILDINFO
             && n[GO_BUILDINFO.len()] == 0
         {

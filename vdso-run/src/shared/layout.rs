@@ -17,6 +17,8 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64};
 
+use common::entries::PerEntry;
+
 /// The variable naming the namespace file. The preload library copies it
 /// at load and puts it back into the environment of every program it execs.
 pub const ENV_NAMESPACE: &str = "VDSO_RUN_NAMESPACE";
@@ -38,20 +40,6 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"vdsorun1");
 pub const FLAG_TIMENS: u32 = 1;
 /// Count calls (`--verbose`).
 pub const FLAG_COUNT: u32 = 2;
-
-/// Entries served by the image, in `common::entries::ENTRIES` order.
-pub const SERVED: [&str; 5] = [
-    "clock_gettime",
-    "gettimeofday",
-    "time",
-    "clock_getres",
-    "getcpu",
-];
-pub const S_CLOCK_GETTIME: usize = 0;
-pub const S_GETTIMEOFDAY: usize = 1;
-pub const S_TIME: usize = 2;
-pub const S_CLOCK_GETRES: usize = 3;
-pub const S_GETCPU: usize = 4;
 
 /// Calls whose absolute deadline (or result) the preload library translated.
 pub const TRANSLATED: [&str; 14] = [
@@ -95,7 +83,8 @@ pub struct Control {
     /// `vdso-run`'s pid, for messages.
     pub timekeeper_pid: AtomicU32,
     pub _reserved: AtomicU32,
-    pub served: [AtomicU64; SERVED.len()],
+    /// Calls the image served, per entry of the table.
+    pub served: PerEntry<AtomicU64>,
     pub translated: [AtomicU64; TRANSLATED.len()],
     /// Programs the preload library refused to exec (unreachable).
     pub refused: AtomicU64,

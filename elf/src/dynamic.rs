@@ -1,77 +1,31 @@
-//! Finding a symbol the way a libc finds it in a vDSO: program headers, then
-//! the dynamic table, then `DT_HASH` (musl's way) or `DT_GNU_HASH` (glibc's
-//! preferred way), then the version check. Never section headers: nothing
-//! obliges a vDSO to keep them mapped.
-//!
-//! Every read is bounds-checked and nothing panics, so this runs on
-//! untrusted bytes; [`DynamicTable`] also never allocates, so it runs in a
-//! preload library's signal-handler paths ([`notes`] collects into a `Vec`).
+//! Finding a symbol the way a libc finds it in a vDSO: the dynamic table,
+//! then `DT_HASH` (musl's way) or `DT_GNU_HASH` (glibc's and Go's), then
+//! the version check through `DT_VERSYM` and `DT_VERDEF`.
 
-use core::fmt;
+use object::elf::{self, Dyn64, GnuHashHeader, HashHeader, Sym64, Verdaux, Verdef};
+use object::read::elf::ProgramHeader;
 
-use object::LittleEndian as LE;
-use object::elf::{
-    self, Dyn64, FileHeader64, GnuHashHeader, HashHeader, ProgramHeader64, Sym64, Verdaux, Verdef,
-};
-use object::pod::{Pod, from_bytes, slice_from_bytes};
+use crate::error::{ElfError, LookupError};
+use crate::headers::Elf;
+use crate::pod::{read, read_slice};
+use crate::LE;
 
 /// Which hash table a lookup goes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HashTable {
-    /// `DT_HASH`, the SysV table (musl, Go's first choice is the GNU one).
+    /// `DT_HASH`, the SysV table (musl).
     Sysv,
-    /// `DT_GNU_HASH` (glibc).
+    /// `DT_GNU_HASH` (glibc, Go).
     Gnu,
 }
 
-/// Why an ELF image cannot be read as a vDSO.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ElfError {
-    NotElf,
-    Not64BitLittleEndian,
-    WrongMachine(u16),
-    NotSharedObject(u16),
-    Truncated(&'static str),
-    NoLoadSegment,
-    NoDynamicSegment,
-    Missing(&'static str),
-}
+impl HashTable {
+    pub const ALL: [HashTable; 2] = [HashTable::Sysv, HashTable::Gnu];
 
-impl fmt::Display for ElfError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    pub fn tag(self) -> &'static str {
         match self {
-            ElfError::NotElf => write!(f, "not an ELF file (bad magic)"),
-            ElfError::Not64BitLittleEndian => write!(f, "not a 64-bit little-endian ELF file"),
-            ElfError::WrongMachine(m) => write!(f, "ELF machine {m:#x} is not x86-64"),
-            ElfError::NotSharedObject(t) => write!(f, "ELF type {t} is not a shared object"),
-            ElfError::Truncated(what) => write!(f, "truncated: {what} lies outside the file"),
-            ElfError::NoLoadSegment => write!(f, "no PT_LOAD segment"),
-            ElfError::NoDynamicSegment => write!(f, "no PT_DYNAMIC segment"),
-            ElfError::Missing(what) => write!(f, "the dynamic table has no {what}"),
-        }
-    }
-}
-
-/// Why a symbol was not found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LookupError {
-    /// The image has no table of that kind.
-    NoTable(HashTable),
-    NotFound,
-    /// Found, but not defined at the requested version.
-    WrongVersion,
-    /// Found and versioned, but undefined or not a function.
-    NotAFunction,
-}
-
-impl fmt::Display for LookupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LookupError::NoTable(HashTable::Sysv) => write!(f, "the image has no DT_HASH table"),
-            LookupError::NoTable(HashTable::Gnu) => write!(f, "the image has no DT_GNU_HASH table"),
-            LookupError::NotFound => write!(f, "not in the dynamic symbol table"),
-            LookupError::WrongVersion => write!(f, "not defined at the requested version"),
-            LookupError::NotAFunction => write!(f, "not a defined function"),
+            HashTable::Sysv => "DT_HASH",
+            HashTable::Gnu => "DT_GNU_HASH",
         }
     }
 }
@@ -96,82 +50,30 @@ pub struct DynamicTable<'a> {
     versym: Option<usize>,
     verdef: Option<usize>,
     verdefnum: usize,
-    /// Dynamic tags of relocations with a non-zero size, if any.
+    /// The tag of a relocation table with a non-zero size, if any: a vDSO
+    /// must need none.
     pub relocations: Option<&'static str>,
 }
 
-fn read<'a, T: Pod>(image: &'a [u8], offset: usize, what: &'static str) -> Result<&'a T, ElfError> {
-    let bytes = image.get(offset..).ok_or(ElfError::Truncated(what))?;
-    from_bytes::<T>(bytes)
-        .map(|(t, _)| t)
-        .map_err(|()| ElfError::Truncated(what))
-}
-
-fn read_slice<'a, T: Pod>(
-    image: &'a [u8],
-    offset: usize,
-    count: usize,
-    what: &'static str,
-) -> Result<&'a [T], ElfError> {
-    let bytes = image.get(offset..).ok_or(ElfError::Truncated(what))?;
-    slice_from_bytes::<T>(bytes, count)
-        .map(|(t, _)| t)
-        .map_err(|()| ElfError::Truncated(what))
-}
-
-/// The ELF header and program headers of `image`.
-pub fn program_headers(
-    image: &[u8],
-) -> Result<(&FileHeader64<LE>, &[ProgramHeader64<LE>]), ElfError> {
-    if image.get(..4) != Some(&elf::ELFMAG[..]) {
-        return Err(if image.len() < 4 {
-            ElfError::Truncated("the ELF header")
-        } else {
-            ElfError::NotElf
-        });
-    }
-    let header: &FileHeader64<LE> = read(image, 0, "the ELF header")?;
-    if header.e_ident.class != elf::ELFCLASS64 || header.e_ident.data != elf::ELFDATA2LSB {
-        return Err(ElfError::Not64BitLittleEndian);
-    }
-    let machine = header.e_machine.get(LE);
-    if machine != elf::EM_X86_64 {
-        return Err(ElfError::WrongMachine(machine.0));
-    }
-    let kind = header.e_type.get(LE);
-    if kind != elf::ET_DYN {
-        return Err(ElfError::NotSharedObject(kind.0));
-    }
-    let phoff = usize::try_from(header.e_phoff.get(LE))
-        .map_err(|_| ElfError::Truncated("program headers"))?;
-    let phdrs = read_slice(
-        image,
-        phoff,
-        usize::from(header.e_phnum.get(LE)),
-        "program headers",
-    )?;
-    Ok((header, phdrs))
-}
-
 impl<'a> DynamicTable<'a> {
-    /// Reads the dynamic table of `image`: the file's bytes, or the memory a
+    /// Reads the dynamic table of `elf`: a file's bytes, or the memory a
     /// vDSO is mapped at (the two agree: the image is mapped from offset 0).
-    pub fn parse(image: &'a [u8]) -> Result<Self, ElfError> {
-        let (_, phdrs) = program_headers(image)?;
-        let load = phdrs
-            .iter()
-            .find(|p| p.p_type.get(LE) == elf::PT_LOAD)
+    pub(crate) fn of(elf: Elf<'a>) -> Result<Self, ElfError> {
+        let image = elf.bytes();
+        let load = elf
+            .segments_of(elf::PT_LOAD)
+            .next()
             .ok_or(ElfError::NoLoadSegment)?;
         // Addresses in the table are link-time addresses; the bias turns
         // them into offsets from the start of the mapping.
-        let load_bias = load.p_vaddr.get(LE).wrapping_sub(load.p_offset.get(LE));
-        let dynamic = phdrs
-            .iter()
-            .find(|p| p.p_type.get(LE) == elf::PT_DYNAMIC)
+        let load_bias = load.p_vaddr(LE).wrapping_sub(load.p_offset(LE));
+        let dynamic = elf
+            .segments_of(elf::PT_DYNAMIC)
+            .next()
             .ok_or(ElfError::NoDynamicSegment)?;
-        let offset = usize::try_from(dynamic.p_offset.get(LE))
-            .map_err(|_| ElfError::Truncated("PT_DYNAMIC"))?;
-        let count = usize::try_from(dynamic.p_filesz.get(LE) / 16)
+        let offset =
+            usize::try_from(dynamic.p_offset(LE)).map_err(|_| ElfError::Truncated("PT_DYNAMIC"))?;
+        let count = usize::try_from(dynamic.p_filesz(LE) / size_of::<Dyn64<LE>>() as u64)
             .map_err(|_| ElfError::Truncated("PT_DYNAMIC"))?;
         let entries: &[Dyn64<LE>] = read_slice(image, offset, count, "the dynamic table")?;
         let mut t = DynamicTable {
@@ -261,7 +163,9 @@ impl<'a> DynamicTable<'a> {
     }
 
     fn sym(&self, index: u32) -> Option<&'a Sym64<LE>> {
-        let offset = (index as usize).checked_mul(24)?.checked_add(self.symtab)?;
+        let offset = (index as usize)
+            .checked_mul(size_of::<Sym64<LE>>())?
+            .checked_add(self.symtab)?;
         read(self.image, offset, "a symbol").ok()
     }
 
@@ -284,6 +188,14 @@ impl<'a> DynamicTable<'a> {
         Some(&bytes[..len])
     }
 
+    /// The 32-bit word `index` words after `base`.
+    fn word(&self, base: usize, index: usize, what: &'static str) -> Option<u32> {
+        let at = index.checked_mul(4)?.checked_add(base)?;
+        read::<object::U32<LE>>(self.image, at, what)
+            .ok()
+            .map(|w| w.get(LE))
+    }
+
     fn find_sysv(&self, name: &str) -> Result<u32, LookupError> {
         let at = self.hash.ok_or(LookupError::NoTable(HashTable::Sysv))?;
         let header: &HashHeader<LE> =
@@ -292,12 +204,8 @@ impl<'a> DynamicTable<'a> {
         if nbucket == 0 {
             return Err(LookupError::NotFound);
         }
-        let words = at + 8;
-        let word = |i: usize| -> Option<u32> {
-            read::<object::U32<LE>>(self.image, words.checked_add(i.checked_mul(4)?)?, "DT_HASH")
-                .ok()
-                .map(|w| w.get(LE))
-        };
+        let words = at.checked_add(8).ok_or(LookupError::NotFound)?;
+        let word = |i: usize| self.word(words, i, "DT_HASH");
         let mut index =
             word((elf::hash(name.as_bytes()) % nbucket) as usize).ok_or(LookupError::NotFound)?;
         // A chain longer than the table is a loop in a hostile file.
@@ -308,7 +216,8 @@ impl<'a> DynamicTable<'a> {
             if self.name_is(index, name) {
                 return Ok(index);
             }
-            index = word(nbucket as usize + index as usize).ok_or(LookupError::NotFound)?;
+            let next = (nbucket as usize).checked_add(index as usize);
+            index = next.and_then(word).ok_or(LookupError::NotFound)?;
         }
         Err(LookupError::NotFound)
     }
@@ -317,7 +226,7 @@ impl<'a> DynamicTable<'a> {
         let at = self.gnu_hash.ok_or(LookupError::NoTable(HashTable::Gnu))?;
         let header: &GnuHashHeader<LE> =
             read(self.image, at, "DT_GNU_HASH").map_err(|_| LookupError::NotFound)?;
-        let nbucket = header.bucket_count.get(LE);
+        let nbucket = header.bucket_count.get(LE) as usize;
         let symoffset = header.symbol_base.get(LE);
         let bloom_size = header.bloom_count.get(LE) as usize;
         let bloom_shift = header.bloom_shift.get(LE);
@@ -325,33 +234,38 @@ impl<'a> DynamicTable<'a> {
             return Err(LookupError::NotFound);
         }
         let hash = elf::gnu_hash(name.as_bytes());
-        let bloom_at = at + 16;
+        let bloom_at = at.checked_add(16).ok_or(LookupError::NotFound)?;
         let word = (hash as usize / 64) % bloom_size;
-        let bloom: &object::U64<LE> =
-            read(self.image, bloom_at + word * 8, "the GNU hash bloom filter")
-                .map_err(|_| LookupError::NotFound)?;
+        let bloom: &object::U64<LE> = word
+            .checked_mul(8)
+            .and_then(|o| o.checked_add(bloom_at))
+            .and_then(|o| read(self.image, o, "the GNU hash bloom filter").ok())
+            .ok_or(LookupError::NotFound)?;
         // A hostile `bloom_shift` of 32 or more shifts every bit out.
         let second = hash.checked_shr(bloom_shift).unwrap_or(0);
         let mask = (1u64 << (hash % 64)) | (1u64 << (second % 64));
         if bloom.get(LE) & mask != mask {
             return Err(LookupError::NotFound);
         }
-        let buckets_at = bloom_at + bloom_size * 8;
-        let chain_at = buckets_at + nbucket as usize * 4;
-        let word_at = |offset: usize| -> Option<u32> {
-            read::<object::U32<LE>>(self.image, offset, "DT_GNU_HASH")
-                .ok()
-                .map(|w| w.get(LE))
-        };
-        let mut index =
-            word_at(buckets_at + (hash % nbucket) as usize * 4).ok_or(LookupError::NotFound)?;
+        let buckets_at = bloom_size
+            .checked_mul(8)
+            .and_then(|b| b.checked_add(bloom_at))
+            .ok_or(LookupError::NotFound)?;
+        let chain_at = nbucket
+            .checked_mul(4)
+            .and_then(|b| b.checked_add(buckets_at))
+            .ok_or(LookupError::NotFound)?;
+        let mut index = self
+            .word(buckets_at, hash as usize % nbucket, "DT_GNU_HASH")
+            .ok_or(LookupError::NotFound)?;
         if index < symoffset {
             return Err(LookupError::NotFound);
         }
         // Each chain ends with an entry whose low bit is set; the image's
         // size bounds the walk if a hostile one never does.
         for _ in 0..self.image.len() / 4 {
-            let value = word_at(chain_at + (index - symoffset) as usize * 4)
+            let value = self
+                .word(chain_at, (index - symoffset) as usize, "DT_GNU_HASH")
                 .ok_or(LookupError::NotFound)?;
             if value | 1 == hash | 1 && self.name_is(index, name) {
                 return Ok(index);
@@ -401,58 +315,4 @@ impl<'a> DynamicTable<'a> {
         }
         false
     }
-}
-
-/// One ELF note from a `PT_NOTE` segment.
-#[derive(Clone, Copy, Debug)]
-pub struct Note<'a> {
-    /// The owner's name, with its terminating NUL.
-    pub name: &'a [u8],
-    pub kind: u32,
-    pub desc: &'a [u8],
-    /// The descriptor's offset in the file (for patching it).
-    pub desc_offset: usize,
-}
-
-/// Every note of every `PT_NOTE` segment, read as a loader reads them (no
-/// section headers), bounds-checked.
-pub fn notes(image: &[u8]) -> Result<Vec<Note<'_>>, ElfError> {
-    let (_, phdrs) = program_headers(image)?;
-    let mut out = Vec::new();
-    for p in phdrs.iter().filter(|p| p.p_type.get(LE) == elf::PT_NOTE) {
-        let start =
-            usize::try_from(p.p_offset.get(LE)).map_err(|_| ElfError::Truncated("PT_NOTE"))?;
-        let len =
-            usize::try_from(p.p_filesz.get(LE)).map_err(|_| ElfError::Truncated("PT_NOTE"))?;
-        let end = start
-            .checked_add(len)
-            .filter(|&e| e <= image.len())
-            .ok_or(ElfError::Truncated("PT_NOTE"))?;
-        let mut at = start;
-        // Each note: namesz, descsz, type, then name and desc, each padded to 4.
-        while at + 12 <= end {
-            let word =
-                |i: usize| u32::from_le_bytes([image[i], image[i + 1], image[i + 2], image[i + 3]]);
-            let (namesz, descsz, kind) = (word(at) as usize, word(at + 4) as usize, word(at + 8));
-            let name_at = at + 12;
-            let desc_offset = name_at.saturating_add(namesz.div_ceil(4) * 4);
-            let next = desc_offset.saturating_add(descsz.div_ceil(4) * 4);
-            let (Some(name), Some(desc)) = (
-                image
-                    .get(name_at..name_at.saturating_add(namesz))
-                    .filter(|_| next <= end),
-                image.get(desc_offset..desc_offset.saturating_add(descsz)),
-            ) else {
-                return Err(ElfError::Truncated("a note"));
-            };
-            out.push(Note {
-                name,
-                kind,
-                desc,
-                desc_offset,
-            });
-            at = next;
-        }
-    }
-    Ok(out)
 }

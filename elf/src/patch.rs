@@ -1,9 +1,15 @@
-//! Patch sites: design (d)'s static branch and `getcpu`'s RDPID alternative.
+//! Patch sites: code an image marks, for a loader (or a build step) to
+//! rewrite before the image runs, as Linux applies alternatives to its own
+//! vDSO. Today these are design (d)'s static branch and `getcpu`'s RDPID
+//! alternative; CPU-feature alternatives for the shipped images reuse the
+//! same note format and this reader.
 //!
 //! Each site is an ELF note in the image's `PT_NOTE` (owner `vdso-rs`, type
-//! [`NT_VDSO_PATCH_SITE`]), emitted by the `asm!` block that holds the site,
-//! so a loader finds the sites the way it finds the variant note, without
-//! section headers. The descriptor is three little-endian 32-bit words:
+//! `NT_VDSO_PATCH_SITE`; the format is `common::note`'s), emitted by the
+//! `asm!` block that holds the site, so a loader finds the sites the way it
+//! finds the variant note, without section headers
+//! ([`Notes::patch_sites`](crate::Notes::patch_sites)). The descriptor is
+//! three little-endian 32-bit words:
 //!
 //! | Word | Meaning |
 //! |---|---|
@@ -18,10 +24,7 @@
 
 use core::fmt;
 
-/// The note type of a patch site (the variant note is type 1).
-pub const NT_VDSO_PATCH_SITE: u32 = 2;
-/// A site note's descriptor size.
-pub const SITE_DESC_SIZE: usize = 12;
+use common::note::{SITE_DESC_SIZE, SITE_RDPID, SITE_TIMENS_BRANCH};
 
 /// The 5-byte NOP (`nopl 0x0(%rax,%rax,1)`) a static branch compiles to.
 pub const NOP5: [u8; 5] = [0x0f, 0x1f, 0x44, 0x00, 0x00];
@@ -44,15 +47,15 @@ pub enum SiteKind {
 impl SiteKind {
     pub const fn code(self) -> u32 {
         match self {
-            SiteKind::TimensBranch => 1,
-            SiteKind::Rdpid => 2,
+            SiteKind::TimensBranch => SITE_TIMENS_BRANCH,
+            SiteKind::Rdpid => SITE_RDPID,
         }
     }
 
     pub const fn from_code(code: u32) -> Option<Self> {
         match code {
-            1 => Some(SiteKind::TimensBranch),
-            2 => Some(SiteKind::Rdpid),
+            SITE_TIMENS_BRANCH => Some(SiteKind::TimensBranch),
+            SITE_RDPID => Some(SiteKind::Rdpid),
             _ => None,
         }
     }
@@ -135,6 +138,8 @@ pub enum PatchError {
     OutOfReach(Site),
 }
 
+impl core::error::Error for PatchError {}
+
 impl fmt::Display for PatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -172,81 +177,6 @@ pub fn apply(image: &mut [u8], site: &Site) -> Result<(), PatchError> {
     let new = site.replacement()?;
     bytes.copy_from_slice(&new[..site.size()]);
     Ok(())
-}
-
-// The asm below names the note section literally (an asm string cannot take
-// a `const &str`); this keeps it the variant note's section, which the
-// linker script keeps (`KEEP`) in `PT_NOTE`.
-const _: () = {
-    let (a, b) = (crate::note::NOTE_SECTION.as_bytes(), b".note.vdso.variant");
-    assert!(a.len() == b.len());
-    let mut i = 0;
-    while i < a.len() {
-        assert!(a[i] == b[i]);
-        i += 1;
-    }
-    // And the numbers the asm spells out.
-    assert!(NT_VDSO_PATCH_SITE == 2 && SITE_DESC_SIZE == 12);
-    assert!(SiteKind::TimensBranch.code() == 1 && SiteKind::Rdpid.code() == 2);
-    assert!(crate::note::NOTE_OWNER.len() == 8);
-};
-
-/// The static branch: `false` in the compiled image, where it is a 5-byte
-/// NOP; `true` in the image xtask patches, where the NOP is a `jmp` to the
-/// label. The `label` operand tells the compiler the asm may jump there, so
-/// the patched image runs code the compiler laid out for exactly that edge:
-/// no assumption about the code around the site is made.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-pub fn timens_static_branch() -> bool {
-    // SAFETY: the asm is a NOP in the compiled image; patched, it jumps to
-    // `yes`, a jump the compiler was told of. It touches no memory, no stack
-    // and no flags. The note it adds is data in another section.
-    // (Label 2, not 0 or 1: `1b` reads as a binary number in Intel syntax.)
-    unsafe {
-        core::arch::asm!(
-            "2:",
-            ".byte 0x0f, 0x1f, 0x44, 0x00, 0x00",
-            ".pushsection .note.vdso.variant, \"a\", @note",
-            ".balign 4",
-            ".long 8, 12, 2",
-            ".asciz \"vdso-rs\"",
-            ".long 2b - .",
-            ".long {yes} - .",
-            ".long 1",
-            ".popsection",
-            yes = label { return true; },
-            options(nomem, nostack, preserves_flags)
-        );
-    }
-    false
-}
-
-/// TSC_AUX through `rdtscp; nop`, an alternative site a loader may turn into
-/// `rdpid rcx` (same length, same output register) on a CPU with RDPID.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-pub fn cpu_node_alternative() -> u32 {
-    let aux: u32;
-    // SAFETY: RDTSCP (or, patched, RDPID) reads TSC_AUX into ecx; both
-    // forms are declared to write eax, ecx and edx and touch no memory.
-    unsafe {
-        core::arch::asm!(
-            "2:",
-            ".byte 0x0f, 0x01, 0xf9, 0x90",
-            ".pushsection .note.vdso.variant, \"a\", @note",
-            ".balign 4",
-            ".long 8, 12, 2",
-            ".asciz \"vdso-rs\"",
-            ".long 2b - .",
-            ".long 0",
-            ".long 2",
-            ".popsection",
-            out("eax") _, out("edx") _, out("ecx") aux,
-            options(nomem, nostack, preserves_flags)
-        );
-    }
-    aux
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
+//! The report rendered from invented results, against the text it must be
+//! (xtask/tests/fixtures/bench-report-*.md).
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use vdso_benches::calls::Call;
 use vdso_benches::lab::Setup;
 
-use super::{Report, verdict};
+use super::Report;
 use crate::bench::{Counts, Disassembly, FULL, ImageFacts, Interleaved, Machine, Medians, QUICK};
 use crate::project_root;
 
@@ -36,7 +39,9 @@ fn the_report_renders_as_the_fixture_says() {
     ] {
         let text = report.render();
         if text != expected {
-            let actual = project_root().join("target").join(name);
+            let dir = project_root().join("target");
+            std::fs::create_dir_all(&dir).unwrap();
+            let actual = dir.join(name);
             std::fs::write(&actual, &text).unwrap();
             changed.push(format!(
                 "xtask/tests/fixtures/{name} (now {})",
@@ -154,13 +159,4 @@ fn fake_report(gaps: bool) -> Report {
         },
         minutes: if gaps { 1.04 } else { 6.15 },
     }
-}
-
-#[test]
-fn a_target_is_met_only_within_its_limit_at_two_decimals() {
-    assert_eq!(verdict(Some(1.004), 1.0), "met");
-    assert_eq!(verdict(Some(1.006), 1.0), "**missed**");
-    assert_eq!(verdict(Some(1.034), 1.03), "met");
-    assert_eq!(verdict(Some(1.036), 1.03), "**missed**");
-    assert_eq!(verdict(None, 1.0), "n/a");
 }

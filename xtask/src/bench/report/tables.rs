@@ -1,0 +1,194 @@
+//! The report's tables of medians and counts. Each table's header is built
+//! with its rows, so their columns cannot disagree; the prose around them
+//! is in the templates.
+
+use std::fmt::Write as _;
+
+use vdso_benches::calls::Call;
+use vdso_benches::lab::{DESIGNS, SHIPPED};
+
+use super::template::{self, fill};
+use super::{DESIGN_ROWS, MONOTONIC, Report, ns, ratio, setup_variant, x};
+
+impl Report {
+    pub(super) fn kernel_table(&self) -> String {
+        let m = &self.medians;
+        let floor = m.floor("lfence-rdtsc");
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "| call | kernel vDSO | system call | host image | timens image | host/kernel | timens/host | host − floor | kernel − floor |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for call in Call::ALL {
+            let (k, h, t) = (
+                m.hot(call, "kernel"),
+                m.hot(call, "host"),
+                m.hot(call, "timens"),
+            );
+            let minus = |a: Option<f64>| ns(a.zip(floor).map(|(a, f)| a - f));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                call.label(),
+                ns(k),
+                ns(m.hot(call, "syscall")),
+                ns(h),
+                ns(t),
+                x(ratio(h, k)),
+                x(ratio(t, h)),
+                minus(h),
+                minus(k)
+            );
+        }
+        fill(template::KERNEL, &[("table", &s.trim_end())])
+    }
+
+    pub(super) fn designs_table(&self) -> String {
+        let m = &self.medians;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "| design | host process | namespaced | namespaced/host (interleaved) | host/(a) host (interleaved) | cold host | cold namespaced | instructions host / namespaced | `.text` bytes | `clock_gettime` bytes (pushes) |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (label, host, ns_setup) in DESIGN_ROWS {
+            let (h, n) = (m.hot(MONOTONIC, host), m.hot(MONOTONIC, ns_setup));
+            let size = |setup: &str| {
+                let v = setup_variant(setup).name();
+                self.images.by_variant.get(v).copied()
+            };
+            let (hs, nss) = (size(host), size(ns_setup));
+            let sizes = match (hs, nss) {
+                (Some(a), Some(b)) if a.1 != b.1 || a.2 != b.2 => {
+                    format!("{} ({}) / {} ({})", a.1, a.2, b.1, b.2)
+                }
+                (Some(a), _) => format!("{} ({})", a.1, a.2),
+                _ => "n/a".into(),
+            };
+            let text = match (hs, nss) {
+                (Some(a), Some(b)) if a.0 != b.0 => format!("{} / {}", a.0, b.0),
+                (Some(a), _) => a.0.to_string(),
+                _ => "n/a".into(),
+            };
+            let _ = writeln!(
+                s,
+                "| {label} | {} | {} | {} | {} | {} | {} | {} / {} | {text} | {sizes} |",
+                ns(h),
+                ns(n),
+                self.interleaved_ratio(host, ns_setup, MONOTONIC),
+                if host == "host" {
+                    "1 (itself)".to_string()
+                } else {
+                    self.interleaved_ratio("host", host, MONOTONIC)
+                },
+                ns(m.cold(MONOTONIC, host)),
+                ns(m.cold(MONOTONIC, ns_setup)),
+                self.instr(host, MONOTONIC),
+                self.instr(ns_setup, MONOTONIC),
+            );
+        }
+
+        let calls = [
+            Call::ClockGettime(common::clock::CLOCK_REALTIME),
+            Call::ClockGettime(common::clock::CLOCK_MONOTONIC_COARSE),
+            Call::Time,
+            Call::Getcpu,
+        ];
+        let mut o = String::new();
+        let _ = write!(o, "| design |");
+        for c in calls {
+            let _ = write!(o, " {} |", c.label());
+        }
+        let _ = writeln!(o, "\n|---|{}", "---:|".repeat(calls.len()));
+        let mut rows: Vec<(&str, &str, &str)> = DESIGN_ROWS.to_vec();
+        rows.push(("(d) with RDPID", "d-host-rdpid", "d-ns-rdpid"));
+        rows.insert(0, ("kernel vDSO", "kernel", "kernel"));
+        for (label, host, ns_setup) in rows {
+            let _ = write!(o, "| {label} |");
+            for c in calls {
+                let (h, n) = (m.hot(c, host), m.hot(c, ns_setup));
+                if host == ns_setup {
+                    let _ = write!(o, " {} |", ns(h));
+                } else {
+                    let _ = write!(o, " {} / {} |", ns(h), ns(n));
+                }
+            }
+            let _ = writeln!(o);
+        }
+        fill(
+            template::DESIGNS,
+            &[("table", &s.trim_end()), ("other_calls", &o.trim_end())],
+        )
+    }
+
+    pub(super) fn cold_table(&self) -> String {
+        let m = &self.medians;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "| call | kernel vDSO | host image | timens image | host/kernel | timens/host |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+        for call in Call::ALL {
+            let (k, h, t) = (
+                m.cold(call, "kernel"),
+                m.cold(call, "host"),
+                m.cold(call, "timens"),
+            );
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} |",
+                call.label(),
+                ns(k),
+                ns(h),
+                ns(t),
+                x(ratio(h, k)),
+                x(ratio(t, h))
+            );
+        }
+        fill(
+            template::COLD,
+            &[
+                ("kernel_noop", &ns(m.get("cold-noop", "kernel"))),
+                ("image_noop", &ns(m.get("cold-noop", "image"))),
+                ("table", &s.trim_end()),
+            ],
+        )
+    }
+
+    pub(super) fn count_table(&self) -> String {
+        let targets: Vec<&str> = ["kernel"]
+            .into_iter()
+            .chain(
+                SHIPPED
+                    .iter()
+                    .chain(DESIGNS.iter())
+                    .filter(|s| !s.rdpid)
+                    .map(|s| s.name),
+            )
+            .collect();
+        let mut s = String::new();
+        let _ = write!(s, "| call |");
+        for t in &targets {
+            let _ = write!(s, " {t} |");
+        }
+        let _ = writeln!(s, "\n|---|{}", "---:|".repeat(targets.len()));
+        for call in Call::ALL {
+            let _ = write!(s, "| {} |", call.label());
+            for t in &targets {
+                let _ = write!(s, " {} |", self.instr(t, call));
+            }
+            let _ = writeln!(s);
+        }
+        let rdpid = if self.kernel_rdpid {
+            format!(" {}", template::COUNT_KERNEL_RDPID.trim_end())
+        } else {
+            String::new()
+        };
+        fill(
+            template::COUNT,
+            &[("table", &s.trim_end()), ("kernel_getcpu_rdpid", &rdpid)],
+        )
+    }
+}

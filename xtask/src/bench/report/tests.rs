@@ -1,0 +1,162 @@
+//! The report rendered from invented results, against the text it must be
+//! (xtask/tests/fixtures/bench-report-*.md).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use vdso_benches::calls::Call;
+use vdso_benches::lab::Setup;
+
+use super::Report;
+use crate::bench::{Counts, Disassembly, FULL, ImageFacts, Interleaved, Machine, Medians, QUICK};
+use crate::project_root;
+
+/// The report's text is what BENCHMARKS.md shows, so a change to the
+/// code that renders it must not change it unnoticed: each fixture is
+/// the text rendered from one set of invented results. When a change
+/// is meant, the test leaves the new text in `target/` to look at and
+/// copy over the fixture.
+#[test]
+fn the_report_renders_as_the_fixture_says() {
+    let mut changed = Vec::new();
+    for (name, report, expected) in [
+        (
+            "bench-report-full.md",
+            fake_report(false),
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/bench-report-full.md"
+            )),
+        ),
+        (
+            "bench-report-gaps.md",
+            fake_report(true),
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/bench-report-gaps.md"
+            )),
+        ),
+    ] {
+        let text = report.render();
+        if text != expected {
+            let dir = project_root().join("target");
+            std::fs::create_dir_all(&dir).unwrap();
+            let actual = dir.join(name);
+            std::fs::write(&actual, &text).unwrap();
+            changed.push(format!(
+                "xtask/tests/fixtures/{name} (now {})",
+                actual.display()
+            ));
+        }
+    }
+    assert!(
+        changed.is_empty(),
+        "the report no longer renders as {}",
+        changed.join(", ")
+    );
+}
+
+/// Results no machine produced: every number differs from its
+/// neighbours, so one that lands in the wrong cell shows, and ratios
+/// fall on both sides of 1. With `gaps`, every seventh result is
+/// missing, the kernel has no RDPID and the run is `--quick`, so the
+/// "n/a" and the other branches render too.
+fn fake_report(gaps: bool) -> Report {
+    let (mut n, spread) = (0_u64, if gaps { 7907 } else { 7919 });
+    // Deterministic, spread out and never round; a gap where no
+    // pattern of the tables lines up with it.
+    let mut next = |scale: f64| {
+        n += 1;
+        let v = 1.0 + ((n * spread) % 97) as f64 / 613.0 * scale + n as f64 * 0.001;
+        (gaps && n % 7 == 3, v)
+    };
+    let targets: Vec<&str> = ["kernel", "syscall"]
+        .into_iter()
+        .chain(Setup::all().map(|s| s.name))
+        .collect();
+    let mut medians = BTreeMap::new();
+    let mut counts = Counts::new();
+    let mut interleaved = String::new();
+    for call in Call::ALL {
+        for t in &targets {
+            for (group, base) in [("hot", 20.0), ("cold", 400.0)] {
+                let (skip, v) = next(1.0);
+                if !skip {
+                    medians.insert(
+                        (format!("{group}-{}", call.name()), t.to_string()),
+                        base * v,
+                    );
+                }
+            }
+            let (skip, v) = next(30.0);
+            let rdpid_getcpu = !gaps && *t == "kernel" && call == Call::Getcpu;
+            if !skip && !rdpid_getcpu && *t != "syscall" {
+                counts.insert((t.to_string(), call.name().to_string()), 40.0 * v);
+            }
+        }
+        for (a, b) in [
+            ("kernel", "host"),
+            ("host", "timens"),
+            ("host", "b-host"),
+            ("b-host", "b-ns"),
+            ("host", "c-host"),
+            ("c-host", "c-ns"),
+            ("host", "d-host"),
+            ("d-host", "d-ns"),
+        ] {
+            let (skip, v) = next(0.1);
+            if !skip {
+                let name = call.name();
+                let (q1, q3) = (v - 0.004, v + 0.007);
+                let _ = writeln!(interleaved, "{a} {b} {name} {v} {q1} {q3}");
+            }
+        }
+    }
+    for (group, bench) in [
+        ("cold-noop", "kernel"),
+        ("cold-noop", "image"),
+        ("floor", "lfence-rdtsc"),
+        ("floor", "rdtscp"),
+        ("floor", "rdpid"),
+        ("floor", "call-noop"),
+    ] {
+        let (skip, v) = next(1.0);
+        // Kept, so the columns less the floor have numbers in both.
+        if !skip || group == "floor" && bench == "lfence-rdtsc" {
+            medians.insert((group.to_string(), bench.to_string()), 18.0 * v);
+        }
+    }
+    let mut by_variant = BTreeMap::new();
+    by_variant.insert("host", (1676, 580, 4));
+    by_variant.insert("timens", (1676, 845, 6));
+    by_variant.insert("branch", (1680, 902, 6));
+    by_variant.insert("merged", (2813, 628, 4));
+    if !gaps {
+        // Same function, different `.text`: the other branch of the
+        // sizes' column.
+        by_variant.insert("static", (1700, 933, 6));
+        by_variant.insert("static-timens", (1676, 933, 6));
+    }
+    Report {
+        settings: if gaps { QUICK } else { FULL },
+        machine: Machine {
+            cpu: "AMD EPYC".into(),
+            cores: 2,
+            flags: vec!["rdtscp".into(), "constant_tsc".into(), "hypervisor".into()],
+            clocksource: "tsc".into(),
+            kernel: "6.18.44".into(),
+            hypervisor: !gaps,
+            rustc: "rustc 1.95.0 (59807616e 2026-04-14)".into(),
+        },
+        medians: Medians(medians),
+        interleaved: Interleaved::parse(&interleaved).unwrap(),
+        counts,
+        images: ImageFacts { by_variant },
+        kernel_rdpid: !gaps,
+        disassembly: Disassembly {
+            host: " 800:\tpush   %rbp\n 801:\tpush   %r15\n 803:\tret".into(),
+            kernel: " a40:\tpush   %rbp\n a41:\tret".into(),
+        },
+        minutes: if gaps { 1.04 } else { 6.15 },
+    }
+}

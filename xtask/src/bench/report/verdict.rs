@@ -1,0 +1,172 @@
+//! What the run's numbers say: the targets met or missed, and the cost of
+//! each design the seed weighed.
+
+use std::fmt::Write as _;
+
+use vdso_benches::calls::Call;
+
+use super::template::{self, fill};
+use super::{DESIGN_ROWS, MONOTONIC, Report, Row, ns, ratio, x};
+
+/// "met" if `r` rounded to two decimals is at most `limit`.
+fn verdict(r: Option<f64>, limit: f64) -> &'static str {
+    match r {
+        Some(r) if (r * 100.0).round() / 100.0 <= limit => "met",
+        Some(_) => "**missed**",
+        None => "n/a",
+    }
+}
+
+impl Report {
+    pub(super) fn targets(&self) -> String {
+        let m = &self.medians;
+        let floor = m.floor("lfence-rdtsc");
+        let (k, h, t) = (
+            m.hot(MONOTONIC, "kernel"),
+            m.hot(MONOTONIC, "host"),
+            m.hot(MONOTONIC, "timens"),
+        );
+        let own = |v: Option<f64>| v.zip(floor).map(|(v, f)| v - f);
+        let mut s = String::new();
+        let _ = writeln!(s, "| target | criterion medians | | interleaved |");
+        let _ = writeln!(s, "|---|---:|---|---:|");
+        // The interleaved ratio, and its verdict against the same limit.
+        let il = |a, b, c, limit| {
+            let r = self.interleaved.get(a, b, c).map(|(m, _, _)| m);
+            format!("{}, {}", self.interleaved_ratio(a, b, c), verdict(r, limit))
+        };
+        // Each limit stands beside the label that states it.
+        let _ = writeln!(
+            s,
+            "| host clock_gettime(MONOTONIC) ≤ 1.00x the kernel's vDSO | {} | {} | {} |",
+            x(ratio(h, k)),
+            verdict(ratio(h, k), 1.0),
+            il("kernel", "host", MONOTONIC, 1.0)
+        );
+        let own_met = match (own(h), own(k)) {
+            (Some(a), Some(b)) if a < b => "met",
+            (Some(_), Some(_)) => "**missed**",
+            _ => "n/a",
+        };
+        let _ = writeln!(
+            s,
+            "| its own work (minus `lfence; rdtsc`) below the kernel's | {} ns vs {} ns | {own_met} | |",
+            ns(own(h)),
+            ns(own(k))
+        );
+        let _ = writeln!(
+            s,
+            "| timens clock_gettime(MONOTONIC) ≤ 1.03x the host image | {} | {} | {} |",
+            x(ratio(t, h)),
+            verdict(ratio(t, h), 1.03),
+            il("host", "timens", MONOTONIC, 1.03)
+        );
+        for call in [
+            Call::ClockGettime(common::clock::CLOCK_MONOTONIC_COARSE),
+            Call::ClockGettime(common::clock::CLOCK_REALTIME_COARSE),
+            Call::Time,
+        ] {
+            let r = ratio(m.hot(call, "host"), m.hot(call, "kernel"));
+            let _ = writeln!(
+                s,
+                "| host {} ≤ 1.00x the kernel's | {} | {} | {} |",
+                call.label(),
+                x(r),
+                verdict(r, 1.0),
+                il("kernel", "host", call, 1.0)
+            );
+        }
+        let g = |t| ratio(m.hot(Call::Getcpu, t), m.hot(Call::Getcpu, "kernel"));
+        let _ = writeln!(
+            s,
+            "| getcpu (RDTSCP) against the kernel's ({}) | {} | reported | |",
+            if self.kernel_rdpid {
+                "RDPID"
+            } else {
+                "its own"
+            },
+            x(g("host"))
+        );
+        let _ = writeln!(
+            s,
+            "| getcpu, design (d) with the RDPID alternative applied | {} | reported | |",
+            x(g("d-host-rdpid"))
+        );
+        fill(template::TARGETS, &[("table", &s.trim_end())])
+    }
+
+    pub(super) fn verdict(&self) -> String {
+        let m = &self.medians;
+        // Hot costs from the interleaved ratios, which drift cannot bias.
+        let pct = |a: &str, b: &str| {
+            self.interleaved
+                .get(a, b, MONOTONIC)
+                .map_or("n/a".into(), |(r, _, _)| {
+                    format!("{:+.1}%", (r - 1.0) * 100.0)
+                })
+        };
+        let dins = |a: &str, b: &str| match (self.count(a, MONOTONIC), self.count(b, MONOTONIC)) {
+            (Some(a), Some(b)) => format!("{:+.0}", a - b),
+            _ => "n/a".into(),
+        };
+        let cold_d = |a: &str, b: &str| match (m.cold(MONOTONIC, a), m.cold(MONOTONIC, b)) {
+            (Some(a), Some(b)) => format!("{:+.0} ns", a - b),
+            _ => "n/a".into(),
+        };
+        // The ranking by instructions: exact, unlike the times.
+        let rank = |pick: fn(&Row) -> &'static str| {
+            let mut rows: Vec<(f64, &str)> = DESIGN_ROWS
+                .iter()
+                .filter_map(|r| Some((self.count(pick(r), MONOTONIC)?, r.0)))
+                .collect();
+            rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+            rows.iter()
+                .map(|(c, l)| format!("{l} {c:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        fill(
+            template::VERDICT,
+            &[
+                (
+                    "a_against_kernel",
+                    &self.interleaved_ratio("kernel", "host", MONOTONIC),
+                ),
+                ("a_instructions", &self.instr("host", MONOTONIC)),
+                ("kernel_instructions", &self.instr("kernel", MONOTONIC)),
+                ("a_namespaced_hot", &pct("host", "timens")),
+                ("a_namespaced_instructions", &dins("timens", "host")),
+                ("a_namespaced_cold", &cold_d("timens", "host")),
+                ("b_host_hot", &pct("host", "b-host")),
+                ("b_host_instructions", &dins("b-host", "host")),
+                ("b_host_cold", &cold_d("b-host", "host")),
+                ("b_namespaced_hot", &pct("b-host", "b-ns")),
+                ("c_host_hot", &pct("host", "c-host")),
+                ("c_host_instructions", &dins("c-host", "host")),
+                ("c_host_cold", &cold_d("c-host", "host")),
+                ("c_namespaced_hot", &pct("c-host", "c-ns")),
+                ("c_namespaced_instructions", &dins("c-ns", "c-host")),
+                ("d_host_hot", &pct("host", "d-host")),
+                ("d_host_instructions", &dins("d-host", "host")),
+                ("d_host_cold", &cold_d("d-host", "host")),
+                ("d_namespaced_hot", &pct("d-host", "d-ns")),
+                ("host_ranking", &rank(|r| r.1)),
+                ("namespaced_ranking", &rank(|r| r.2)),
+            ],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verdict;
+
+    #[test]
+    fn a_target_is_met_only_within_its_limit_at_two_decimals() {
+        assert_eq!(verdict(Some(1.004), 1.0), "met");
+        assert_eq!(verdict(Some(1.006), 1.0), "**missed**");
+        assert_eq!(verdict(Some(1.034), 1.03), "met");
+        assert_eq!(verdict(Some(1.036), 1.03), "**missed**");
+        assert_eq!(verdict(None, 1.0), "n/a");
+    }
+}

@@ -78,16 +78,10 @@ impl Setup {
         Setup::all().find(|s| s.name == name)
     }
 
-    /// The offset a correct image adds to `clock` in this setup.
+    /// The offset a correct image adds to `clock` in this setup (both of
+    /// the namespace's offsets are [`NAMESPACE_OFFSET`]).
     pub fn offset_ns(&self, clock: i32) -> i128 {
-        let shifted = matches!(
-            clock,
-            common::clock::CLOCK_MONOTONIC
-                | common::clock::CLOCK_MONOTONIC_RAW
-                | common::clock::CLOCK_MONOTONIC_COARSE
-                | common::clock::CLOCK_BOOTTIME
-        );
-        if self.namespaced && shifted {
+        if self.namespaced && common::route::route(clock).shift.is_some() {
             NAMESPACE_OFFSET.as_nanos()
         } else {
             0

@@ -4,6 +4,7 @@
 
 use crate::arch;
 use crate::design::{Design, Host, TwoImages};
+use crate::route::{Read, Route, route};
 use crate::vvar::{
     CS_HRES_COARSE, CS_RAW, DataPage, ShiftedNanos, TimensSlot, VdsoData, clock_mode,
 };
@@ -19,28 +20,6 @@ pub const CLOCK_BOOTTIME: i32 = 7;
 pub const CLOCK_REALTIME_ALARM: i32 = 8;
 pub const CLOCK_BOOTTIME_ALARM: i32 = 9;
 pub const CLOCK_TAI: i32 = 11;
-/// Ids at or above this are never served from the pages. Linux tests against
-/// `MAX_CLOCKS` (16), but no id from 12 to 15 is in any of the masks below,
-/// so testing against the number of bases falls back for exactly the same
-/// ids and also proves every `basetime[clock]` index in range.
-pub const SERVED_CLOCKS: u32 = crate::vvar::VDSO_BASES as u32;
-
-const fn bit(clock: i32) -> u32 {
-    1 << clock
-}
-/// Clocks computed from the counter with `vd[CS_HRES_COARSE]`.
-pub const HRES_CLOCKS: u32 =
-    bit(CLOCK_REALTIME) | bit(CLOCK_MONOTONIC) | bit(CLOCK_BOOTTIME) | bit(CLOCK_TAI);
-/// Clocks copied from `vd[CS_HRES_COARSE]` as they stand.
-pub const COARSE_CLOCKS: u32 = bit(CLOCK_REALTIME_COARSE) | bit(CLOCK_MONOTONIC_COARSE);
-/// Clocks computed from the counter with `vd[CS_RAW]`.
-pub const RAW_CLOCKS: u32 = bit(CLOCK_MONOTONIC_RAW);
-/// Clocks a time namespace shifts (the others, REALTIME above all, it leaves alone).
-pub const TIMENS_CLOCKS: u32 = bit(CLOCK_MONOTONIC)
-    | bit(CLOCK_MONOTONIC_RAW)
-    | bit(CLOCK_MONOTONIC_COARSE)
-    | bit(CLOCK_BOOTTIME);
-
 pub const NSEC_PER_SEC: u64 = 1_000_000_000;
 pub const NSEC_PER_USEC: u64 = 1_000;
 
@@ -88,28 +67,53 @@ pub fn clock_gettime_in<D: Design>(
     timens: TimensSlot<'_>,
     clock: i32,
 ) -> Option<Timespec> {
-    // Negative ids (CPU-time clocks of other processes and threads) become
-    // large and fall back, like ids the pages do not hold.
-    if clock as u32 >= SERVED_CLOCKS {
-        return None;
+    let r = route(clock);
+    match r.read {
+        Read::Hres | Read::Raw => counter_in::<D>(vvar, timens, clock, r),
+        Read::Coarse => coarse_in::<D>(vvar, timens, clock, r),
+        Read::Syscall => None,
     }
-    let msk = bit(clock);
+}
+
+/// A clock read from the counter (`route(clock).read` is `Hres` or `Raw`).
+#[inline(always)]
+pub(crate) fn counter_in<D: Design>(
+    vvar: &DataPage,
+    timens: TimensSlot<'_>,
+    clock: i32,
+    r: Route,
+) -> Option<Timespec> {
     // One read per entry, not one read of an entry chosen at run time: each
     // entry's fields are then constant displacements, which spares the
     // common path an address computation and the registers it holds.
-    if msk & HRES_CLOCKS != 0 {
-        let (sec, nsec) = hres(vvar.data(CS_HRES_COARSE), clock as usize)?;
-        return Some(shifted::<D>(timens, CS_HRES_COARSE, clock, sec, nsec));
+    let (sec, nsec) = if r.read == Read::Raw {
+        hres(vvar.data(CS_RAW), clock as usize)?
+    } else {
+        hres(vvar.data(CS_HRES_COARSE), clock as usize)?
+    };
+    let (sec, nsec) = shifted::<D>(timens, r, clock, sec, nsec);
+    Some(normalize(sec, nsec))
+}
+
+/// A coarse clock (`route(clock).read` is `Coarse`): the base as the last
+/// update left it, in plain nanoseconds below a second, so only an offset
+/// can carry into the seconds.
+#[inline(always)]
+pub(crate) fn coarse_in<D: Design>(
+    vvar: &DataPage,
+    timens: TimensSlot<'_>,
+    clock: i32,
+    r: Route,
+) -> Option<Timespec> {
+    let (sec, nsec) = coarse(vvar.data(CS_HRES_COARSE), clock as usize)?;
+    if D::in_namespace(timens, CS_HRES_COARSE) && r.shift.is_some() {
+        let (sec, nsec) = shifted::<D>(timens, r, clock, sec, nsec);
+        return Some(normalize(sec, nsec));
     }
-    if msk & COARSE_CLOCKS != 0 {
-        let (sec, nsec) = coarse(vvar.data(CS_HRES_COARSE), clock as usize)?;
-        return Some(shifted::<D>(timens, CS_HRES_COARSE, clock, sec, nsec));
-    }
-    if msk & RAW_CLOCKS != 0 {
-        let (sec, nsec) = hres(vvar.data(CS_RAW), CLOCK_MONOTONIC_RAW as usize)?;
-        return Some(shifted::<D>(timens, CS_RAW, CLOCK_MONOTONIC_RAW, sec, nsec));
-    }
-    None
+    Some(Timespec {
+        tv_sec: sec as i64,
+        tv_nsec: nsec as i64,
+    })
 }
 
 /// `gettimeofday`'s time: REALTIME in microseconds.
@@ -168,7 +172,7 @@ pub fn clock_getres_in<D: Design>(
     timens: TimensSlot<'_>,
     clock: i32,
 ) -> Option<Timespec> {
-    if clock as u32 >= SERVED_CLOCKS || bit(clock) & (HRES_CLOCKS | RAW_CLOCKS) == 0 {
+    if !crate::route::from_counter(clock) {
         return None;
     }
     let vd = D::unlocked_entry(vvar, timens)?;
@@ -248,29 +252,25 @@ fn is_timens_page(vd: &VdsoData) -> bool {
     vd.clock_mode() == clock_mode::TIMENS
 }
 
-/// Applies the namespace offset, if the design says this call has one, and
-/// normalises.
+/// Adds the namespace offset, if the design says this call has one.
 #[inline(always)]
 fn shifted<D: Design>(
     timens: TimensSlot<'_>,
-    cs: usize,
+    r: Route,
     clock: i32,
     sec: u64,
     nsec: u64,
-) -> Timespec {
+) -> (u64, u64) {
     // The design's test first: in this order the shipped images compile to
     // the same bytes as before designs existed (LLVM lays the blocks out
     // differently the other way round).
-    if D::in_namespace(timens, cs) && bit(clock) & TIMENS_CLOCKS != 0 {
+    if D::in_namespace(timens, r.cs()) && r.shift.is_some() {
         // Offsets are frozen before a process can use the page, so they need
         // no sequence count (as in Linux).
-        let off = timens.page().data(cs).timens_offset(clock as usize);
-        return normalize(
-            sec.wrapping_add(off.sec as u64),
-            nsec.wrapping_add(off.nsec),
-        );
+        let off = timens.page().data(r.cs()).timens_offset(clock as usize);
+        return (sec.wrapping_add(off.sec as u64), nsec.wrapping_add(off.nsec));
     }
-    normalize(sec, nsec)
+    (sec, nsec)
 }
 
 #[inline(always)]
@@ -284,13 +284,47 @@ fn normalize(sec: u64, nsec: u64) -> Timespec {
     normalize_slow(sec, nsec)
 }
 
-/// A real division (a multiply by the reciprocal): the count can be hours'
-/// worth of nanoseconds after a long stall, and a subtract-one-second loop
-/// would then run 10^4 times.
+/// Seconds carried out of a count of a second or more. A page a few
+/// seconds old (a CPU idle past its tick) carries a few seconds, which a
+/// few subtractions handle at the cost of a compare each, as Linux's loop
+/// does; a count of [`SUBTRACTED_SECONDS`] or more (a stall) takes a real
+/// division (a multiply by the reciprocal), never a loop run 10^4 times.
+/// Inline: a call here, even off the fast path, would cost the fast path a
+/// stack adjustment for the callee's alignment.
 #[inline(always)]
 fn normalize_slow(sec: u64, nsec: u64) -> Timespec {
+    if nsec < SUBTRACTED_SECONDS * NSEC_PER_SEC {
+        let (mut sec, mut nsec) = (sec, nsec);
+        while nsec >= NSEC_PER_SEC {
+            // Kept a loop: unrolled, or turned into the division it
+            // computes, it would be larger or slower than its few turns.
+            nsec = opaque(nsec) - NSEC_PER_SEC;
+            sec = sec.wrapping_add(1);
+        }
+        return Timespec {
+            tv_sec: sec as i64,
+            tv_nsec: nsec as i64,
+        };
+    }
     Timespec {
         tv_sec: sec.wrapping_add(nsec / NSEC_PER_SEC) as i64,
         tv_nsec: (nsec % NSEC_PER_SEC) as i64,
     }
+}
+
+/// How many seconds [`normalize_slow`] carries by subtraction before it
+/// divides: a page stale by less reads at almost the fresh page's cost
+/// (BENCHMARKS.md).
+const SUBTRACTED_SECONDS: u64 = 4;
+
+/// `x`, hidden from the optimiser (Linux's `__iter_div_u64_rem` does the
+/// same with an empty `asm`), in a register: no stack is touched.
+#[inline(always)]
+fn opaque(mut x: u64) -> u64 {
+    // SAFETY: the asm is a comment: it reads and writes only `x`'s
+    // register, touches no memory, no stack and no flags.
+    unsafe {
+        core::arch::asm!("/* {0} */", inout(reg) x, options(pure, nomem, nostack, preserves_flags));
+    }
+    x
 }

@@ -59,7 +59,7 @@ macro_rules! entry_table {
                 args: (clock: i32, ts: *mut $crate::clock::Timespec),
                 ret: i32,
                 implementation: $crate::entry::clock_gettime,
-                slot: 0x400,
+                slot: 0x80,
                 arches: ["x86_64"],
                 abis: all,
             }
@@ -68,7 +68,7 @@ macro_rules! entry_table {
                 args: (tv: *mut $crate::clock::Timeval, tz: *mut $crate::clock::Timezone),
                 ret: i32,
                 implementation: $crate::entry::gettimeofday,
-                slot: 0x180,
+                slot: 0x200,
                 arches: ["x86_64"],
                 abis: all,
             }

@@ -10,10 +10,11 @@
 
 use core::ffi::c_void;
 
-use crate::arch::{self, nr, syscall3};
+use crate::arch::{nr, syscall3};
 use crate::clock::{self, Timespec, Timeval, Timezone};
 use crate::design::Design;
-use crate::vvar::{DataPage, TimensSlot};
+use crate::pages::{Mapped, Pages};
+use crate::route::{Read, Route, SERVED_CLOCKS, route};
 
 /// # Safety
 /// `ts` must be valid for a write of a `Timespec`, and the data pages must be
@@ -21,33 +22,105 @@ use crate::vvar::{DataPage, TimensSlot};
 #[inline(always)]
 pub unsafe fn clock_gettime<D: Design>(clock_id: i32, ts: *mut Timespec) -> i32 {
     // SAFETY: forwarded from the caller.
-    unsafe { clock_gettime_on::<D>(arch::vvar_page(), arch::timens_page(), clock_id, ts) }
+    unsafe { clock_gettime_on::<D, Mapped>(clock_id, ts) }
 }
 
-/// `clock_gettime` over the pages given as the vvar and timens pages.
+/// `clock_gettime` over pages `P`.
+///
+/// The exported function only routes: each route is a function of its own,
+/// reached by a tail call with the caller's arguments in their registers,
+/// so that each saves only the registers it uses. The coarse clocks need
+/// few and save none; inline, they would pay for the counter paths' pushes
+/// on every call.
 ///
 /// # Safety
-/// As for [`clock_gettime`].
+/// As for [`clock_gettime`], with the pages where `P` says.
 #[inline(always)]
-pub(crate) unsafe fn clock_gettime_on<D: Design>(
-    vvar: &DataPage,
-    timens: TimensSlot<'_>,
+pub(crate) unsafe fn clock_gettime_on<D: Design, P: Pages>(clock_id: i32, ts: *mut Timespec) -> i32 {
+    // SAFETY (each arm): forwarded from the caller; `route` gives a read
+    // from the pages only for ids below `SERVED_CLOCKS`.
+    match route(clock_id).read {
+        Read::Hres => unsafe { clock_gettime_counter::<D, P, false>(clock_id, ts) },
+        Read::Raw => unsafe { clock_gettime_counter::<D, P, true>(clock_id, ts) },
+        Read::Coarse => unsafe { clock_gettime_coarse::<D, P>(clock_id, ts) },
+        Read::Syscall => unsafe { clock_gettime_unserved::<D, P>(clock_id, ts) },
+    }
+}
+
+/// The clocks read from the counter: MONOTONIC_RAW with `RAW`, else
+/// REALTIME, MONOTONIC, BOOTTIME and TAI.
+///
+/// # Safety
+/// As for [`clock_gettime_on`], and `route(clock_id).read` must be `Raw`
+/// with `RAW` and `Hres` without.
+#[inline(never)]
+unsafe fn clock_gettime_counter<D: Design, P: Pages, const RAW: bool>(
     clock_id: i32,
     ts: *mut Timespec,
 ) -> i32 {
-    match clock::clock_gettime_in::<D>(vvar, timens, clock_id) {
+    let r = Route {
+        read: if RAW { Read::Raw } else { Read::Hres },
+        ..route(clock_id)
+    };
+    // SAFETY: the caller routed only served ids here; knowing it spares the
+    // range check the router made already.
+    unsafe { core::hint::assert_unchecked((clock_id as u32) < SERVED_CLOCKS) };
+    match clock::counter_in::<D>(P::vvar(), P::timens(), clock_id, r) {
         // SAFETY: the caller vouches for `ts`.
-        Some(t) => unsafe {
-            ts.write(t);
-            0
-        },
-        // SAFETY: forwarded from the caller; the kernel checks `ts` itself.
-        None => match unsafe { D::clock_gettime_elsewhere(vvar, clock_id, ts) } {
-            Some(ret) => ret,
-            // SAFETY: the kernel checks `ts` itself.
-            None => unsafe { fallback(nr::CLOCK_GETTIME, clock_id as usize, ts as usize, 0) as i32 },
-        },
+        Some(t) => unsafe { answered(ts, t) },
+        // SAFETY: forwarded from the caller.
+        None => unsafe { clock_gettime_unserved::<D, P>(clock_id, ts) },
     }
+}
+
+/// The coarse clocks (REALTIME_COARSE, MONOTONIC_COARSE).
+///
+/// # Safety
+/// As for [`clock_gettime_on`], and `route(clock_id).read` must be `Coarse`.
+#[inline(never)]
+unsafe fn clock_gettime_coarse<D: Design, P: Pages>(clock_id: i32, ts: *mut Timespec) -> i32 {
+    let r = Route {
+        read: Read::Coarse,
+        ..route(clock_id)
+    };
+    // SAFETY: as in `clock_gettime_counter`.
+    unsafe { core::hint::assert_unchecked((clock_id as u32) < SERVED_CLOCKS) };
+    match clock::coarse_in::<D>(P::vvar(), P::timens(), clock_id, r) {
+        // SAFETY: the caller vouches for `ts`.
+        Some(t) => unsafe { answered(ts, t) },
+        // SAFETY: forwarded from the caller.
+        None => unsafe { clock_gettime_unserved::<D, P>(clock_id, ts) },
+    }
+}
+
+/// Writes the time the pages gave.
+///
+/// # Safety
+/// `ts` must be valid for a write of a `Timespec`.
+#[inline(always)]
+unsafe fn answered(ts: *mut Timespec, t: Timespec) -> i32 {
+    // SAFETY: the caller vouches for `ts`.
+    unsafe { ts.write(t) };
+    0
+}
+
+/// A `clock_gettime` the pages did not answer: the design's other source,
+/// else the system call. Out of line and reached by tail calls only: one
+/// copy that no path shares with another, so that the coarse clocks'
+/// path, which saves no registers, need not meet the counter paths'
+/// epilogue.
+///
+/// # Safety
+/// As for [`clock_gettime_on`].
+#[cold]
+#[inline(never)]
+unsafe fn clock_gettime_unserved<D: Design, P: Pages>(clock_id: i32, ts: *mut Timespec) -> i32 {
+    // SAFETY: forwarded from the caller.
+    if let Some(ret) = unsafe { D::clock_gettime_elsewhere(P::vvar(), clock_id, ts) } {
+        return ret;
+    }
+    // SAFETY: the kernel checks `ts` itself.
+    unsafe { fallback(nr::CLOCK_GETTIME, clock_id as usize, ts as usize, 0) as i32 }
 }
 
 /// # Safety
@@ -55,20 +128,16 @@ pub(crate) unsafe fn clock_gettime_on<D: Design>(
 #[inline(always)]
 pub unsafe fn gettimeofday<D: Design>(tv: *mut Timeval, tz: *mut Timezone) -> i32 {
     // SAFETY: forwarded from the caller.
-    unsafe { gettimeofday_on::<D>(arch::vvar_page(), arch::timens_page(), tv, tz) }
+    unsafe { gettimeofday_on::<D, Mapped>(tv, tz) }
 }
 
-/// `gettimeofday` over the pages given as the vvar and timens pages.
+/// `gettimeofday` over pages `P`.
 ///
 /// # Safety
-/// As for [`gettimeofday`].
+/// As for [`gettimeofday`], with the pages where `P` says.
 #[inline(always)]
-pub(crate) unsafe fn gettimeofday_on<D: Design>(
-    vvar: &DataPage,
-    timens: TimensSlot<'_>,
-    tv: *mut Timeval,
-    tz: *mut Timezone,
-) -> i32 {
+pub(crate) unsafe fn gettimeofday_on<D: Design, P: Pages>(tv: *mut Timeval, tz: *mut Timezone) -> i32 {
+    let vvar = P::vvar();
     if !tv.is_null() {
         match clock::gettimeofday(vvar) {
             // SAFETY: non-NULL, and the caller vouches for it.
@@ -84,7 +153,7 @@ pub(crate) unsafe fn gettimeofday_on<D: Design>(
         }
     }
     if !tz.is_null() {
-        match clock::timezone_in::<D>(vvar, timens) {
+        match clock::timezone_in::<D>(vvar, P::timens()) {
             // SAFETY: non-NULL, and the caller vouches for it.
             Some(zone) => unsafe { tz.write(zone) },
             // SAFETY: the kernel checks `tz` itself; `tv` is done.
@@ -98,7 +167,7 @@ pub(crate) unsafe fn gettimeofday_on<D: Design>(
 /// `t` must be NULL or valid for a write.
 #[inline(always)]
 pub unsafe fn time<D: Design>(t: *mut i64) -> i64 {
-    let Some(now) = clock::time_in::<D>(arch::vvar_page(), arch::timens_page()) else {
+    let Some(now) = clock::time_in::<D>(Mapped::vvar(), Mapped::timens()) else {
         // SAFETY: the kernel checks `t` itself.
         return unsafe { time_fallback(t) };
     };
@@ -113,7 +182,7 @@ pub unsafe fn time<D: Design>(t: *mut i64) -> i64 {
 /// `res` must be NULL or valid for a write.
 #[inline(always)]
 pub unsafe fn clock_getres<D: Design>(clock_id: i32, res: *mut Timespec) -> i32 {
-    match clock::clock_getres_in::<D>(arch::vvar_page(), arch::timens_page(), clock_id) {
+    match clock::clock_getres_in::<D>(Mapped::vvar(), Mapped::timens(), clock_id) {
         Some(r) => {
             if !res.is_null() {
                 // SAFETY: non-NULL, and the caller vouches for it.

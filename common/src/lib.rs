@@ -19,6 +19,8 @@ pub mod entries;
 pub mod entry;
 pub mod image;
 pub mod note;
+pub mod pages;
+pub mod route;
 pub mod seqlock;
 pub mod timens;
 pub mod vvar;

@@ -10,10 +10,8 @@
 
 use core::fmt;
 
-use crate::clock::{
-    CLOCK_BOOTTIME, CLOCK_BOOTTIME_ALARM, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE,
-    CLOCK_MONOTONIC_RAW, NSEC_PER_SEC, Timespec,
-};
+use crate::clock::{CLOCK_BOOTTIME, CLOCK_MONOTONIC, NSEC_PER_SEC, Timespec};
+use crate::route::{Shift, route};
 use crate::sync::Ordering::Relaxed;
 use crate::vvar::{DataPage, TimensOffset, clock_mode};
 
@@ -197,10 +195,10 @@ pub fn write_page(page: &DataPage, offsets: &Offsets, now: &Now) -> Result<(), T
         vd.tz_minuteswest.store(0, Relaxed);
         vd.tz_dsttime.store(0, Relaxed);
         for (clock, slot) in vd.basetime.iter().enumerate() {
-            let off = match clock as i32 {
-                CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE => offsets.monotonic,
-                CLOCK_BOOTTIME | CLOCK_BOOTTIME_ALARM => offsets.boottime,
-                _ => TimensOffset::ZERO,
+            let off = match route(clock as i32).shift {
+                Some(Shift::Monotonic) => offsets.monotonic,
+                Some(Shift::Boottime) => offsets.boottime,
+                None => TimensOffset::ZERO,
             };
             slot.sec.store(off.sec as u64, Relaxed);
             slot.nsec.store(off.nsec, Relaxed);

@@ -6,10 +6,14 @@
 //! their interquartile range are printed, one line per pair:
 //! `<a> <b> <call> <median> <q1> <q3>`. `cargo xtask bench` runs it after
 //! the criterion benches.
+//!
+//! Last, the host image on a page left one, two and three seconds without
+//! a tick (a CPU that slept past its tick) against the same image on a
+//! page kept current: `host host-stale-<N>s monotonic ...`.
 
 use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::lfence_rdtsc;
-use vdso_benches::lab::{self, Clockwork, Lab, Setup};
+use vdso_benches::lab::{self, Clockwork, Lab, SHIPPED, Setup};
 
 const CALLS: u64 = 2000;
 const ROUNDS: usize = 1001;
@@ -76,6 +80,16 @@ fn main() -> Result<(), String> {
     ] {
         let (m, q1, q3) = ratios(&vdso(a)?, &vdso(b)?, monotonic);
         println!("{a} {b} {} {m:.4} {q1:.4} {q3:.4}", monotonic.name());
+    }
+    let mut stale = Lab::new(Clockwork::frozen()?, &SHIPPED[..1])?;
+    for secs in 1..=3 {
+        stale
+            .clockwork
+            .reanchor(common::clock::CLOCK_MONOTONIC)?;
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+        let old = stale.process("host").map(|p| p.vdso()).ok_or("no stale host")?;
+        let (m, q1, q3) = ratios(&host, &old, monotonic);
+        println!("host host-stale-{secs}s {} {m:.4} {q1:.4} {q3:.4}", monotonic.name());
     }
     Ok(())
 }

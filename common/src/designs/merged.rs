@@ -9,6 +9,7 @@ use crate::arch;
 use crate::clock::{Timespec, Timeval, Timezone};
 use crate::design::{Design, Host, Timens};
 use crate::entry;
+use crate::pages::Pages;
 use crate::vvar::{CS_HRES_COARSE, DataPage, TimensSlot, VdsoData, clock_mode};
 
 pub struct Merged;
@@ -53,36 +54,42 @@ fn holds_namespace_page(vvar: &DataPage) -> bool {
     vvar.data(CS_HRES_COARSE).clock_mode() == clock_mode::TIMENS
 }
 
-/// A namespaced process's `clock_gettime`: its namespace page is in the
-/// vvar slot and the real vvar page one below the image, so this is the
-/// timens image's algorithm with the two pages' places swapped (Linux's
-/// `do_hres_timens`). Out of line and reached by a tail call: it adds no
-/// instruction, and no saved register, to the host path.
+/// A namespaced process's pages: its namespace page is in the vvar slot
+/// and the real vvar page one below the image.
+struct Swapped;
+
+impl Pages for Swapped {
+    #[inline(always)]
+    fn vvar() -> &'static DataPage {
+        arch::timens_page().page()
+    }
+
+    #[inline(always)]
+    fn timens() -> TimensSlot<'static> {
+        TimensSlot::from_page(arch::vvar_page())
+    }
+}
+
+/// A namespaced process's `clock_gettime`: the timens image's algorithm
+/// with the two pages' places swapped (Linux's `do_hres_timens`). Out of
+/// line and reached by a tail call: it adds no instruction, and no saved
+/// register, to the host path.
 ///
 /// # Safety
-/// As for [`entry::clock_gettime`].
+/// As for [`entry::clock_gettime`]; reached only with a namespace page in
+/// the vvar slot, so the real vvar page is mapped in the timens slot.
 #[inline(never)]
 unsafe fn clock_gettime_through_namespace_page(clock_id: i32, ts: *mut Timespec) -> i32 {
-    // Reached only with a namespace page in the vvar slot, so the real vvar
-    // page is mapped in the timens slot.
-    let (real, namespace) = (
-        arch::timens_page().page(),
-        TimensSlot::from_page(arch::vvar_page()),
-    );
     // SAFETY: forwarded from the caller.
-    unsafe { entry::clock_gettime_on::<Timens>(real, namespace, clock_id, ts) }
+    unsafe { entry::clock_gettime_on::<Timens, Swapped>(clock_id, ts) }
 }
 
 /// As [`clock_gettime_through_namespace_page`], for `gettimeofday`.
 ///
 /// # Safety
-/// As for [`entry::gettimeofday`].
+/// As for [`entry::gettimeofday`], and as above.
 #[inline(never)]
 unsafe fn gettimeofday_through_namespace_page(tv: *mut Timeval, tz: *mut Timezone) -> i32 {
-    let (real, namespace) = (
-        arch::timens_page().page(),
-        TimensSlot::from_page(arch::vvar_page()),
-    );
     // SAFETY: forwarded from the caller.
-    unsafe { entry::gettimeofday_on::<Host>(real, namespace, tv, tz) }
+    unsafe { entry::gettimeofday_on::<Host, Swapped>(tv, tz) }
 }

@@ -11,6 +11,8 @@
 //! the kernel restarts (after a signal) enters the filter again with the
 //! caller's pointer and is translated again, once.
 
+use common::route::{Shift, deadline_shift};
+
 use super::Tracer;
 use super::sys::{self, Pid, Regs};
 use crate::deadline::{self, futex_waits_on_monotonic};
@@ -126,12 +128,13 @@ pub enum Resume {
 }
 
 impl Tracer {
-    /// The namespace's offset of `clock`, in ns (0 if it does not shift it).
+    /// What Linux moves an absolute deadline on `clock` by, in ns (0 if
+    /// the namespace does not move it).
     pub fn offset_of(&self, clock: i32) -> i128 {
-        match clock {
-            libc::CLOCK_MONOTONIC => self.offsets.0,
-            libc::CLOCK_BOOTTIME | libc::CLOCK_BOOTTIME_ALARM => self.offsets.1,
-            _ => 0,
+        match deadline_shift(clock) {
+            Some(Shift::Monotonic) => self.offsets.0,
+            Some(Shift::Boottime) => self.offsets.1,
+            None => 0,
         }
     }
 

@@ -4,7 +4,8 @@
 
 use core::ffi::{c_int, c_void};
 
-use common::clock::{COARSE_CLOCKS, HRES_CLOCKS, RAW_CLOCKS, TIMENS_CLOCKS, Timespec};
+use common::clock::Timespec;
+use common::route::{Read, route};
 use libc::{clockid_t, timespec};
 
 use crate::layout::{
@@ -40,29 +41,30 @@ pub unsafe fn gettime(ns: Ns, clock: clockid_t, ts: *mut timespec) -> c_int {
     if ret != 0 {
         return ret_errno(ret);
     }
-    let c = clock as u32;
-    if c < 12 {
-        let bit = 1u32 << c;
-        if bit & (HRES_CLOCKS | RAW_CLOCKS) != 0 {
+    let r = route(clock);
+    match r.read {
+        Read::Hres | Read::Raw => {
             // SAFETY: the image just wrote it.
             let mut sec = unsafe { (*ts).tv_sec };
-            let cs = usize::from(c == 4);
-            if bit & TIMENS_CLOCKS != 0 && ns.timens() {
-                sec = sec.wrapping_sub(ns.timens_page().data(cs).timens_offset(c as usize).sec);
+            if r.shift.is_some() && ns.timens() {
+                let offset = ns.timens_page().data(r.cs()).timens_offset(clock as usize);
+                sec = sec.wrapping_sub(offset.sec);
             }
-            let (base, _) = ns.vvar().data(cs).hres_base(c as usize);
+            let (base, _) = ns.vvar().data(r.cs()).hres_base(clock as usize);
             if sec.wrapping_sub(base as i64) > STALE_SECS {
                 ns::stale(ns);
             }
-        } else if bit & COARSE_CLOCKS != 0 {
-            ns.check_counter();
-        } else if c == libc::CLOCK_BOOTTIME_ALARM as u32 && ns.timens() {
-            // The image asked the kernel, which knows nothing of this
-            // namespace: add the offset as a namespaced kernel would.
+        }
+        Read::Coarse => ns.check_counter(),
+        // The image asked the kernel, which knows nothing of this
+        // namespace (BOOTTIME_ALARM): add the offset as a namespaced
+        // kernel would.
+        Read::Syscall if r.shift.is_some() && ns.timens() => {
             // SAFETY: the kernel just wrote it.
             unsafe { add(ts, ns.offset_ns(clock)) };
             ns.count_translated(T_SYSCALL_OFFSET);
         }
+        Read::Syscall => {}
     }
     0
 }

@@ -20,6 +20,7 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use common::abi::Arch;
 use common::entries::{ENTRIES, PerEntry, Pointers};
 use common::note::Variant;
+use common::route::route;
 use common::vvar::{CS_HRES_COARSE, DataPage};
 use vdso_elf::{Elf, HashTable};
 
@@ -106,14 +107,14 @@ impl Ns {
     }
 
     /// The namespace's offset of `clock` in nanoseconds (0 for clocks it
-    /// does not shift, and with the host image).
+    /// does not shift, and with the host image), as its page holds it.
     pub fn offset_ns(self, clock: i32) -> i128 {
-        if !self.timens() || !matches!(clock, 1 | 4 | 6 | 7 | 9) {
+        let r = route(clock);
+        if !self.timens() || r.shift.is_none() {
             return 0;
         }
-        let cs = if clock == 4 { 1 } else { CS_HRES_COARSE };
         self.timens_page()
-            .data(cs)
+            .data(r.cs())
             .timens_offset(clock as usize)
             .as_nanos()
     }

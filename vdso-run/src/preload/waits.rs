@@ -8,6 +8,7 @@
 use core::ffi::{c_int, c_long, c_void};
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
 
+use common::route::deadline_shift;
 use libc::{clockid_t, itimerspec, timespec};
 
 use crate::deadline::{self, futex_waits_on_monotonic};
@@ -20,13 +21,10 @@ use crate::next;
 use crate::ns::{self, Ns};
 use crate::sys;
 
-/// The namespace's offset for an absolute wait on `clock`, in ns: Linux
-/// shifts the deadlines of CLOCK_MONOTONIC and CLOCK_BOOTTIME(_ALARM) only.
+/// The namespace's offset for an absolute wait on `clock`, in ns: what
+/// Linux moves a deadline on that clock by (`common::route::deadline_shift`).
 fn wait_offset(ns: Ns, clock: clockid_t) -> i128 {
-    if matches!(
-        clock,
-        libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME | libc::CLOCK_BOOTTIME_ALARM
-    ) {
+    if deadline_shift(clock).is_some() {
         ns.offset_ns(clock)
     } else {
         0

@@ -92,6 +92,15 @@ impl Report {
             "| getcpu, design (d) with the RDPID alternative applied | {} | reported | |",
             x(g("d-host-rdpid"))
         );
+        // A page a CPU idle past its tick has left stale: the nanoseconds
+        // carry whole seconds, taken off by subtraction (common::clock).
+        for secs in 1..=3 {
+            let _ = writeln!(
+                s,
+                "| host clock_gettime(MONOTONIC) on a page {secs} s stale, against a fresh one | | reported | {} |",
+                self.interleaved_ratio("host", &format!("host-stale-{secs}s"), MONOTONIC)
+            );
+        }
         fill(template::TARGETS, &[("table", &s.trim_end())])
     }
 

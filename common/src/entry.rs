@@ -37,12 +37,14 @@ pub unsafe fn clock_gettime<D: Design>(clock_id: i32, ts: *mut Timespec) -> i32 
 /// As for [`clock_gettime`], with the pages where `P` says.
 #[inline(always)]
 pub(crate) unsafe fn clock_gettime_on<D: Design, P: Pages>(clock_id: i32, ts: *mut Timespec) -> i32 {
-    // SAFETY (each arm): forwarded from the caller; `route` gives a read
-    // from the pages only for ids below `SERVED_CLOCKS`.
     match route(clock_id).read {
+        // SAFETY: forwarded from the caller, on the route it names.
         Read::Hres => unsafe { clock_gettime_counter::<D, P, false>(clock_id, ts) },
+        // SAFETY: as above.
         Read::Raw => unsafe { clock_gettime_counter::<D, P, true>(clock_id, ts) },
+        // SAFETY: as above.
         Read::Coarse => unsafe { clock_gettime_coarse::<D, P>(clock_id, ts) },
+        // SAFETY: forwarded from the caller.
         Read::Syscall => unsafe { clock_gettime_unserved::<D, P>(clock_id, ts) },
     }
 }

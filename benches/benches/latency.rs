@@ -13,7 +13,7 @@ use std::hint::black_box;
 
 use common::note::Variant;
 use criterion::{Bencher, Criterion, criterion_group, criterion_main};
-use harness::variants::{self, Process};
+use kernel_side::variants::{self, Process};
 use vdso_benches::calls::{self, Call, Entries, Syscalls};
 use vdso_benches::cold::{self, FlushSet};
 use vdso_benches::floor::{self, Noop};
@@ -66,7 +66,7 @@ fn benches(c: &mut Criterion) {
     let kernel = lab::kernel().unwrap_or_else(|e| panic!("{e}"));
     lab::pin_to_last_cpu();
     let noop = Noop::new().expect("a no-op page");
-    let hz = harness::tsc::frequency();
+    let hz = kernel_side::tsc::frequency();
 
     {
         let mut g = c.benchmark_group("floor");

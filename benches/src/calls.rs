@@ -6,7 +6,7 @@ use common::clock::{
     CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC_RAW, CLOCK_REALTIME,
     CLOCK_REALTIME_COARSE, Timespec, Timeval,
 };
-use harness::Vdso;
+use kernel_side::Vdso;
 
 /// One benched call, with the arguments every target gets: `time(NULL)`,
 /// `gettimeofday(&tv, NULL)`, `clock_getres(CLOCK_MONOTONIC, &res)`,

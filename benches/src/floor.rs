@@ -8,8 +8,8 @@
 use std::io;
 use std::ptr::NonNull;
 
-use harness::Vdso;
-use harness::vdso::Offsets;
+use kernel_side::Vdso;
+use kernel_side::vdso::Offsets;
 
 /// `lfence; rdtsc`: the floor the targets subtract (the images read the
 /// counter with `rdtscp`, Linux's choice where the CPU has it).
@@ -31,7 +31,7 @@ pub fn rdtscp() -> u64 {
 }
 
 /// `rdpid`: TSC_AUX alone, what Linux's `getcpu` uses where the CPU has it.
-/// Only call it if [`harness::variants::cpu_has_rdpid`] says so.
+/// Only call it if [`kernel_side::variants::cpu_has_rdpid`] says so.
 #[inline(always)]
 pub fn rdpid() -> u64 {
     let aux: u64;

@@ -1,5 +1,5 @@
 //! Everything a run measures, set up once: the system's data pages kept by
-//! the harness's timekeeper, a time namespace, every image mapped as its
+//! the kernel side's timekeeper, a time namespace, every image mapped as its
 //! design maps it, and the running kernel's own vDSO.
 
 use std::fs;
@@ -9,8 +9,8 @@ use common::clock::{CLOCK_BOOTTIME, CLOCK_MONOTONIC, Timespec};
 use common::note::Variant;
 use common::timens::{self, Now, Offsets};
 use common::vvar::TimensOffset;
-use harness::variants::{self, Clocks, Process};
-use harness::{DataPages, Image, Ticker, Timekeeper, Vdso, images, kernel_vdso};
+use kernel_side::variants::{self, Clocks, Process};
+use kernel_side::{DataPages, Image, Ticker, Timekeeper, Vdso, images, kernel_vdso};
 
 /// The namespace the namespaced setups live in: a day ahead on MONOTONIC
 /// and BOOTTIME. Whole seconds, as `unshare -T --monotonic` sets them, so a
@@ -101,7 +101,7 @@ pub struct Clockwork {
 }
 
 impl Clockwork {
-    /// Pages the harness's timekeeper keeps current (a 4 ms tick, a kernel
+    /// Pages the kernel side's timekeeper keeps current (a 4 ms tick, a kernel
     /// at HZ=250).
     pub fn ticking() -> Result<Clockwork, String> {
         let system = Arc::new(DataPages::anonymous().map_err(|e| e.to_string())?);
@@ -138,7 +138,7 @@ impl Clockwork {
         let Some(keeper) = self.keeper.as_mut() else {
             return Ok(());
         };
-        let left = 1_000_000_000 - harness::tsc::kernel_ns(clock).rem_euclid(1_000_000_000);
+        let left = 1_000_000_000 - kernel_side::tsc::kernel_ns(clock).rem_euclid(1_000_000_000);
         if left < 200_000_000 {
             std::thread::sleep(std::time::Duration::from_nanos(left as u64 + 1_000_000));
         }
@@ -172,7 +172,7 @@ fn namespace() -> Result<DataPages, String> {
 }
 
 fn kernel_now(clock: i32) -> Timespec {
-    let ns = harness::tsc::kernel_ns(clock);
+    let ns = kernel_side::tsc::kernel_ns(clock);
     Timespec {
         tv_sec: (ns / 1_000_000_000) as i64,
         tv_nsec: (ns % 1_000_000_000) as i64,

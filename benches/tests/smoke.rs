@@ -11,7 +11,7 @@ use vdso_benches::lab::{self, Clockwork, Lab, Setup};
 /// kernel reads around it.
 fn tolerance(call: Call) -> i128 {
     match call {
-        // The harness's timekeeper keeps the fine clocks within 50 us.
+        // The kernel side's timekeeper keeps the fine clocks within 50 us.
         Call::ClockGettime(c) if c < 5 || c == 7 => 200_000,
         // Coarse clocks move in ticks of the kernel's and of the timekeeper's.
         Call::ClockGettime(_) => 20_000_000,
@@ -86,7 +86,7 @@ fn every_benched_target_answers_every_call_as_the_kernel_does() {
     let mapped = lab.processes.len();
     let expected = setups
         .iter()
-        .filter(|s| !s.rdpid || harness::variants::cpu_has_rdpid())
+        .filter(|s| !s.rdpid || kernel_side::variants::cpu_has_rdpid())
         .count();
     assert_eq!(mapped, expected);
     assert_eq!(outcome(&kernel, Call::ClockGetres).value, {

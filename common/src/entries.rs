@@ -11,7 +11,7 @@
 //!   version scripts and checks every image, and loaders find the symbols
 //!   ([`Entry::placed`]);
 //! - [`Pointers`], the entries as typed function pointers, for whoever calls
-//!   a mapped image (the harness, `vdso-run`'s preload library);
+//!   a mapped image (the kernel side, `vdso-run`'s preload library);
 //! - [`PerEntry`], one value per entry (`vdso-run`'s call counters).
 //!
 //! The consumers are macros themselves (`__entry_*`), so a test can expand

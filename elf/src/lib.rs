@@ -4,7 +4,7 @@
 //! their versions. Never section headers: nothing obliges a vDSO to keep
 //! them mapped.
 //!
-//! One reader for every consumer: the harness's loader, both `vdso-run`
+//! One reader for every consumer: the kernel side's loader, both `vdso-run`
 //! modes (the preload library runs it in signal handlers and `vfork`
 //! children), design (d)'s patcher in xtask and the benches. So it is
 //! `no_std`, never allocates, never panics, and treats every byte as

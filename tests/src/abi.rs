@@ -5,7 +5,7 @@
 use std::io;
 
 use common::clock::{Timespec, Timeval, Timezone};
-use harness::Vdso;
+use kernel_side::Vdso;
 
 /// What an output buffer holds before a call: a call that fails must leave
 /// it so, as the kernel does.

@@ -336,7 +336,7 @@ fn rdpid_is_what_runs(live: &Live) -> Result<(), String> {
     let target = live.target();
     let mapping = &live.image()?.mapping;
     let image = target.image()?;
-    let sites: Vec<Site> = harness::variants::patch_sites(&image)
+    let sites: Vec<Site> = kernel_side::variants::patch_sites(&image)
         .map_err(|e| format!("reading the patch sites: {e}"))?
         .into_iter()
         .filter(|s| s.kind == SiteKind::Rdpid)

@@ -8,9 +8,9 @@ use common::clock::{
 };
 use common::vvar::{CS_HRES_COARSE, CS_RAW, ShiftedNanos, VdsoData, clock_mode};
 use common::writer::{Anchor, CoarseBase, HresBase, Scale};
-use harness::Vdso;
-use harness::timekeeper::scale_for;
-use harness::tsc::{self, Pair, rdtsc};
+use kernel_side::Vdso;
+use kernel_side::timekeeper::scale_for;
+use kernel_side::tsc::{self, Pair, rdtsc};
 
 use crate::abi;
 use crate::black_box::HRES_CLOCKS;

@@ -1,6 +1,6 @@
 //! Hostile input: valid images damaged at random (bytes flipped or set to
 //! extremes, the file cut short, one part copied over another) and fed to
-//! the harness's loader (`Image::parse`, what a kernel runs before mapping
+//! the kernel side's loader (`Image::parse`, what a kernel runs before mapping
 //! an image) and to xtask's verifier. Neither may crash or hang; each says
 //! Ok or gives an error that explains itself.
 //!
@@ -8,7 +8,7 @@
 
 use std::panic::catch_unwind;
 
-use harness::Image;
+use kernel_side::Image;
 use object::LittleEndian as LE;
 use object::elf::{self, FileHeader64};
 use object::read::elf::{Dyn, FileHeader, ProgramHeader};

@@ -1,5 +1,5 @@
 //! A target made ready to call: for an image, data pages of its own kept
-//! ticking by a harness timekeeper with the image mapped above them as its
+//! ticking by a kernel-side timekeeper with the image mapped above them as its
 //! design maps it ([`map`]); for the kernel's vDSO, its resolved entry
 //! points.
 
@@ -12,9 +12,9 @@ use common::clock::{
 };
 use common::timens::{self, Now, Offsets};
 use common::vvar::CS_HRES_COARSE;
-use harness::timekeeper::{CALIBRATION_BOUND, Config};
-use harness::variants::{Clocks, Process};
-use harness::{DataPages, Image, Mapping, Ticker, Timekeeper, Vdso, kernel_vdso};
+use kernel_side::timekeeper::{CALIBRATION_BOUND, Config};
+use kernel_side::variants::{Clocks, Process};
+use kernel_side::{DataPages, Image, Mapping, Ticker, Timekeeper, Vdso, kernel_vdso};
 
 use crate::abi;
 use crate::target::{Arrangement, Target};
@@ -49,7 +49,7 @@ pub struct ImageLive {
 /// An image mapped over the suite's pages as its target's design maps it
 /// ([`Target::arrangement`]).
 pub enum Mapped {
-    /// The harness's mapping: the whole data object below the image,
+    /// The kernel side's mapping: the whole data object below the image,
     /// swappable.
     Mapping(Mapping),
     /// The slots as the design's kernel fills them.

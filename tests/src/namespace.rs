@@ -11,7 +11,7 @@ use common::clock::{
 };
 use common::timens::{self, Now, Offsets};
 use common::vvar::TimensOffset;
-use harness::{Mapping, Vdso};
+use kernel_side::{Mapping, Vdso};
 
 use crate::abi;
 use crate::check::Verdict;

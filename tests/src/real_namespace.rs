@@ -17,7 +17,7 @@ use common::clock::{
 };
 use common::timens::{self, Offsets};
 use common::vvar::TimensOffset;
-use harness::{Vdso, kernel_vdso};
+use kernel_side::{Vdso, kernel_vdso};
 
 use crate::abi;
 use crate::check::Verdict;

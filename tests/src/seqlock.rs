@@ -13,9 +13,9 @@ use common::clock::{
 use common::seqlock::WriteError;
 use common::vvar::{CS_HRES_COARSE, ShiftedNanos, clock_mode};
 use common::writer::{CoarseBase, Fields, HresBase, Scale};
-use harness::timekeeper::{Config, TimekeeperError, scale_for};
-use harness::tsc::{self, rdtsc};
-use harness::{DataPages, Timekeeper};
+use kernel_side::timekeeper::{Config, TimekeeperError, scale_for};
+use kernel_side::tsc::{self, rdtsc};
+use kernel_side::{DataPages, Timekeeper};
 
 use crate::abi;
 use crate::check::Verdict;
@@ -464,7 +464,7 @@ fn writer_refuses_a_second_writer(target: Target) -> Verdict {
     let before = abi::sys_ns(CLOCK_MONOTONIC);
     let (ret, ts) = abi::vdso_clock_gettime(&vdso, CLOCK_MONOTONIC);
     let after = abi::sys_ns(CLOCK_MONOTONIC);
-    let bound = harness::timekeeper::CALIBRATION_BOUND.as_nanos() as i128;
+    let bound = kernel_side::timekeeper::CALIBRATION_BOUND.as_nanos() as i128;
     f.expect("reading afterwards", ret == 0, || format!("returned {ret}"));
     f.note(
         "reading afterwards",

@@ -8,7 +8,7 @@ use common::clock::{
 };
 use common::timens::{self, Offsets};
 use common::vvar::TimensOffset;
-use harness::Vdso;
+use kernel_side::Vdso;
 
 use crate::abi;
 use crate::check::Verdict;

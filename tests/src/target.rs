@@ -9,11 +9,11 @@
 //!
 //! | Target | Image | Process | Mapped by |
 //! |---|---|---|---|
-//! | host image, timens image | (a) `vdso.so`, `vdso-timens.so` | host, namespaced | [`harness::Mapping`] (swappable) |
-//! | (b) branch, host / namespaced | `variants/vdso-branch.so` | host (a zeroed page at `B - 4096`), namespaced | [`harness::variants::Process`] |
-//! | (c) merged, host / namespaced | `variants/vdso-merged.so` | host (nothing at `B - 4096`), namespaced (the namespace page in the vvar slot, the vvar page at `B - 4096`) | [`harness::variants::Process`] |
-//! | (d) static, static-timens | `variants/vdso-static.so`, `variants/vdso-static-timens.so` | host, namespaced | [`harness::Mapping`] (swappable) |
-//! | (d) ... with RDPID | the same, RDPID alternative applied | host, namespaced | [`harness::Mapping`]; only on a CPU with RDPID |
+//! | host image, timens image | (a) `vdso.so`, `vdso-timens.so` | host, namespaced | [`kernel_side::Mapping`] (swappable) |
+//! | (b) branch, host / namespaced | `variants/vdso-branch.so` | host (a zeroed page at `B - 4096`), namespaced | [`kernel_side::variants::Process`] |
+//! | (c) merged, host / namespaced | `variants/vdso-merged.so` | host (nothing at `B - 4096`), namespaced (the namespace page in the vvar slot, the vvar page at `B - 4096`) | [`kernel_side::variants::Process`] |
+//! | (d) static, static-timens | `variants/vdso-static.so`, `variants/vdso-static-timens.so` | host, namespaced | [`kernel_side::Mapping`] (swappable) |
+//! | (d) ... with RDPID | the same, RDPID alternative applied | host, namespaced | [`kernel_side::Mapping`]; only on a CPU with RDPID |
 //! | kernel vDSO | `AT_SYSINFO_EHDR` | this process | the kernel |
 //!
 //! The design variants are built by `cargo xtask build-vdso --variants`
@@ -23,7 +23,7 @@
 use std::fmt;
 
 use common::note::Variant;
-use harness::{Image, images};
+use kernel_side::{Image, images};
 
 /// What a target offers; a check declares which it needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -49,7 +49,7 @@ pub enum Capability {
     ImageFile,
     /// The image as a loader on a CPU with RDPID maps it: `getcpu`'s
     /// `rdtscp; nop` alternative replaced by `rdpid rcx`
-    /// (`harness::variants::with_rdpid`).
+    /// (`kernel_side::variants::with_rdpid`).
     Rdpid,
 }
 
@@ -57,7 +57,7 @@ use Capability::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
-    /// (a) `vdso.so`, mapped by the harness over data pages of its own.
+    /// (a) `vdso.so`, mapped by the kernel side over data pages of its own.
     HostImage,
     /// (a) `vdso-timens.so`, likewise, over a namespace page of zero offsets
     /// unless the check writes other ones.
@@ -93,11 +93,11 @@ pub enum Target {
 /// How an image target's image and the suite's data pages are put together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arrangement {
-    /// [`harness::Mapping`]: the whole data object below the image, the
+    /// [`kernel_side::Mapping`]: the whole data object below the image, the
     /// page at `B - 4096` being its namespace page (read only by an image
     /// that adds offsets); the image can be swapped.
     Mapping,
-    /// [`harness::variants::Process`]: the slots filled as the image's
+    /// [`kernel_side::variants::Process`]: the slots filled as the image's
     /// design fills them for a host process or a namespaced one (`system`
     /// and `namespace` both the suite's pages).
     Process { namespaced: bool },
@@ -123,7 +123,7 @@ impl Target {
     /// The targets this machine can run: all of them but the RDPID ones on
     /// a CPU without RDPID (their `getcpu` would raise SIGILL).
     pub fn here() -> Vec<Target> {
-        let rdpid = harness::variants::cpu_has_rdpid();
+        let rdpid = kernel_side::variants::cpu_has_rdpid();
         Self::ALL
             .into_iter()
             .filter(|t| rdpid || !t.has(Rdpid))
@@ -205,7 +205,7 @@ impl Target {
     pub fn arrangement(self) -> Option<Arrangement> {
         match self {
             Target::KernelVdso => None,
-            // The two-image designs: the harness's mapping, which swaps.
+            // The two-image designs: the kernel side's mapping, which swaps.
             Target::HostImage
             | Target::TimensImage
             | Target::StaticImage
@@ -222,7 +222,7 @@ impl Target {
         }
     }
 
-    /// The built image, loaded and checked by the harness (with the RDPID
+    /// The built image, loaded and checked by the kernel side (with the RDPID
     /// alternative applied for an RDPID target).
     pub fn image(self) -> Result<Image, String> {
         let variant = self
@@ -240,7 +240,7 @@ impl Target {
             )
         })?;
         if self.has(Rdpid) {
-            return harness::variants::with_rdpid(&image)
+            return kernel_side::variants::with_rdpid(&image)
                 .map_err(|e| format!("applying the RDPID alternative to the {self}: {e}"));
         }
         Ok(image)

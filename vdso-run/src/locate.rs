@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use common::note::Variant;
-use harness::Image;
-use harness::images::file_name;
+use kernel_side::Image;
+use kernel_side::images::file_name;
 
 use crate::cli::Failure;
 

@@ -19,8 +19,8 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use common::clock::{CLOCK_BOOTTIME, CLOCK_MONOTONIC, Timespec};
 use common::timens::{self, Now, Offsets};
-use harness::timekeeper::{Config, Ticker};
-use harness::{DataPages, Image, Timekeeper};
+use kernel_side::timekeeper::{Config, Ticker};
+use kernel_side::{DataPages, Image, Timekeeper};
 
 use crate::cli::Failure;
 use crate::layout::{

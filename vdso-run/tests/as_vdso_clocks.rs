@@ -26,7 +26,7 @@ fn assert_image(run: &Run, label: &str, timens: bool) {
         "{label}: the vDSO it was given is not {which} (first bytes {:02x?})",
         &got[..16.min(got.len())]
     );
-    let kernel = harness::kernel_vdso::image().expect("the kernel maps a vDSO");
+    let kernel = kernel_side::kernel_vdso::image().expect("the kernel maps a vDSO");
     assert!(
         kernel.get(..got.len()) != Some(&got[..]),
         "{label}: that is the kernel's vDSO"
@@ -73,7 +73,7 @@ fn with_monotonic_plus_ten_days_each_program_reads_the_namespace_through_the_tim
 
 /// How far the images may be from the kernel: the timekeeper's calibration
 /// bound, plus its steering between ticks.
-const BOUND_NS: i128 = harness::timekeeper::CALIBRATION_BOUND.as_nanos() as i128 + 20_000;
+const BOUND_NS: i128 = kernel_side::timekeeper::CALIBRATION_BOUND.as_nanos() as i128 + 20_000;
 
 #[test]
 fn with_the_host_image_each_program_reads_the_kernel_s_clocks() {

@@ -1,4 +1,4 @@
-//! `layout.json`: what a kernel (or the harness) needs to know about the
+//! `layout.json`: what a kernel (or the kernel side) needs to know about the
 //! images without parsing them: every export's offset and size, each image's
 //! size, build id and variant, and the data-page offsets.
 

@@ -3,7 +3,7 @@
 //! violation; the tests feed it files that break each rule.
 //!
 //! Section headers are fair game here (this is a build tool reading its own
-//! output); the harness's loader, like a libc, uses only the dynamic table.
+//! output); the kernel side's loader, like a libc, uses only the dynamic table.
 
 use std::collections::BTreeMap;
 use std::fmt;

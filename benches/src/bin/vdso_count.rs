@@ -54,7 +54,7 @@ fn main() -> Result<(), String> {
     if let [_, flag, file] = &args[..]
         && flag == "--kernel-vdso"
     {
-        let image = harness::kernel_vdso::image().ok_or("no kernel vDSO")?;
+        let image = kernel_side::kernel_vdso::image().ok_or("no kernel vDSO")?;
         return std::fs::write(file, image).map_err(|e| e.to_string());
     }
     // Valgrind 3.19 cannot execute RDPID, so the RDPID setups are left out;

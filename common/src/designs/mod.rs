@@ -1,7 +1,7 @@
 //! The designs the 2019 discussion weighed besides the shipped one (see
 //! [`design`](crate::design)), for the comparison in BENCHMARKS.md only.
-//! Compiled with the `designs` feature, which the `variants/` crates and the
-//! harness enable; the shipped images and a kernel's writer never do.
+//! Compiled with the `designs` feature, which only the `variants/` crates
+//! enable; the shipped images and a kernel's writer never do.
 //!
 //! | Design | Type | Images | How a namespaced process gets its offsets |
 //! |---|---|---|---|

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!   0      .. 16384   the data pages (vvar, pvclock, hvclock, time namespace),
-//!                     harness::DataPages; processes map them read-only below
+//!                     kernel_side::DataPages; processes map them read-only below
 //!                     the image, as docs/abi.md says
 //!   16384  .. 20480   the control page: magic, flags, counters
 //!   20480  .. 28672   the image's bytes (vdso.so or vdso-timens.so), checked

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::clock::*;
 use common::note::Variant;
-use harness::timekeeper::{CALIBRATION_BOUND, Config};
-use harness::{DataPages, Mapping, Timekeeper, images};
+use kernel_side::timekeeper::{CALIBRATION_BOUND, Config};
+use kernel_side::{DataPages, Mapping, Timekeeper, images};
 
 fn pin_to(cpu: usize) {
     // SAFETY: a zeroed cpu_set_t is valid; sched_setaffinity reads it.

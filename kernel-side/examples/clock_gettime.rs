@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use common::clock::CLOCK_MONOTONIC;
 use common::note::Variant;
-use harness::{DataPages, Mapping, Timekeeper, images, timekeeper::Config};
+use kernel_side::{DataPages, Mapping, Timekeeper, images, timekeeper::Config};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pages = Arc::new(DataPages::anonymous()?); // the kernel's data pages

@@ -1,5 +1,8 @@
-//! A kernel in a process: what a kernel does for a vDSO, done in a test
-//! process with real pages and real concurrency.
+//! The kernel side, in a process: what a kernel does for a vDSO (fill and
+//! keep the data pages, check and map images above them, swap them), done
+//! with real pages and real concurrency. `vdso-run` runs programs on it in
+//! production; the conformance suite and the benches use it as the kernel
+//! their images run under.
 //!
 //! - [`pages::DataPages`]: the data pages, one shared object the kernel side
 //!   writes through [`common::writer`].

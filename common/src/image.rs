@@ -11,13 +11,21 @@
 ///
 /// xtask's verifier refuses an image whose exports, sections or note do not
 /// match the table and the variant.
+///
+/// `table` names another table of entries (a macro with
+/// [`entry_table!`](crate::entry_table)'s interface); a test uses it to
+/// prove that a table with one more row gives an image with one more
+/// entry.
 #[macro_export]
 macro_rules! vdso_image {
     (variant = $variant:ident, design = $design:ty $(,)?) => {
+        $crate::vdso_image!(variant = $variant, design = $design, table = $crate::entry_table);
+    };
+    (variant = $variant:ident, design = $design:ty, table = $table:path $(,)?) => {
         const VARIANT: $crate::note::Variant = $crate::note::Variant::$variant;
         type Design = $design;
 
-        $crate::entry_table!($crate::__entry_definitions {});
+        $table!($crate::__entry_definitions {});
 
         #[unsafe(link_section = ".note.vdso.variant")]
         #[used]

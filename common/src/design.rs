@@ -4,9 +4,11 @@
 //! page (not one instruction for it exists), [`Timens`] always adds the
 //! page one below the image.
 //!
-//! The 2019 discussion (`../shared/seed/timens-vdso-email.txt` beside this
-//! repository: one image with a run-time branch, Linux's merged image, a
-//! static branch patched at build time) weighed other designs; they
+//! The 2019 discussion on the CRIU list (Andrei Vagin, "x86/vdso: Generate
+//! vdso{,32}-timens.lds", March 2019; `../shared/seed/timens-vdso-email.txt`
+//! beside this repository) weighed other designs (one image with a run-time
+//! branch, Linux's merged image, a static branch patched at build time);
+//! they
 //! implement this trait in [`designs`](crate::designs), compiled only with
 //! the `designs` feature, for the comparison in BENCHMARKS.md. A kernel
 //! embedding `common` compiles none of them.

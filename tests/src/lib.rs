@@ -1,5 +1,7 @@
-//! The conformance suite (issue #3): every image, every design variant
-//! (issue #6) and the kernel's own vDSO, held to the same checks.
+//! The conformance suite: every image, every design variant and the
+//! kernel's own vDSO, held to the same checks, so that each image is
+//! proven against the kernel and each design compared in BENCHMARKS.md is
+//! known correct before it is measured.
 //!
 //! Each check is registered, in the file that defines it, into one linker
 //! set ([`check::checks`]) with the capabilities a target needs for it to

@@ -112,7 +112,8 @@ fn checks_on(target: Target) -> Vec<&'static str> {
     names
 }
 
-/// What issue #6 asks of the design variants: every black-box check and
+/// The variants are compared in BENCHMARKS.md only if they are correct, so
+/// they meet the same checks as the images: every black-box check and
 /// every own-data-page check (seqlock, faults) runs on each; the namespace
 /// offset checks on the namespaced processes of (b) and (c) and on (d)'s
 /// namespace image; the swap check only on the two-image designs (a) and

@@ -1,6 +1,8 @@
 //! `cargo xtask test`: build the images and the design variants, run every
 //! test of the workspace against them (the conformance suite holds the
-//! variants to its checks, issue #6), then model-check the seqlock protocol.
+//! variants to the same checks as the images, so that BENCHMARKS.md
+//! compares designs that are all correct), then model-check the seqlock
+//! protocol.
 
 use anyhow::{Context, Result};
 use xshell::{Shell, cmd};

@@ -4,7 +4,10 @@
 //! an image) and to xtask's verifier. Neither may crash or hang; each says
 //! Ok or gives an error that explains itself.
 //!
-//! Compiled for the test build only: the verifier is a dev-dependency.
+//! Compiled for the test build only: the verifier is a dev-dependency. The
+//! structures to damage are found with `object` directly, not through
+//! `vdso-elf`, the reader under test: a blind spot of that reader must not
+//! also hide the bytes it would misread.
 
 use std::panic::catch_unwind;
 

@@ -2,8 +2,12 @@
 //! linked file, each failure named. xtask refuses to emit an image with any
 //! violation; the tests feed it files that break each rule.
 //!
-//! Section headers are fair game here (this is a build tool reading its own
-//! output); the kernel side's loader, like a libc, uses only the dynamic table.
+//! Independent of `vdso-elf` on purpose: the loaders read images through
+//! that crate, and a bug in it must not be able to make the build accept an
+//! image the loaders then misread. So the verifier reads the file its own
+//! way, through `object`'s section-based view (fair game for a build tool
+//! reading its own output) and a decoder of the machine code, where the
+//! loaders, like a libc, use only the program headers and the dynamic table.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -5,12 +5,13 @@
 use std::fs;
 use std::sync::Arc;
 
+use common::abi::Arch;
 use common::clock::{CLOCK_BOOTTIME, CLOCK_MONOTONIC, Timespec};
 use common::note::Variant;
 use common::timens::{self, Now, Offsets};
 use common::vvar::TimensOffset;
 use kernel_side::variants::{self, Clocks, Process};
-use kernel_side::{DataPages, Image, Ticker, Timekeeper, Vdso, images, kernel_vdso};
+use kernel_side::{DataPages, Image, Ticker, Timekeeper, Vdso, images, kernel_vdso, pages};
 
 /// The namespace the namespaced setups live in: a day ahead on MONOTONIC
 /// and BOOTTIME. Whole seconds, as `unshare -T --monotonic` sets them, so a
@@ -234,9 +235,11 @@ impl Lab {
 
 /// True when `cargo xtask build-vdso --variants` has written the variants.
 pub fn variants_built() -> bool {
-    Variant::DESIGNS
-        .iter()
-        .all(|&v| images::dir().join(images::file_name(v)).exists())
+    Variant::DESIGNS.iter().all(|&v| {
+        images::dir()
+            .join(images::path(Arch::HOST, pages::ABI, v))
+            .exists()
+    })
 }
 
 /// The kernel's vDSO, through pointers resolved from `AT_SYSINFO_EHDR`.

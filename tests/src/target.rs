@@ -22,8 +22,9 @@
 
 use std::fmt;
 
+use common::abi::Arch;
 use common::note::Variant;
-use kernel_side::{Image, images};
+use kernel_side::{Image, images, pages};
 
 /// What a target offers; a check declares which it needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -236,7 +237,9 @@ impl Target {
         let image = images::load(variant).map_err(|e| {
             format!(
                 "cannot load the {self} from {} ({e}); run `{build}` first",
-                images::dir().join(images::file_name(variant)).display()
+                images::dir()
+                    .join(images::path(Arch::HOST, pages::ABI, variant))
+                    .display()
             )
         })?;
         if self.has(Rdpid) {

@@ -15,7 +15,7 @@ use crate::build_vdso;
 
 /// Sizes of each image and of its `clock_gettime`.
 pub struct ImageFacts {
-    /// By setup variant: (`.text` bytes, `__vdso_clock_gettime` bytes,
+    /// By variant name: (`.text` bytes, `__vdso_clock_gettime` bytes,
     /// registers `__vdso_clock_gettime` pushes on entry).
     pub by_variant: BTreeMap<&'static str, (u64, u64, usize)>,
 }

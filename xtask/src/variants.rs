@@ -91,16 +91,13 @@ pub fn run(sh: &Shell) -> Result<Vec<Built>> {
         );
     }
     // As a loader on a CPU with RDPID maps them.
-    verified_bytes(
-        &patch::with_rdpid(&bytes)?,
-        Variant::Static,
-        "vdso-static.so with RDPID",
-    )?;
-    verified_bytes(
-        &patch::with_rdpid(&patched)?,
-        Variant::StaticTimens,
-        "vdso-static-timens.so with RDPID",
-    )?;
+    for (image, spec) in [(&bytes, compiled.spec), (&patched, STATIC_TIMENS)] {
+        verified_bytes(
+            &patch::with_rdpid(image)?,
+            spec.variant,
+            &format!("{} with RDPID", spec.file()),
+        )?;
+    }
     // Every variant has passed: only now is any of them written.
     for b in &mut built {
         let folder = dirs.out.join(b.spec.folder());

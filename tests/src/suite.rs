@@ -104,6 +104,14 @@ fn every_target_runs_here_but_rdpid_on_a_cpu_without_it() {
     }
 }
 
+/// The image target of short name `name` (`kernel_side::targets`).
+fn named(name: &str) -> Target {
+    targets::all()
+        .find(|t| t.name() == name)
+        .map(Target::Image)
+        .unwrap_or_else(|| panic!("no target named {name}"))
+}
+
 /// The check names a target runs, sorted.
 fn checks_on(target: Target) -> Vec<&'static str> {
     let mut names: Vec<_> = registered()
@@ -112,14 +120,6 @@ fn checks_on(target: Target) -> Vec<&'static str> {
         .collect();
     names.sort_unstable();
     names
-}
-
-/// The image target of short name `name` (`kernel_side::targets`).
-fn named(name: &str) -> Target {
-    targets::all()
-        .find(|t| t.name() == name)
-        .map(Target::Image)
-        .unwrap_or_else(|| panic!("no target named {name}"))
 }
 
 /// What issue #6 asks of the design variants: every black-box check and

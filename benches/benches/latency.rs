@@ -13,11 +13,12 @@ use std::hint::black_box;
 
 use common::note::Variant;
 use criterion::{Bencher, Criterion, criterion_group, criterion_main};
+use kernel_side::targets::{self, Target};
 use kernel_side::variants::{self, Process};
 use vdso_benches::calls::{self, Call, Entries, Syscalls};
 use vdso_benches::cold::{self, FlushSet};
 use vdso_benches::floor::{self, Noop};
-use vdso_benches::lab::{self, Clockwork, DESIGNS, Lab, SHIPPED, Setup};
+use vdso_benches::lab::{self, Clockwork, Lab};
 
 /// The calls every design is measured on, beyond the shipped images' ten.
 const DESIGN_CALLS: [&str; 5] = [
@@ -49,19 +50,19 @@ fn cold_call<E: Entries>(b: &mut Bencher<'_>, e: &E, call: Call, set: &FlushSet<
     b.iter_custom(|iters| cold::measure(iters, set, hz, || calls::make(e, call)));
 }
 
-/// Which setups a group measures for `call`.
-fn setups_for(call: Call) -> Vec<Setup> {
-    let mut out: Vec<Setup> = SHIPPED.to_vec();
+/// Which targets a group measures for `call`.
+fn targets_for(call: Call) -> Vec<Target> {
+    let mut out: Vec<Target> = lab::shipped().collect();
     if DESIGN_CALLS.contains(&call.name()) {
         // The RDPID alternative changes getcpu alone.
-        out.extend(DESIGNS.iter().filter(|s| !s.rdpid || call == Call::Getcpu));
+        out.extend(lab::designs().filter(|t| !t.rdpid || call == Call::Getcpu));
     }
     out
 }
 
 fn benches(c: &mut Criterion) {
-    let setups: Vec<Setup> = SHIPPED.into_iter().chain(DESIGNS).collect();
-    let lab = Lab::new(Clockwork::ticking().expect("the timekeeper"), &setups)
+    let every: Vec<Target> = targets::all().collect();
+    let lab = Lab::new(Clockwork::ticking().expect("the timekeeper"), &every)
         .unwrap_or_else(|e| panic!("{e}"));
     let kernel = lab::kernel().unwrap_or_else(|e| panic!("{e}"));
     lab::pin_to_last_cpu();
@@ -84,17 +85,17 @@ fn benches(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("hot-{}", call.name()));
         g.bench_function("kernel", |b| hot(b, &kernel, call));
         g.bench_function("syscall", |b| hot(b, &Syscalls, call));
-        for s in setups_for(call) {
-            if let Some(p) = lab.process(s.name) {
+        for t in targets_for(call) {
+            if let Some(p) = lab.process(t) {
                 let vdso = p.vdso();
-                g.bench_function(s.name, |b| hot(b, &vdso, call));
+                g.bench_function(t.name(), |b| hot(b, &vdso, call));
             }
         }
         g.finish();
     }
 
     let kernel_set = FlushSet::new(lab::kernel_flush_ranges().unwrap_or_else(|e| panic!("{e}")));
-    let host = lab.process("host").expect("the host image");
+    let host = lab.process(targets::HOST).expect("the host image");
     {
         let mut g = c.benchmark_group("cold-noop");
         let nothing = noop.vdso();
@@ -109,13 +110,13 @@ fn benches(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("cold-{}", call.name()));
         g.bench_function("kernel", |b| cold_call(b, &kernel, call, &kernel_set, hz));
         let designs = call == Call::ClockGettime(common::clock::CLOCK_MONOTONIC);
-        for (s, p) in &lab.processes {
-            if s.rdpid || (s.design != 'a' && !designs) {
+        for (t, p) in &lab.processes {
+            if t.rdpid || (t.is_design() && !designs) {
                 continue;
             }
             let set = FlushSet::new(image_set(p));
             let vdso = p.vdso();
-            g.bench_function(s.name, |b| cold_call(b, &vdso, call, &set, hz));
+            g.bench_function(t.name(), |b| cold_call(b, &vdso, call, &set, hz));
         }
         g.finish();
     }
@@ -123,7 +124,7 @@ fn benches(c: &mut Criterion) {
     assert!(
         Variant::DESIGNS
             .iter()
-            .all(|v| lab.processes.iter().any(|(s, _)| s.variant == *v)),
+            .all(|v| lab.processes.iter().any(|(t, _)| t.variant == *v)),
         "a design variant is missing from the run"
     );
 }

@@ -6,13 +6,13 @@ use std::fs;
 use std::sync::Arc;
 
 use common::clock::{CLOCK_BOOTTIME, CLOCK_MONOTONIC, Timespec};
-use common::note::Variant;
 use common::timens::{self, Now, Offsets};
 use common::vvar::TimensOffset;
-use kernel_side::variants::{self, Clocks, Process};
-use kernel_side::{DataPages, Image, Ticker, Timekeeper, Vdso, images, kernel_vdso};
+use kernel_side::targets::{self, Target};
+use kernel_side::variants::{Clocks, Process};
+use kernel_side::{DataPages, Ticker, Timekeeper, Vdso, kernel_vdso};
 
-/// The namespace the namespaced setups live in: a day ahead on MONOTONIC
+/// The namespace the namespaced targets live in: a day ahead on MONOTONIC
 /// and BOOTTIME. Whole seconds, as `unshare -T --monotonic` sets them, so a
 /// read never needs the slow normalisation.
 pub const NAMESPACE_OFFSET: TimensOffset = TimensOffset {
@@ -20,72 +20,34 @@ pub const NAMESPACE_OFFSET: TimensOffset = TimensOffset {
     nsec: 0,
 };
 
-/// One image mapped for one kind of process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Setup {
-    /// `host`, `timens`, `b-host`, ... (criterion's folder names).
-    pub name: &'static str,
-    /// The design: `a` (two images), `b` (run-time branch), `c` (Linux's
-    /// merged design), `d` (static branch).
-    pub design: char,
-    pub variant: Variant,
-    pub namespaced: bool,
-    /// RDPID alternatives applied, as a loader on a CPU with RDPID would.
-    pub rdpid: bool,
-}
-
-const fn setup(
-    name: &'static str,
-    design: char,
-    variant: Variant,
-    namespaced: bool,
-    rdpid: bool,
-) -> Setup {
-    Setup {
-        name,
-        design,
-        variant,
-        namespaced,
-        rdpid,
-    }
-}
-
 /// The shipped images, (a), for a host and a namespaced process.
-pub const SHIPPED: [Setup; 2] = [
-    setup("host", 'a', Variant::Host, false, false),
-    setup("timens", 'a', Variant::Timens, true, false),
-];
+pub fn shipped() -> impl Iterator<Item = Target> {
+    targets::all().filter(|t| !t.is_design())
+}
 
 /// The other designs, each for a host and a namespaced process (d also
 /// with its RDPID alternative applied).
-pub const DESIGNS: [Setup; 8] = [
-    setup("b-host", 'b', Variant::Branch, false, false),
-    setup("b-ns", 'b', Variant::Branch, true, false),
-    setup("c-host", 'c', Variant::Merged, false, false),
-    setup("c-ns", 'c', Variant::Merged, true, false),
-    setup("d-host", 'd', Variant::Static, false, false),
-    setup("d-ns", 'd', Variant::StaticTimens, true, false),
-    setup("d-host-rdpid", 'd', Variant::Static, false, true),
-    setup("d-ns-rdpid", 'd', Variant::StaticTimens, true, true),
-];
+pub fn designs() -> impl Iterator<Item = Target> {
+    targets::all().filter(|t| t.is_design())
+}
 
-impl Setup {
-    pub fn all() -> impl Iterator<Item = Setup> {
-        SHIPPED.into_iter().chain(DESIGNS)
-    }
+/// Each design as BENCHMARKS.md sets it side by side, (a) first: its host
+/// process and its namespaced one, where the designs are built, without
+/// alternatives.
+pub fn design_pairs() -> impl Iterator<Item = (Target, Target)> {
+    targets::all()
+        .filter(|t| (t.arch, t.abi) == (targets::DESIGN_ARCH, targets::DESIGN_ABI))
+        .filter(|t| !t.namespaced && !t.rdpid)
+        .map(|t| (t, t.other_process()))
+}
 
-    pub fn by_name(name: &str) -> Option<Setup> {
-        Setup::all().find(|s| s.name == name)
-    }
-
-    /// The offset a correct image adds to `clock` in this setup (both of
-    /// the namespace's offsets are [`NAMESPACE_OFFSET`]).
-    pub fn offset_ns(&self, clock: i32) -> i128 {
-        if self.namespaced && common::route::route(clock).shift.is_some() {
-            NAMESPACE_OFFSET.as_nanos()
-        } else {
-            0
-        }
+/// The offset a correct image adds to `clock` for `target` (both of the
+/// namespace's offsets are [`NAMESPACE_OFFSET`]).
+pub fn offset_ns(target: Target, clock: i32) -> i128 {
+    if target.namespaced && common::route::route(clock).shift.is_some() {
+        NAMESPACE_OFFSET.as_nanos()
+    } else {
+        0
     }
 }
 
@@ -179,44 +141,22 @@ fn kernel_now(clock: i32) -> Timespec {
     }
 }
 
-/// Loads the image of `setup`, with its RDPID alternative applied if asked.
-pub fn image(setup: Setup) -> Result<Image, String> {
-    let image = images::load(setup.variant).map_err(|e| {
-        let hint = if Variant::DESIGNS.contains(&setup.variant) {
-            "cargo xtask build-vdso --variants"
-        } else {
-            "cargo xtask build-vdso"
-        };
-        format!(
-            "cannot load the {} image from {} ({e}); run `{hint}` first",
-            setup.variant.name(),
-            images::dir().display()
-        )
-    })?;
-    if setup.rdpid {
-        return variants::with_rdpid(&image);
-    }
-    Ok(image)
-}
-
-/// Every setup of a run, mapped over `clockwork`'s pages.
+/// Every target of a run, mapped over `clockwork`'s pages.
 pub struct Lab {
     pub clockwork: Clockwork,
-    pub processes: Vec<(Setup, Process)>,
+    pub processes: Vec<(Target, Process)>,
 }
 
 impl Lab {
-    /// Maps `setups` (each needs its image built).
-    pub fn new(clockwork: Clockwork, setups: &[Setup]) -> Result<Lab, String> {
+    /// Maps those of `targets` this machine runs (each needs its image
+    /// built). Every one is mapped as its design's kernel arranges the
+    /// slots, the two-image designs too: a measurement swaps nothing.
+    pub fn new(clockwork: Clockwork, targets: &[Target]) -> Result<Lab, String> {
         let mut processes = Vec::new();
-        for &s in setups {
-            if s.rdpid && !variants::cpu_has_rdpid() {
-                continue;
-            }
-            let image = image(s)?;
-            let p = Process::new(&image, clockwork.clocks(s.namespaced))
-                .map_err(|e| format!("mapping {}: {e}", s.name))?;
-            processes.push((s, p));
+        for &t in targets.iter().filter(|t| t.runs_here()) {
+            let p = Process::new(&t.image()?, clockwork.clocks(t.namespaced))
+                .map_err(|e| format!("mapping {}: {e}", t.name()))?;
+            processes.push((t, p));
         }
         Ok(Lab {
             clockwork,
@@ -224,19 +164,17 @@ impl Lab {
         })
     }
 
-    pub fn process(&self, name: &str) -> Option<&Process> {
+    pub fn process(&self, target: Target) -> Option<&Process> {
         self.processes
             .iter()
-            .find(|(s, _)| s.name == name)
+            .find(|(t, _)| *t == target)
             .map(|(_, p)| p)
     }
 }
 
 /// True when `cargo xtask build-vdso --variants` has written the variants.
 pub fn variants_built() -> bool {
-    Variant::DESIGNS
-        .iter()
-        .all(|&v| images::dir().join(images::file_name(v)).exists())
+    designs().all(|t| t.image_path().exists())
 }
 
 /// The kernel's vDSO, through pointers resolved from `AT_SYSINFO_EHDR`.

@@ -4,8 +4,9 @@
 //! namespaced one, and the raw system calls.
 
 use common::clock::CLOCK_MONOTONIC;
+use kernel_side::targets::{self, Target};
 use vdso_benches::calls::{Call, Entries, Outcome, Syscalls, outcome};
-use vdso_benches::lab::{self, Clockwork, Lab, Setup};
+use vdso_benches::lab::{self, Clockwork, Lab};
 
 /// How far a target may be from the kernel, beyond the time between the
 /// kernel reads around it.
@@ -55,39 +56,36 @@ fn agrees<K: Entries, T: Entries>(
 #[test]
 fn every_benched_target_answers_every_call_as_the_kernel_does() {
     let kernel = lab::kernel().expect("the kernel's vDSO");
-    let setups: Vec<Setup> = if lab::variants_built() {
-        Setup::all().collect()
+    let every: Vec<Target> = if lab::variants_built() {
+        targets::all().collect()
     } else {
         eprintln!(
             "the design variants are not built (`cargo xtask build-vdso --variants`): \
              checking the shipped images only"
         );
-        lab::SHIPPED.to_vec()
+        lab::shipped().collect()
     };
-    let lab = Lab::new(Clockwork::ticking().expect("the timekeeper"), &setups)
+    let lab = Lab::new(Clockwork::ticking().expect("the timekeeper"), &every)
         .unwrap_or_else(|e| panic!("{e}"));
     let mut failures = Vec::new();
     for call in Call::ALL {
         if let Err(e) = agrees(&kernel, &Syscalls, call, 0) {
             failures.push(format!("syscall: {e}"));
         }
-        for (s, p) in &lab.processes {
+        for (t, p) in &lab.processes {
             let offset = match call {
-                Call::ClockGettime(clock) => s.offset_ns(clock),
+                Call::ClockGettime(clock) => lab::offset_ns(*t, clock),
                 _ => 0,
             };
             if let Err(e) = agrees(&kernel, &p.vdso(), call, offset) {
-                failures.push(format!("{}: {e}", s.name));
+                failures.push(format!("{}: {e}", t.name()));
             }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    // Every setup asked for was mapped (the RDPID ones only on an RDPID CPU).
+    // Every target asked for was mapped (the RDPID ones only on an RDPID CPU).
     let mapped = lab.processes.len();
-    let expected = setups
-        .iter()
-        .filter(|s| !s.rdpid || kernel_side::variants::cpu_has_rdpid())
-        .count();
+    let expected = every.iter().filter(|t| t.runs_here()).count();
     assert_eq!(mapped, expected);
     assert_eq!(outcome(&kernel, Call::ClockGetres).value, {
         let (_, ts) = Syscalls.clock_getres(CLOCK_MONOTONIC);

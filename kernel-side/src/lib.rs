@@ -15,6 +15,9 @@
 //!   through the dynamic table as libcs do it (`vdso-elf`).
 //! - [`kernel_vdso`]: the running kernel's own vDSO, the reference.
 //! - [`variants`]: the design variants, mapped as their designs would be.
+//! - [`targets`]: every image and variant for each kind of process, the
+//!   one table the conformance suite, the benches and the bench report
+//!   read.
 //!
 //! Data flows one way: the timekeeper writes, the images read.
 
@@ -24,6 +27,7 @@ pub mod kernel_vdso;
 pub mod mapping;
 pub mod pages;
 mod region;
+pub mod targets;
 pub mod timekeeper;
 pub mod tsc;
 // The design variants BENCHMARKS.md compares, mapped as each design would.

@@ -8,8 +8,13 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::ptr::NonNull;
 
+use common::abi::Abi;
 use common::vvar::{DATA_PAGES, DataPage, PAGE_SIZE};
 use common::writer::VvarWriter;
+
+/// The data layout the pages are written in (`common::vvar`, through
+/// `common::writer`): an image built for another layout would misread them.
+pub const ABI: Abi = Abi::Linux6_6;
 
 pub const DATA_SIZE: usize = DATA_PAGES * PAGE_SIZE;
 

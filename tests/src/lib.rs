@@ -16,7 +16,8 @@
 //! Adding a check: write `fn name_after_the_behaviour(target: Target) ->
 //! Verdict` in the file of its subject and [`register!`] it beside it with
 //! its category and the [`target::Capability`]s it needs. Adding a target
-//! (a design variant): see [`target`].
+//! (a design variant, a data layout): a row of [`kernel_side::targets`],
+//! whose capabilities [`target`] derives.
 //!
 //! Run with the images and the variants built: `cargo xtask test`, or
 //! `cargo xtask build-vdso --variants` then `cargo test -p conformance`

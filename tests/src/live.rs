@@ -13,11 +13,12 @@ use common::clock::{
 use common::timens::{self, Now, Offsets};
 use common::vvar::CS_HRES_COARSE;
 use kernel_side::timekeeper::{CALIBRATION_BOUND, Config};
+use kernel_side::targets::Arrangement;
 use kernel_side::variants::{Clocks, Process};
 use kernel_side::{DataPages, Image, Mapping, Ticker, Timekeeper, Vdso, kernel_vdso};
 
 use crate::abi;
-use crate::target::{Arrangement, Target};
+use crate::target::Target;
 use crate::time::ns;
 
 /// The timezone the suite stores in its pages (Nepal: UTC+5:45, DST flag

@@ -66,7 +66,10 @@ struct Pair {
 impl Pair {
     fn start(target: Target) -> Result<Pair, String> {
         let live = Live::start(target)?;
-        let host_image = Target::HostImage.image()?;
+        let host_image = target
+            .shipped_host()
+            .ok_or_else(|| format!("the {target} has no host image beside it"))?
+            .image()?;
         let host = Mapping::new(&live.image()?.pages, &host_image)
             .map_err(|e| format!("mapping the host image beside it: {e}"))?;
         Ok(Pair { live, host })

@@ -1,7 +1,10 @@
 //! The `#[test]` functions: one per category, each running every
 //! registered check of it on every target it applies to.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
+
+use kernel_side::targets;
 
 use crate::check::{Category, registered};
 use crate::runner::run_category;
@@ -58,7 +61,7 @@ fn every_registered_check_runs_somewhere() {
         assert!(names.insert(check.name), "two checks named {}", check.name);
         assert!(Category::ALL.contains(&check.category));
         assert!(
-            Target::ALL.iter().any(|&t| check.applies_to(t)),
+            Target::all().any(|t| check.applies_to(t)),
             "{} applies to no target",
             check.name
         );
@@ -82,8 +85,7 @@ fn every_registered_check_runs_somewhere() {
 /// included: a missing one fails the suite, it is never skipped).
 #[test]
 fn every_target_image_is_built() {
-    let missing: Vec<String> = Target::ALL
-        .into_iter()
+    let missing: Vec<String> = Target::all()
         .filter(|t| t.variant().is_some() && !t.has(Capability::Rdpid))
         .filter_map(|t| t.image().err())
         .collect();
@@ -94,12 +96,20 @@ fn every_target_image_is_built() {
 #[test]
 fn every_target_runs_here_but_rdpid_on_a_cpu_without_it() {
     let here = Target::here();
-    for t in Target::ALL {
+    for t in Target::all() {
         if !here.contains(&t) {
             assert!(t.has(Capability::Rdpid), "the {t} does not run here");
             println!("not run here (this CPU has no RDPID): the {t}");
         }
     }
+}
+
+/// The image target of short name `name` (`kernel_side::targets`).
+fn named(name: &str) -> Target {
+    targets::all()
+        .find(|t| t.name() == name)
+        .map(Target::Image)
+        .unwrap_or_else(|| panic!("no target named {name}"))
 }
 
 /// The check names a target runs, sorted.
@@ -120,15 +130,7 @@ fn checks_on(target: Target) -> Vec<&'static str> {
 /// (d); the getcpu check on (d) with RDPID.
 #[test]
 fn the_variants_run_the_checks_that_apply_to_them() {
-    use Target::*;
-    let variants = [
-        BranchHost,
-        BranchNamespaced,
-        MergedHost,
-        MergedNamespaced,
-        StaticImage,
-        StaticTimensImage,
-    ];
+    let variants = ["b-host", "b-ns", "c-host", "c-ns", "d-host", "d-ns"].map(named);
     let of = |category: Category| {
         registered()
             .filter(move |c| c.category == category)
@@ -148,14 +150,9 @@ fn the_variants_run_the_checks_that_apply_to_them() {
         "timens_offsets_leave_realtime_alone",
         "timens_image_agrees_with_the_kernel_in_a_real_namespace",
     ];
-    let namespaced = [
-        TimensImage,
-        BranchNamespaced,
-        MergedNamespaced,
-        StaticTimensImage,
-    ];
-    let swapping = [HostImage, TimensImage, StaticImage, StaticTimensImage];
-    for t in Target::ALL {
+    let namespaced = ["timens", "b-ns", "c-ns", "d-ns"].map(named);
+    let swapping = ["host", "timens", "d-host", "d-ns"].map(named);
+    for t in Target::all() {
         let on = checks_on(t);
         for name in offset_checks {
             assert_eq!(
@@ -173,25 +170,75 @@ fn the_variants_run_the_checks_that_apply_to_them() {
             assert_eq!(partner.swap_partner(), Some(t));
             assert_ne!(t.namespaced(), partner.namespaced());
         }
-        assert_eq!(
-            t.namespaced(),
-            t.has(Capability::TimeNamespace) || t == StaticTimensRdpid
-        );
+        if !t.has(Capability::Rdpid) {
+            assert_eq!(t.namespaced(), t.has(Capability::TimeNamespace));
+        }
     }
-    for t in [StaticRdpid, StaticTimensRdpid] {
+    for t in ["d-host-rdpid", "d-ns-rdpid"].map(named) {
         assert!(checks_on(t).contains(&"getcpu_matches_the_kernel_on_every_cpu"));
     }
     // Every file damaged once.
-    let mut files: Vec<_> = Target::ALL
-        .into_iter()
-        .filter(|t| t.has(Capability::ImageFile))
-        .filter_map(Target::variant)
+    let mut files: Vec<PathBuf> = targets::all()
+        .filter(|&t| Target::Image(t).has(Capability::ImageFile))
+        .map(|t| t.image_path())
         .collect();
-    files.sort_by_key(|v| v.name());
-    let mut all: Vec<_> = common::note::Variant::ALL
-        .into_iter()
-        .chain(common::note::Variant::DESIGNS)
-        .collect();
-    all.sort_by_key(|v| v.name());
-    assert_eq!(files, all, "one ImageFile target per image file");
+    files.sort();
+    let all: BTreeSet<PathBuf> = targets::all().map(|t| t.image_path()).collect();
+    assert_eq!(
+        files,
+        Vec::from_iter(all),
+        "one ImageFile target per image file"
+    );
 }
+
+/// The capabilities are derived from the table's fields; this pins what
+/// they come to, target by target, and so the (check, target) pairs the
+/// suite runs: a change to the derivation or the table that moves a check
+/// on or off a target fails here until it is written down.
+#[test]
+fn each_target_offers_exactly_its_capabilities() {
+    use Capability::*;
+    let expected: [(&str, &[Capability]); 11] = [
+        ("kernel vDSO", &[Entries]),
+        ("host image", &[Entries, OwnDataPages, Swap, ImageFile]),
+        (
+            "timens image",
+            &[Entries, OwnDataPages, TimeNamespace, Swap, ImageFile],
+        ),
+        (
+            "(b) branch image in a host process",
+            &[Entries, OwnDataPages, ImageFile],
+        ),
+        (
+            "(b) branch image in a namespaced process",
+            &[Entries, OwnDataPages, TimeNamespace],
+        ),
+        (
+            "(c) merged image in a host process",
+            &[Entries, OwnDataPages, ImageFile],
+        ),
+        (
+            "(c) merged image in a namespaced process",
+            &[Entries, OwnDataPages, TimeNamespace],
+        ),
+        (
+            "(d) static image",
+            &[Entries, OwnDataPages, Swap, ImageFile],
+        ),
+        (
+            "(d) static-timens image",
+            &[Entries, OwnDataPages, TimeNamespace, Swap, ImageFile],
+        ),
+        ("(d) static image with RDPID", &[Entries, Rdpid]),
+        ("(d) static-timens image with RDPID", &[Entries, Rdpid]),
+    ];
+    let actual: Vec<(String, Vec<Capability>)> = Target::all()
+        .map(|t| (t.name(), t.capabilities()))
+        .collect();
+    let expected: Vec<(String, Vec<Capability>)> = expected
+        .into_iter()
+        .map(|(name, caps)| (name.to_string(), caps.to_vec()))
+        .collect();
+    assert_eq!(actual, expected);
+}
+

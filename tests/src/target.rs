@@ -1,20 +1,11 @@
 //! What the checks run against.
 //!
-//! A target is one kind of thing exporting the five entry points: one of
-//! this project's images, mapped for one kind of process the way its design
-//! maps it ([`Target::arrangement`]), or the kernel's own vDSO. Each says
-//! what it [`has`](Target::has); every registered check whose needs it
-//! meets runs against it, and no check needs to change when a target is
-//! added.
-//!
-//! | Target | Image | Process | Mapped by |
-//! |---|---|---|---|
-//! | host image, timens image | (a) `vdso.so`, `vdso-timens.so` | host, namespaced | [`kernel_side::Mapping`] (swappable) |
-//! | (b) branch, host / namespaced | `variants/vdso-branch.so` | host (a zeroed page at `B - 4096`), namespaced | [`kernel_side::variants::Process`] |
-//! | (c) merged, host / namespaced | `variants/vdso-merged.so` | host (nothing at `B - 4096`), namespaced (the namespace page in the vvar slot, the vvar page at `B - 4096`) | [`kernel_side::variants::Process`] |
-//! | (d) static, static-timens | `variants/vdso-static.so`, `variants/vdso-static-timens.so` | host, namespaced | [`kernel_side::Mapping`] (swappable) |
-//! | (d) ... with RDPID | the same, RDPID alternative applied | host, namespaced | [`kernel_side::Mapping`]; only on a CPU with RDPID |
-//! | kernel vDSO | `AT_SYSINFO_EHDR` | this process | the kernel |
+//! A target is one of this project's images, mapped for one kind of process
+//! the way its design maps it (a row of [`kernel_side::targets`], whose
+//! table lists them), or the kernel's own vDSO. What each
+//! [`has`](Target::has) follows from its row's fields; every registered
+//! check whose needs it meets runs against it, and no check needs to
+//! change when a row is added.
 //!
 //! The design variants are built by `cargo xtask build-vdso --variants`
 //! (and by `cargo xtask test`); a missing one fails every check that needs
@@ -23,7 +14,8 @@
 use std::fmt;
 
 use common::note::Variant;
-use kernel_side::{Image, images};
+use kernel_side::Image;
+use kernel_side::targets::{self, Arrangement};
 
 /// What a target offers; a check declares which it needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -53,131 +45,76 @@ pub enum Capability {
     Rdpid,
 }
 
+impl Capability {
+    pub const ALL: [Capability; 6] = [Entries, OwnDataPages, TimeNamespace, Swap, ImageFile, Rdpid];
+}
+
 use Capability::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
-    /// (a) `vdso.so`, mapped by the kernel side over data pages of its own.
-    HostImage,
-    /// (a) `vdso-timens.so`, likewise, over a namespace page of zero offsets
-    /// unless the check writes other ones.
-    TimensImage,
+    /// One of this project's images, mapped by the kernel side over data
+    /// pages of the suite's own; a namespaced process's namespace page
+    /// holds zero offsets unless the check writes other ones.
+    Image(targets::Target),
     /// The running kernel's own vDSO (`AT_SYSINFO_EHDR`). Its data layout is
     /// the kernel's business, so only black-box checks apply.
     KernelVdso,
-    /// (b) `vdso-branch.so` in a host process: a zeroed page one below the
-    /// image, which it reads as "not in a namespace".
-    BranchHost,
-    /// (b) `vdso-branch.so` in a namespaced process: the namespace page one
-    /// below the image.
-    BranchNamespaced,
-    /// (c) `vdso-merged.so` in a host process: the vvar page in the vvar
-    /// slot, nothing mapped one below the image.
-    MergedHost,
-    /// (c) `vdso-merged.so` in a namespaced process, as Linux maps it: the
-    /// namespace page in the vvar slot, the vvar page one below the image.
-    MergedNamespaced,
-    /// (d) `vdso-static.so`, for host processes: every static branch a NOP.
-    StaticImage,
-    /// (d) `vdso-static-timens.so`, for namespaced processes: patched from
-    /// it by xtask, every static branch a `jmp`.
-    StaticTimensImage,
-    /// [`StaticImage`](Target::StaticImage) with the RDPID alternative
-    /// applied; only on a CPU with RDPID.
-    StaticRdpid,
-    /// [`StaticTimensImage`](Target::StaticTimensImage) with the RDPID
-    /// alternative applied; only on a CPU with RDPID.
-    StaticTimensRdpid,
-}
-
-/// How an image target's image and the suite's data pages are put together.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arrangement {
-    /// [`kernel_side::Mapping`]: the whole data object below the image, the
-    /// page at `B - 4096` being its namespace page (read only by an image
-    /// that adds offsets); the image can be swapped.
-    Mapping,
-    /// [`kernel_side::variants::Process`]: the slots filled as the image's
-    /// design fills them for a host process or a namespaced one (`system`
-    /// and `namespace` both the suite's pages).
-    Process { namespaced: bool },
 }
 
 impl Target {
     /// Every target, whether or not this machine can run it (see
-    /// [`here`](Self::here)).
-    pub const ALL: [Target; 11] = [
-        Target::HostImage,
-        Target::TimensImage,
-        Target::KernelVdso,
-        Target::BranchHost,
-        Target::BranchNamespaced,
-        Target::MergedHost,
-        Target::MergedNamespaced,
-        Target::StaticImage,
-        Target::StaticTimensImage,
-        Target::StaticRdpid,
-        Target::StaticTimensRdpid,
-    ];
+    /// [`here`](Self::here)): the reference, then every row of the table.
+    pub fn all() -> impl Iterator<Item = Target> {
+        std::iter::once(Target::KernelVdso).chain(targets::all().map(Target::Image))
+    }
 
     /// The targets this machine can run: all of them but the RDPID ones on
     /// a CPU without RDPID (their `getcpu` would raise SIGILL).
     pub fn here() -> Vec<Target> {
-        let rdpid = kernel_side::variants::cpu_has_rdpid();
-        Self::ALL
-            .into_iter()
-            .filter(|t| rdpid || !t.has(Rdpid))
-            .collect()
+        Self::all().filter(|t| t.runs_here()).collect()
     }
 
-    pub fn name(self) -> &'static str {
+    pub fn runs_here(self) -> bool {
         match self {
-            Target::HostImage => "host image",
-            Target::TimensImage => "timens image",
-            Target::KernelVdso => "kernel vDSO",
-            Target::BranchHost => "(b) branch image in a host process",
-            Target::BranchNamespaced => "(b) branch image in a namespaced process",
-            Target::MergedHost => "(c) merged image in a host process",
-            Target::MergedNamespaced => "(c) merged image in a namespaced process",
-            Target::StaticImage => "(d) static image",
-            Target::StaticTimensImage => "(d) static-timens image",
-            Target::StaticRdpid => "(d) static image with RDPID",
-            Target::StaticTimensRdpid => "(d) static-timens image with RDPID",
-        }
-    }
-
-    pub fn capabilities(self) -> &'static [Capability] {
-        match self {
-            Target::HostImage | Target::StaticImage => &[Entries, OwnDataPages, Swap, ImageFile],
-            Target::TimensImage | Target::StaticTimensImage => {
-                &[Entries, OwnDataPages, TimeNamespace, Swap, ImageFile]
-            }
-            Target::KernelVdso => &[Entries],
-            Target::BranchHost | Target::MergedHost => &[Entries, OwnDataPages, ImageFile],
-            // The same files as the host targets': damaged once is enough.
-            Target::BranchNamespaced | Target::MergedNamespaced => {
-                &[Entries, OwnDataPages, TimeNamespace]
-            }
-            // The alternative changes `getcpu` alone: the black-box checks
-            // (every entry, `getcpu` on every CPU) are what it can break.
-            Target::StaticRdpid | Target::StaticTimensRdpid => &[Entries, Rdpid],
+            Target::Image(t) => t.runs_here(),
+            Target::KernelVdso => true,
         }
     }
 
     pub fn has(self, capability: Capability) -> bool {
-        self.capabilities().contains(&capability)
+        let Target::Image(t) = self else {
+            return capability == Entries;
+        };
+        if t.rdpid {
+            // The alternative changes `getcpu` alone: the black-box checks
+            // (every entry, `getcpu` on every CPU) are what it can break.
+            return matches!(capability, Entries | Rdpid);
+        }
+        match capability {
+            Entries | OwnDataPages => true,
+            TimeNamespace => t.namespaced,
+            Swap => t.swap_partner().is_some(),
+            // Each file damaged once: through the process its image is for,
+            // a one-image design's through its host process.
+            ImageFile => t.namespaced == t.variant.is_timens(),
+            Rdpid => false,
+        }
+    }
+
+    /// What it has, in [`Capability::ALL`]'s order.
+    pub fn capabilities(self) -> Vec<Capability> {
+        Capability::ALL
+            .into_iter()
+            .filter(|&c| self.has(c))
+            .collect()
     }
 
     /// The image's variant, for targets that are one of this project's images.
     pub fn variant(self) -> Option<Variant> {
         match self {
-            Target::HostImage => Some(Variant::Host),
-            Target::TimensImage => Some(Variant::Timens),
+            Target::Image(t) => Some(t.variant),
             Target::KernelVdso => None,
-            Target::BranchHost | Target::BranchNamespaced => Some(Variant::Branch),
-            Target::MergedHost | Target::MergedNamespaced => Some(Variant::Merged),
-            Target::StaticImage | Target::StaticRdpid => Some(Variant::Static),
-            Target::StaticTimensImage | Target::StaticTimensRdpid => Some(Variant::StaticTimens),
         }
     }
 
@@ -186,17 +123,8 @@ impl Target {
     /// whether or not the offset checks apply to the target.
     pub fn namespaced(self) -> bool {
         match self {
-            Target::TimensImage
-            | Target::BranchNamespaced
-            | Target::MergedNamespaced
-            | Target::StaticTimensImage
-            | Target::StaticTimensRdpid => true,
-            Target::HostImage
-            | Target::KernelVdso
-            | Target::BranchHost
-            | Target::MergedHost
-            | Target::StaticImage
-            | Target::StaticRdpid => false,
+            Target::Image(t) => t.namespaced,
+            Target::KernelVdso => false,
         }
     }
 
@@ -204,62 +132,48 @@ impl Target {
     /// kernel's vDSO).
     pub fn arrangement(self) -> Option<Arrangement> {
         match self {
+            Target::Image(t) => Some(t.arrangement()),
             Target::KernelVdso => None,
-            // The two-image designs: the kernel side's mapping, which swaps.
-            Target::HostImage
-            | Target::TimensImage
-            | Target::StaticImage
-            | Target::StaticTimensImage
-            | Target::StaticRdpid
-            | Target::StaticTimensRdpid => Some(Arrangement::Mapping),
-            // The one-image designs: the slots as their kernels fill them.
-            Target::BranchHost
-            | Target::BranchNamespaced
-            | Target::MergedHost
-            | Target::MergedNamespaced => Some(Arrangement::Process {
-                namespaced: self.namespaced(),
-            }),
         }
     }
 
     /// The built image, loaded and checked by the kernel side (with the RDPID
     /// alternative applied for an RDPID target).
     pub fn image(self) -> Result<Image, String> {
-        let variant = self
-            .variant()
-            .ok_or_else(|| format!("the {self} is not an image file of this project"))?;
-        let build = if Variant::DESIGNS.contains(&variant) {
-            "cargo xtask build-vdso --variants"
-        } else {
-            "cargo xtask build-vdso"
-        };
-        let image = images::load(variant).map_err(|e| {
-            format!(
-                "cannot load the {self} from {} ({e}); run `{build}` first",
-                images::dir().join(images::file_name(variant)).display()
-            )
-        })?;
-        if self.has(Rdpid) {
-            return kernel_side::variants::with_rdpid(&image)
-                .map_err(|e| format!("applying the RDPID alternative to the {self}: {e}"));
+        match self {
+            Target::Image(t) => t.image(),
+            Target::KernelVdso => Err(format!("the {self} is not an image file of this project")),
         }
-        Ok(image)
     }
 
     /// The image swapped in under this one's resolved pointers.
     pub fn swap_partner(self) -> Option<Target> {
         match self {
-            Target::HostImage => Some(Target::TimensImage),
-            Target::TimensImage => Some(Target::HostImage),
-            Target::StaticImage => Some(Target::StaticTimensImage),
-            Target::StaticTimensImage => Some(Target::StaticImage),
-            _ => None,
+            Target::Image(t) => t.swap_partner().map(Target::Image),
+            Target::KernelVdso => None,
+        }
+    }
+
+    /// The shipped host image on the same architecture and layout, the
+    /// reference the namespace checks read beside an image.
+    pub fn shipped_host(self) -> Option<Target> {
+        match self {
+            Target::Image(t) => Some(Target::Image(t.shipped_host())),
+            Target::KernelVdso => None,
+        }
+    }
+
+    /// As the suite's reports name it.
+    pub fn name(self) -> String {
+        match self {
+            Target::Image(t) => t.label(),
+            Target::KernelVdso => "kernel vDSO".into(),
         }
     }
 }
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.name())
     }
 }

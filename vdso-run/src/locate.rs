@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use common::abi::Arch;
 use common::note::Variant;
-use kernel_side::Image;
-use kernel_side::images::file_name;
+use kernel_side::{Image, images, pages};
 
 use crate::cli::Failure;
 
@@ -42,9 +42,11 @@ fn image_dirs(explicit: Option<&Path>) -> Vec<PathBuf> {
 /// Loads and checks the image of `variant`; refuses one whose variant note
 /// says otherwise.
 pub fn image(explicit: Option<&Path>, variant: Variant) -> Result<(PathBuf, Image), Failure> {
-    let name = file_name(variant);
+    // Its path below each folder: the image of this machine, in the
+    // layout the kernel side's pages are in.
+    let name = images::path(Arch::HOST, pages::ABI, variant);
     let dirs = image_dirs(explicit);
-    let Some(path) = dirs.iter().map(|d| d.join(name)).find(|p| p.exists()) else {
+    let Some(path) = dirs.iter().map(|d| d.join(&name)).find(|p| p.exists()) else {
         let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         let hint = if explicit.is_some() {
             "pass the folder `cargo xtask build-vdso` writes (target/vdso)"
@@ -52,8 +54,9 @@ pub fn image(explicit: Option<&Path>, variant: Variant) -> Result<(PathBuf, Imag
             "build it with `cargo xtask build-vdso` or pass --images DIR"
         };
         return Err(Failure::own(format!(
-            "cannot find the {} image {name} (looked in {}); {hint}",
+            "cannot find the {} image {} (looked in {}); {hint}",
             variant.name(),
+            name.display(),
             looked.join(", ")
         )));
     };

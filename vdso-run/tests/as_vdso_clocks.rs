@@ -20,7 +20,7 @@ fn image_of(run: &Run, label: &str) -> Vec<u8> {
 fn assert_image(run: &Run, label: &str, timens: bool) {
     let expected = image_bytes(timens);
     let got = image_of(run, label);
-    let which = if timens { "vdso-timens.so" } else { "vdso.so" };
+    let which = kernel_side::images::file_name(variant(timens));
     assert!(
         got == expected,
         "{label}: the vDSO it was given is not {which} (first bytes {:02x?})",

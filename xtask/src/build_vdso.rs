@@ -7,6 +7,7 @@ use anyhow::{Result, bail};
 use common::abi::{Abi, Arch};
 use common::entries::{ENTRIES, Entry, Placed};
 use common::note::Variant;
+use kernel_side::images;
 use xshell::Shell;
 
 use crate::compile::{self, ImageCrate};
@@ -22,24 +23,34 @@ pub fn entries(abi: Abi) -> Vec<Placed> {
     Entry::placed(ENTRIES, ARCH, abi).collect()
 }
 
-/// One image of the pair: which crate, which file.
+/// One image to build: its variant and the crate it is compiled from.
+/// Where it is written is `kernel_side::images`' decision, shared with
+/// every reader.
 #[derive(Clone, Copy, Debug)]
 pub struct ImageSpec {
     pub variant: Variant,
     pub package: &'static str,
-    pub file: &'static str,
+}
+
+impl ImageSpec {
+    pub const fn file(self) -> &'static str {
+        images::file_name(self.variant)
+    }
+
+    /// The folder it is published in, below [`Dirs::out`].
+    pub fn folder(self) -> PathBuf {
+        images::folder(ARCH, ABI, self.variant)
+    }
 }
 
 pub const IMAGES: [ImageSpec; 2] = [
     ImageSpec {
         variant: Variant::Host,
         package: "vdso",
-        file: "vdso.so",
     },
     ImageSpec {
         variant: Variant::Timens,
         package: "vdso-timens",
-        file: "vdso-timens.so",
     },
 ];
 
@@ -51,7 +62,8 @@ pub struct Built {
     pub facts: Facts,
 }
 
-/// Where intermediate files go and where the images are written.
+/// Where intermediate files go and where the images are written (the root
+/// of `kernel_side::images::dir`'s tree).
 pub struct Dirs {
     pub build: PathBuf,
     pub out: PathBuf,
@@ -97,7 +109,9 @@ impl Counter {
 pub fn run(sh: &Shell, counter: Counter) -> Result<()> {
     let dirs = Dirs::standard();
     let built = build_pair(sh, &dirs, &counter.cfgs())?;
-    layout::write(&dirs.out, &built, counter)?;
+    // Beside the images it describes.
+    let out = dirs.out.join(images::layout_folder(ARCH, ABI));
+    layout::write(&out, &built, counter)?;
     for b in &built {
         println!(
             "{}: {} bytes, {} variant, build id {}",
@@ -107,7 +121,7 @@ pub fn run(sh: &Shell, counter: Counter) -> Result<()> {
             layout::hex(b.facts.build_id.as_deref().unwrap_or_default()),
         );
     }
-    println!("{}", dirs.out.join("layout.json").display());
+    println!("{}", out.join("layout.json").display());
     Ok(())
 }
 
@@ -118,13 +132,20 @@ pub fn build_pair(sh: &Shell, dirs: &Dirs, cfgs: &[String]) -> Result<Vec<Built>
     let manifest = root.join("Cargo.toml");
     let mut built = Vec::new();
     for spec in IMAGES {
-        eprintln!("building {} ({} image)", spec.file, spec.variant.name());
+        eprintln!("building {} ({} image)", spec.file(), spec.variant.name());
         let krate = ImageCrate {
             manifest: &manifest,
             package: spec.package,
         };
-        let Staged { path, facts } =
-            build_image(sh, krate, spec.variant, &entries(ABI), dirs, spec.file, cfgs)?;
+        let Staged { path, facts } = build_image(
+            sh,
+            krate,
+            spec.variant,
+            &entries(ABI),
+            dirs,
+            spec.file(),
+            cfgs,
+        )?;
         built.push(Built { spec, path, facts });
     }
     let differ = verify::compare(&built[0].facts, &built[1].facts);
@@ -132,7 +153,8 @@ pub fn build_pair(sh: &Shell, dirs: &Dirs, cfgs: &[String]) -> Result<Vec<Built>
         bail!("the images disagree:\n  {}", lines(&differ));
     }
     for b in &mut built {
-        b.path = publish(&dirs.out, b.spec.file, &std::fs::read(&b.path)?)?;
+        let folder = dirs.out.join(b.spec.folder());
+        b.path = publish(&folder, b.spec.file(), &std::fs::read(&b.path)?)?;
     }
     Ok(built)
 }

@@ -33,7 +33,7 @@ pub fn to_json(images: &[Built], counter: Counter) -> Value {
                 })
                 .collect();
             json!({
-                "file": b.spec.file,
+                "file": b.spec.file(),
                 "variant": b.spec.variant.name(),
                 "size": b.facts.file_size,
                 "text_size": b.facts.text_size,

@@ -24,46 +24,34 @@ pub const COMPILED: [ImageSpec; 3] = [
     ImageSpec {
         variant: Variant::Branch,
         package: "vdso-branch",
-        file: "vdso-branch.so",
     },
     ImageSpec {
         variant: Variant::Merged,
         package: "vdso-merged",
-        file: "vdso-merged.so",
     },
     ImageSpec {
         variant: Variant::Static,
         package: "vdso-static",
-        file: "vdso-static.so",
     },
 ];
 
-/// The image (d)'s namespaced processes get, patched from `vdso-static.so`.
+/// The image (d)'s namespaced processes get, patched from `vdso-static`'s.
 pub const STATIC_TIMENS: ImageSpec = ImageSpec {
     variant: Variant::StaticTimens,
     package: "vdso-static",
-    file: "vdso-static-timens.so",
 };
 
-pub fn dirs() -> Dirs {
-    let standard = Dirs::standard();
-    Dirs {
-        build: standard.build,
-        out: standard.out.join("variants"),
-    }
-}
-
 /// Builds, patches and verifies every variant; writes them and a
-/// `layout.json` of their own to `target/vdso/variants/`.
+/// `layout.json` of their own to their folder (`target/vdso/variants/`).
 pub fn run(sh: &Shell) -> Result<Vec<Built>> {
-    let dirs = dirs();
+    let dirs = Dirs::standard();
     let manifest = project_root().join("Cargo.toml");
     let entries = build_vdso::entries(build_vdso::ABI);
     let mut built = Vec::new();
     for spec in COMPILED {
         eprintln!(
-            "building variants/{} ({} design)",
-            spec.file,
+            "building {} ({} design)",
+            spec.folder().join(spec.file()).display(),
             spec.variant.name()
         );
         let krate = ImageCrate {
@@ -71,7 +59,7 @@ pub fn run(sh: &Shell) -> Result<Vec<Built>> {
             package: spec.package,
         };
         let build_vdso::Staged { path, facts } =
-            build_vdso::build_image(sh, krate, spec.variant, &entries, &dirs, spec.file, &[])?;
+            build_vdso::build_image(sh, krate, spec.variant, &entries, &dirs, spec.file(), &[])?;
         built.push(Built { spec, path, facts });
     }
     let compiled = &built[2];
@@ -79,7 +67,7 @@ pub fn run(sh: &Shell) -> Result<Vec<Built>> {
     let sites = patch::require_sites(&bytes)?;
     eprintln!(
         "patching {}: {}",
-        STATIC_TIMENS.file,
+        STATIC_TIMENS.file(),
         patch::describe(&sites)
     );
     let patched = patch::patched(&bytes, SiteKind::TimensBranch, Variant::StaticTimens)?;
@@ -103,27 +91,27 @@ pub fn run(sh: &Shell) -> Result<Vec<Built>> {
         );
     }
     // As a loader on a CPU with RDPID maps them.
-    verified_bytes(
-        &patch::with_rdpid(&bytes)?,
-        Variant::Static,
-        "vdso-static.so with RDPID",
-    )?;
-    verified_bytes(
-        &patch::with_rdpid(&patched)?,
-        Variant::StaticTimens,
-        "vdso-static-timens.so with RDPID",
-    )?;
+    for (image, spec) in [(&bytes, compiled.spec), (&patched, STATIC_TIMENS)] {
+        verified_bytes(
+            &patch::with_rdpid(image)?,
+            spec.variant,
+            &format!("{} with RDPID", spec.file()),
+        )?;
+    }
     // Every variant has passed: only now is any of them written.
     for b in &mut built {
-        b.path = build_vdso::publish(&dirs.out, b.spec.file, &std::fs::read(&b.path)?)?;
+        let folder = dirs.out.join(b.spec.folder());
+        b.path = build_vdso::publish(&folder, b.spec.file(), &std::fs::read(&b.path)?)?;
     }
-    let path = build_vdso::publish(&dirs.out, STATIC_TIMENS.file, &patched)?;
+    let folder = dirs.out.join(STATIC_TIMENS.folder());
+    let path = build_vdso::publish(&folder, STATIC_TIMENS.file(), &patched)?;
     built.push(Built {
         spec: STATIC_TIMENS,
         path,
         facts,
     });
-    layout::write(&dirs.out, &built, build_vdso::Counter::default())?;
+    // Beside the images it describes: the design variants share a folder.
+    layout::write(&folder, &built, build_vdso::Counter::default())?;
     for b in &built {
         println!(
             "{}: {} bytes, .text {} bytes, {} variant, build id {}",

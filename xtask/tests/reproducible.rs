@@ -68,8 +68,8 @@ fn two_builds_in_different_directories_are_byte_identical() {
     );
     assert_eq!(second.len(), first.len());
     for (x, y) in first.iter().zip(&second) {
-        assert_eq!(x.spec.file, y.spec.file);
-        let file = x.spec.file;
+        assert_eq!(x.spec.file(), y.spec.file());
+        let file = x.spec.file();
         let (bx, by) = (read(&x.path), read(&y.path));
         assert!(
             bx == by,

@@ -38,7 +38,7 @@ fn compiled_static_image() -> Vec<u8> {
         manifest: &manifest,
         package: "vdso-static",
     };
-    let file = "vdso-static.so";
+    let file = kernel_side::images::file_name(Variant::Static);
     let path = build_vdso::build_image(&sh, krate, Variant::Static, &entries(), &dirs, file, &[])
         .expect("building vdso-static.so")
         .path;

@@ -11,9 +11,10 @@
 //! a tick (a CPU that slept past its tick) against the same image on a
 //! page kept current: `host host-stale-<N>s monotonic ...`.
 
+use kernel_side::targets::{self, HOST, Target};
 use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::lfence_rdtsc;
-use vdso_benches::lab::{self, Clockwork, Lab, SHIPPED, Setup};
+use vdso_benches::lab::{self, Clockwork, Lab};
 
 const CALLS: u64 = 2000;
 const ROUNDS: usize = 1001;
@@ -47,17 +48,17 @@ fn ratios<A: Entries, B: Entries>(a: &A, b: &B, call: Call) -> (f64, f64, f64) {
 }
 
 fn main() -> Result<(), String> {
-    let setups: Vec<Setup> = Setup::all().filter(|s| !s.rdpid).collect();
-    let lab = Lab::new(Clockwork::ticking()?, &setups)?;
+    let every: Vec<Target> = targets::all().filter(|t| !t.rdpid).collect();
+    let lab = Lab::new(Clockwork::ticking()?, &every)?;
     let kernel = lab::kernel()?;
     lab::pin_to_last_cpu();
-    let vdso = |name: &str| {
-        lab.process(name)
+    let vdso = |t: Target| {
+        lab.process(t)
             .map(|p| p.vdso())
-            .ok_or_else(|| format!("no {name} image mapped"))
+            .ok_or_else(|| format!("no {} image mapped", t.name()))
     };
     let monotonic = Call::ClockGettime(common::clock::CLOCK_MONOTONIC);
-    let host = vdso("host")?;
+    let host = vdso(HOST)?;
     for call in [
         monotonic,
         Call::ClockGettime(common::clock::CLOCK_MONOTONIC_COARSE),
@@ -65,31 +66,40 @@ fn main() -> Result<(), String> {
         Call::Time,
     ] {
         let (m, q1, q3) = ratios(&kernel, &host, call);
-        println!("kernel host {} {m:.4} {q1:.4} {q3:.4}", call.name());
+        println!(
+            "kernel {} {} {m:.4} {q1:.4} {q3:.4}",
+            HOST.name(),
+            call.name()
+        );
     }
     // Each design's host path against the host image, and its namespaced
     // path against its host path.
-    for (a, b) in [
-        ("host", "timens"),
-        ("host", "b-host"),
-        ("b-host", "b-ns"),
-        ("host", "c-host"),
-        ("c-host", "c-ns"),
-        ("host", "d-host"),
-        ("d-host", "d-ns"),
-    ] {
-        let (m, q1, q3) = ratios(&vdso(a)?, &vdso(b)?, monotonic);
-        println!("{a} {b} {} {m:.4} {q1:.4} {q3:.4}", monotonic.name());
+    for (host_path, namespaced) in lab::design_pairs() {
+        let against_host = (host_path != HOST).then_some((HOST, host_path));
+        for (a, b) in against_host.into_iter().chain([(host_path, namespaced)]) {
+            let (m, q1, q3) = ratios(&vdso(a)?, &vdso(b)?, monotonic);
+            println!(
+                "{} {} {} {m:.4} {q1:.4} {q3:.4}",
+                a.name(),
+                b.name(),
+                monotonic.name()
+            );
+        }
     }
-    let mut stale = Lab::new(Clockwork::frozen()?, &SHIPPED[..1])?;
+    let mut stale = Lab::new(Clockwork::frozen()?, &[HOST])?;
     for secs in 1..=3 {
-        stale
-            .clockwork
-            .reanchor(common::clock::CLOCK_MONOTONIC)?;
+        stale.clockwork.reanchor(common::clock::CLOCK_MONOTONIC)?;
         std::thread::sleep(std::time::Duration::from_secs(secs));
-        let old = stale.process("host").map(|p| p.vdso()).ok_or("no stale host")?;
+        let old = stale
+            .process(HOST)
+            .map(|p| p.vdso())
+            .ok_or("no stale host")?;
         let (m, q1, q3) = ratios(&host, &old, monotonic);
-        println!("host host-stale-{secs}s {} {m:.4} {q1:.4} {q3:.4}", monotonic.name());
+        let name = HOST.name();
+        println!(
+            "{name} {name}-stale-{secs}s {} {m:.4} {q1:.4} {q3:.4}",
+            monotonic.name()
+        );
     }
     Ok(())
 }

@@ -13,9 +13,10 @@
 
 use std::ffi::CString;
 
+use kernel_side::targets::{self, Target};
 use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::Noop;
-use vdso_benches::lab::{self, Clockwork, Lab, Setup};
+use vdso_benches::lab::{self, Clockwork, Lab};
 use vdso_benches::valgrind;
 
 /// Calls per batch: enough that the batch's fixed cost is below one
@@ -57,7 +58,7 @@ fn main() -> Result<(), String> {
         let image = kernel_side::kernel_vdso::image().ok_or("no kernel vDSO")?;
         return std::fs::write(file, image).map_err(|e| e.to_string());
     }
-    // Valgrind 3.19 cannot execute RDPID, so the RDPID setups are left out;
+    // Valgrind 3.19 cannot execute RDPID, so the RDPID targets are left out;
     // so is getcpu on the kernel's vDSO if the kernel uses RDPID for it
     // (`--skip-kernel-getcpu`).
     let skip_kernel_getcpu = args.iter().any(|a| a == "--skip-kernel-getcpu");
@@ -65,8 +66,8 @@ fn main() -> Result<(), String> {
         .iter()
         .position(|a| a == "--kernel-copy")
         .and_then(|i| args.get(i + 1));
-    let setups: Vec<Setup> = Setup::all().filter(|s| !s.rdpid).collect();
-    let mut lab = Lab::new(Clockwork::frozen()?, &setups)?;
+    let counted: Vec<Target> = targets::all().filter(|t| !t.rdpid).collect();
+    let mut lab = Lab::new(Clockwork::frozen()?, &counted)?;
     let noop = Noop::new().map_err(|e| e.to_string())?;
     let kernel = match kernel_copy {
         Some(file) => {
@@ -81,8 +82,8 @@ fn main() -> Result<(), String> {
         if !(skip_kernel_getcpu && call == Call::Getcpu) {
             count(clockwork, "kernel", &kernel, call)?;
         }
-        for (s, p) in &lab.processes {
-            count(clockwork, s.name, &p.vdso(), call)?;
+        for (t, p) in &lab.processes {
+            count(clockwork, &t.name(), &p.vdso(), call)?;
         }
     }
     println!("{CALLS}");

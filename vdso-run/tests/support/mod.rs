@@ -12,6 +12,10 @@ use std::sync::Mutex;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::abi::Arch;
+use common::note::Variant;
+use kernel_side::{images, pages};
+
 pub const WATCHDOG: Duration = Duration::from_secs(20);
 pub const NS: i128 = 1_000_000_000;
 pub const TEN_DAYS: i128 = 864_000 * NS;
@@ -324,10 +328,18 @@ pub fn images_dir() -> PathBuf {
     )
 }
 
+/// The variant of the image vdso-run maps: the timens one or the host one.
+pub fn variant(timens: bool) -> Variant {
+    if timens {
+        Variant::Timens
+    } else {
+        Variant::Host
+    }
+}
+
 /// The bytes of `vdso.so` (`timens` false) or `vdso-timens.so`.
 pub fn image_bytes(timens: bool) -> Vec<u8> {
-    let name = if timens { "vdso-timens.so" } else { "vdso.so" };
-    let path = images_dir().join(name);
+    let path = images_dir().join(images::path(Arch::HOST, pages::ABI, variant(timens)));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use common::note::Variant;
 use iced_x86::{Decoder, DecoderOptions, Mnemonic};
+use kernel_side::images;
 use xshell::{Shell, cmd};
 
-use crate::build_vdso::{self, IMAGES};
-use crate::variants;
+use crate::build_vdso;
 
 /// Sizes of each image and of its `clock_gettime`.
 pub struct ImageFacts {
-    /// By setup variant: (`.text` bytes, `__vdso_clock_gettime` bytes,
+    /// By variant name: (`.text` bytes, `__vdso_clock_gettime` bytes,
     /// registers `__vdso_clock_gettime` pushes on entry).
     pub by_variant: BTreeMap<&'static str, (u64, u64, usize)>,
 }
@@ -23,18 +23,11 @@ pub struct ImageFacts {
 impl ImageFacts {
     pub(super) fn read() -> Result<ImageFacts> {
         let mut by_variant = BTreeMap::new();
-        let shipped = build_vdso::Dirs::standard().out;
-        let specs = IMAGES
-            .iter()
-            .map(|s| (s.variant, shipped.join(s.file)))
-            .chain(
-                variants::COMPILED
-                    .iter()
-                    .chain([&variants::STATIC_TIMENS])
-                    .map(|s| (s.variant, variants::dirs().out.join(s.file))),
-            );
-        for (variant, path) in specs {
-            let facts = build_vdso::verified(&path, variant, &build_vdso::entries(build_vdso::ABI))?.facts;
+        let out = build_vdso::Dirs::standard().out;
+        for variant in Variant::ALL.into_iter().chain(Variant::DESIGNS) {
+            let path = out.join(images::path(build_vdso::ARCH, build_vdso::ABI, variant));
+            let facts =
+                build_vdso::verified(&path, variant, &build_vdso::entries(build_vdso::ABI))?.facts;
             let data = std::fs::read(&path)?;
             let entry = &facts.exports["__vdso_clock_gettime"];
             let code = &data[entry.offset as usize..(entry.offset + entry.size) as usize];
@@ -118,8 +111,17 @@ pub(super) fn disassembly(
             .collect::<Vec<_>>()
             .join("\n"))
     };
-    let host_file = vdso_dir.join("vdso.so");
-    let facts = build_vdso::verified(&host_file, Variant::Host, &build_vdso::entries(build_vdso::ABI))?.facts;
+    let host_file = vdso_dir.join(images::path(
+        build_vdso::ARCH,
+        build_vdso::ABI,
+        Variant::Host,
+    ));
+    let facts = build_vdso::verified(
+        &host_file,
+        Variant::Host,
+        &build_vdso::entries(build_vdso::ABI),
+    )?
+    .facts;
     let e = &facts.exports["__vdso_clock_gettime"];
     let (ko, ks) = kernel_symbol(kernel, "__vdso_clock_gettime")?;
     Ok(Disassembly {

@@ -2,9 +2,9 @@
 //! the targets met or missed, and the verdict on the designs. The fixed
 //! prose is in `report/*.md`; the code here computes what fills it.
 
-use common::note::Variant;
+use kernel_side::targets::{self, HOST, Target};
 use vdso_benches::calls::Call;
-use vdso_benches::lab::Setup;
+use vdso_benches::lab;
 
 use super::{Counts, Disassembly, FULL, ImageFacts, Interleaved, Machine, Medians, Settings};
 use template::fill;
@@ -41,19 +41,54 @@ fn x(r: Option<f64>) -> String {
 
 const MONOTONIC: Call = Call::ClockGettime(common::clock::CLOCK_MONOTONIC);
 
-/// A design table's row: label, host setup, namespaced setup.
-type Row = (&'static str, &'static str, &'static str);
+/// A row of the design tables: one design, by its host process and its
+/// namespaced one (`kernel_side::targets`).
+#[derive(Clone, Copy)]
+struct Row {
+    host: Target,
+    namespaced: Target,
+}
 
-/// The design table's rows.
-const DESIGN_ROWS: [Row; 4] = [
-    ("(a) two images", "host", "timens"),
-    ("(b) run-time branch", "b-host", "b-ns"),
-    ("(c) Linux's merged", "c-host", "c-ns"),
-    ("(d) static branch", "d-host", "d-ns"),
-];
+impl Row {
+    /// "(a) two images", ..., or "(d) with RDPID".
+    fn label(&self) -> String {
+        if self.host.rdpid {
+            format!("({}) with RDPID", self.host.design())
+        } else {
+            format!("({}) {}", self.host.design(), self.host.design_summary())
+        }
+    }
+}
 
-fn setup_variant(name: &str) -> Variant {
-    Setup::by_name(name).map_or(Variant::Host, |s| s.variant)
+/// The design tables' rows, (a) first: each design without alternatives.
+fn design_rows() -> Vec<Row> {
+    lab::design_pairs()
+        .map(|(host, namespaced)| Row { host, namespaced })
+        .collect()
+}
+
+/// The row of design `letter`, for prose that speaks of each design.
+fn design_row(letter: char) -> Row {
+    design_rows()
+        .into_iter()
+        .find(|r| r.host.design() == letter)
+        .unwrap_or_else(|| panic!("no design ({letter}) in kernel_side::targets"))
+}
+
+/// The rows with the RDPID alternative applied: (d)'s.
+fn rdpid_rows() -> impl Iterator<Item = Row> {
+    targets::all()
+        .filter(|t| t.rdpid && !t.namespaced)
+        .map(|host| Row {
+            host,
+            namespaced: host.other_process(),
+        })
+}
+
+/// The names of the shipped pair, which most tables compare: the host
+/// image's and the timens image's.
+fn shipped_names() -> (String, String) {
+    (HOST.name(), HOST.other_process().name())
 }
 
 impl Report {

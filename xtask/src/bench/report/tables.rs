@@ -4,16 +4,17 @@
 
 use std::fmt::Write as _;
 
+use kernel_side::targets::{self, HOST, Target};
 use vdso_benches::calls::Call;
-use vdso_benches::lab::{DESIGNS, SHIPPED};
 
 use super::template::{self, fill};
-use super::{DESIGN_ROWS, MONOTONIC, Report, ns, ratio, setup_variant, x};
+use super::{MONOTONIC, Report, design_rows, ns, ratio, rdpid_rows, shipped_names, x};
 
 impl Report {
     pub(super) fn kernel_table(&self) -> String {
         let m = &self.medians;
         let floor = m.floor("lfence-rdtsc");
+        let (host, timens) = shipped_names();
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -23,8 +24,8 @@ impl Report {
         for call in Call::ALL {
             let (k, h, t) = (
                 m.hot(call, "kernel"),
-                m.hot(call, "host"),
-                m.hot(call, "timens"),
+                m.hot(call, &host),
+                m.hot(call, &timens),
             );
             let minus = |a: Option<f64>| ns(a.zip(floor).map(|(a, f)| a - f));
             let _ = writeln!(
@@ -52,13 +53,11 @@ impl Report {
             "| design | host process | namespaced | namespaced/host (interleaved) | host/(a) host (interleaved) | cold host | cold namespaced | instructions host / namespaced | `.text` bytes | `clock_gettime` bytes (pushes) |"
         );
         let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        for (label, host, ns_setup) in DESIGN_ROWS {
-            let (h, n) = (m.hot(MONOTONIC, host), m.hot(MONOTONIC, ns_setup));
-            let size = |setup: &str| {
-                let v = setup_variant(setup).name();
-                self.images.by_variant.get(v).copied()
-            };
-            let (hs, nss) = (size(host), size(ns_setup));
+        for row in design_rows() {
+            let (host, namespaced) = (row.host.name(), row.namespaced.name());
+            let (h, n) = (m.hot(MONOTONIC, &host), m.hot(MONOTONIC, &namespaced));
+            let size = |t: Target| self.images.by_variant.get(t.variant.name()).copied();
+            let (hs, nss) = (size(row.host), size(row.namespaced));
             let sizes = match (hs, nss) {
                 (Some(a), Some(b)) if a.1 != b.1 || a.2 != b.2 => {
                     format!("{} ({}) / {} ({})", a.1, a.2, b.1, b.2)
@@ -73,19 +72,20 @@ impl Report {
             };
             let _ = writeln!(
                 s,
-                "| {label} | {} | {} | {} | {} | {} | {} | {} / {} | {text} | {sizes} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {text} | {sizes} |",
+                row.label(),
                 ns(h),
                 ns(n),
-                self.interleaved_ratio(host, ns_setup, MONOTONIC),
-                if host == "host" {
+                self.interleaved_ratio(&host, &namespaced, MONOTONIC),
+                if row.host == HOST {
                     "1 (itself)".to_string()
                 } else {
-                    self.interleaved_ratio("host", host, MONOTONIC)
+                    self.interleaved_ratio(&HOST.name(), &host, MONOTONIC)
                 },
-                ns(m.cold(MONOTONIC, host)),
-                ns(m.cold(MONOTONIC, ns_setup)),
-                self.instr(host, MONOTONIC),
-                self.instr(ns_setup, MONOTONIC),
+                ns(m.cold(MONOTONIC, &host)),
+                ns(m.cold(MONOTONIC, &namespaced)),
+                self.instr(&host, MONOTONIC),
+                self.instr(&namespaced, MONOTONIC),
             );
         }
 
@@ -101,14 +101,25 @@ impl Report {
             let _ = write!(o, " {} |", c.label());
         }
         let _ = writeln!(o, "\n|---|{}", "---:|".repeat(calls.len()));
-        let mut rows: Vec<(&str, &str, &str)> = DESIGN_ROWS.to_vec();
-        rows.push(("(d) with RDPID", "d-host-rdpid", "d-ns-rdpid"));
-        rows.insert(0, ("kernel vDSO", "kernel", "kernel"));
-        for (label, host, ns_setup) in rows {
+        // (label, host process, namespaced process): the kernel's vDSO,
+        // then each design, then those with the RDPID alternative.
+        let rows = [(
+            "kernel vDSO".to_string(),
+            "kernel".to_string(),
+            "kernel".to_string(),
+        )]
+        .into_iter()
+        .chain(
+            design_rows()
+                .into_iter()
+                .chain(rdpid_rows())
+                .map(|r| (r.label(), r.host.name(), r.namespaced.name())),
+        );
+        for (label, host, namespaced) in rows {
             let _ = write!(o, "| {label} |");
             for c in calls {
-                let (h, n) = (m.hot(c, host), m.hot(c, ns_setup));
-                if host == ns_setup {
+                let (h, n) = (m.hot(c, &host), m.hot(c, &namespaced));
+                if host == namespaced {
                     let _ = write!(o, " {} |", ns(h));
                 } else {
                     let _ = write!(o, " {} / {} |", ns(h), ns(n));
@@ -124,6 +135,7 @@ impl Report {
 
     pub(super) fn cold_table(&self) -> String {
         let m = &self.medians;
+        let (host, timens) = shipped_names();
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -133,8 +145,8 @@ impl Report {
         for call in Call::ALL {
             let (k, h, t) = (
                 m.cold(call, "kernel"),
-                m.cold(call, "host"),
-                m.cold(call, "timens"),
+                m.cold(call, &host),
+                m.cold(call, &timens),
             );
             let _ = writeln!(
                 s,
@@ -158,15 +170,10 @@ impl Report {
     }
 
     pub(super) fn count_table(&self) -> String {
-        let targets: Vec<&str> = ["kernel"]
+        // Valgrind cannot run RDPID: those targets are not counted.
+        let targets: Vec<String> = ["kernel".to_string()]
             .into_iter()
-            .chain(
-                SHIPPED
-                    .iter()
-                    .chain(DESIGNS.iter())
-                    .filter(|s| !s.rdpid)
-                    .map(|s| s.name),
-            )
+            .chain(targets::all().filter(|t| !t.rdpid).map(Target::name))
             .collect();
         let mut s = String::new();
         let _ = write!(s, "| call |");

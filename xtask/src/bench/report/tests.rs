@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use kernel_side::targets::{self, Target};
 use vdso_benches::calls::Call;
-use vdso_benches::lab::Setup;
 
 use super::Report;
 use crate::bench::{Counts, Disassembly, FULL, ImageFacts, Interleaved, Machine, Medians, QUICK};
@@ -70,9 +70,10 @@ fn fake_report(gaps: bool) -> Report {
         let v = 1.0 + ((n * spread) % 97) as f64 / 613.0 * scale + n as f64 * 0.001;
         (gaps && n % 7 == 3, v)
     };
+    let names: Vec<String> = targets::all().map(Target::name).collect();
     let targets: Vec<&str> = ["kernel", "syscall"]
         .into_iter()
-        .chain(Setup::all().map(|s| s.name))
+        .chain(names.iter().map(String::as_str))
         .collect();
     let mut medians = BTreeMap::new();
     let mut counts = Counts::new();

@@ -3,10 +3,13 @@
 
 use std::fmt::Write as _;
 
+use kernel_side::targets::Target;
 use vdso_benches::calls::Call;
 
 use super::template::{self, fill};
-use super::{DESIGN_ROWS, MONOTONIC, Report, Row, ns, ratio, x};
+use super::{
+    MONOTONIC, Report, Row, design_row, design_rows, ns, ratio, rdpid_rows, shipped_names, x,
+};
 
 /// "met" if `r` rounded to two decimals is at most `limit`.
 fn verdict(r: Option<f64>, limit: f64) -> &'static str {
@@ -21,10 +24,11 @@ impl Report {
     pub(super) fn targets(&self) -> String {
         let m = &self.medians;
         let floor = m.floor("lfence-rdtsc");
+        let (host, timens) = shipped_names();
         let (k, h, t) = (
             m.hot(MONOTONIC, "kernel"),
-            m.hot(MONOTONIC, "host"),
-            m.hot(MONOTONIC, "timens"),
+            m.hot(MONOTONIC, &host),
+            m.hot(MONOTONIC, &timens),
         );
         let own = |v: Option<f64>| v.zip(floor).map(|(v, f)| v - f);
         let mut s = String::new();
@@ -41,7 +45,7 @@ impl Report {
             "| host clock_gettime(MONOTONIC) ≤ 1.00x the kernel's vDSO | {} | {} | {} |",
             x(ratio(h, k)),
             verdict(ratio(h, k), 1.0),
-            il("kernel", "host", MONOTONIC, 1.0)
+            il("kernel", &host, MONOTONIC, 1.0)
         );
         let own_met = match (own(h), own(k)) {
             (Some(a), Some(b)) if a < b => "met",
@@ -59,24 +63,24 @@ impl Report {
             "| timens clock_gettime(MONOTONIC) ≤ 1.03x the host image | {} | {} | {} |",
             x(ratio(t, h)),
             verdict(ratio(t, h), 1.03),
-            il("host", "timens", MONOTONIC, 1.03)
+            il(&host, &timens, MONOTONIC, 1.03)
         );
         for call in [
             Call::ClockGettime(common::clock::CLOCK_MONOTONIC_COARSE),
             Call::ClockGettime(common::clock::CLOCK_REALTIME_COARSE),
             Call::Time,
         ] {
-            let r = ratio(m.hot(call, "host"), m.hot(call, "kernel"));
+            let r = ratio(m.hot(call, &host), m.hot(call, "kernel"));
             let _ = writeln!(
                 s,
                 "| host {} ≤ 1.00x the kernel's | {} | {} | {} |",
                 call.label(),
                 x(r),
                 verdict(r, 1.0),
-                il("kernel", "host", call, 1.0)
+                il("kernel", &host, call, 1.0)
             );
         }
-        let g = |t| ratio(m.hot(Call::Getcpu, t), m.hot(Call::Getcpu, "kernel"));
+        let g = |t: &str| ratio(m.hot(Call::Getcpu, t), m.hot(Call::Getcpu, "kernel"));
         let _ = writeln!(
             s,
             "| getcpu (RDTSCP) against the kernel's ({}) | {} | reported | |",
@@ -85,12 +89,12 @@ impl Report {
             } else {
                 "its own"
             },
-            x(g("host"))
+            x(g(&host))
         );
         let _ = writeln!(
             s,
             "| getcpu, design (d) with the RDPID alternative applied | {} | reported | |",
-            x(g("d-host-rdpid"))
+            x(rdpid_rows().next().and_then(|r| g(&r.host.name())))
         );
         // A page a CPU idle past its tick has left stale: the nanoseconds
         // carry whole seconds, taken off by subtraction (common::clock).
@@ -98,7 +102,7 @@ impl Report {
             let _ = writeln!(
                 s,
                 "| host clock_gettime(MONOTONIC) on a page {secs} s stale, against a fresh one | | reported | {} |",
-                self.interleaved_ratio("host", &format!("host-stale-{secs}s"), MONOTONIC)
+                self.interleaved_ratio(&host, &format!("{host}-stale-{secs}s"), MONOTONIC)
             );
         }
         fill(template::TARGETS, &[("table", &s.trim_end())])
@@ -123,10 +127,10 @@ impl Report {
             _ => "n/a".into(),
         };
         // The ranking by instructions: exact, unlike the times.
-        let rank = |pick: fn(&Row) -> &'static str| {
-            let mut rows: Vec<(f64, &str)> = DESIGN_ROWS
+        let rank = |pick: fn(&Row) -> Target| {
+            let mut rows: Vec<(f64, String)> = design_rows()
                 .iter()
-                .filter_map(|r| Some((self.count(pick(r), MONOTONIC)?, r.0)))
+                .filter_map(|r| Some((self.count(&pick(r).name(), MONOTONIC)?, r.label())))
                 .collect();
             rows.sort_by(|a, b| a.0.total_cmp(&b.0));
             rows.iter()
@@ -134,33 +138,40 @@ impl Report {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        // Each design's host process and namespaced one, by name; (a)'s
+        // host process is what every design's host path is measured against.
+        let [a, b, c, d] = ['a', 'b', 'c', 'd'].map(|letter| {
+            let row = design_row(letter);
+            (row.host.name(), row.namespaced.name())
+        });
+        let host = &a.0;
         fill(
             template::VERDICT,
             &[
                 (
                     "a_against_kernel",
-                    &self.interleaved_ratio("kernel", "host", MONOTONIC),
+                    &self.interleaved_ratio("kernel", host, MONOTONIC),
                 ),
-                ("a_instructions", &self.instr("host", MONOTONIC)),
+                ("a_instructions", &self.instr(host, MONOTONIC)),
                 ("kernel_instructions", &self.instr("kernel", MONOTONIC)),
-                ("a_namespaced_hot", &pct("host", "timens")),
-                ("a_namespaced_instructions", &dins("timens", "host")),
-                ("a_namespaced_cold", &cold_d("timens", "host")),
-                ("b_host_hot", &pct("host", "b-host")),
-                ("b_host_instructions", &dins("b-host", "host")),
-                ("b_host_cold", &cold_d("b-host", "host")),
-                ("b_namespaced_hot", &pct("b-host", "b-ns")),
-                ("c_host_hot", &pct("host", "c-host")),
-                ("c_host_instructions", &dins("c-host", "host")),
-                ("c_host_cold", &cold_d("c-host", "host")),
-                ("c_namespaced_hot", &pct("c-host", "c-ns")),
-                ("c_namespaced_instructions", &dins("c-ns", "c-host")),
-                ("d_host_hot", &pct("host", "d-host")),
-                ("d_host_instructions", &dins("d-host", "host")),
-                ("d_host_cold", &cold_d("d-host", "host")),
-                ("d_namespaced_hot", &pct("d-host", "d-ns")),
-                ("host_ranking", &rank(|r| r.1)),
-                ("namespaced_ranking", &rank(|r| r.2)),
+                ("a_namespaced_hot", &pct(host, &a.1)),
+                ("a_namespaced_instructions", &dins(&a.1, host)),
+                ("a_namespaced_cold", &cold_d(&a.1, host)),
+                ("b_host_hot", &pct(host, &b.0)),
+                ("b_host_instructions", &dins(&b.0, host)),
+                ("b_host_cold", &cold_d(&b.0, host)),
+                ("b_namespaced_hot", &pct(&b.0, &b.1)),
+                ("c_host_hot", &pct(host, &c.0)),
+                ("c_host_instructions", &dins(&c.0, host)),
+                ("c_host_cold", &cold_d(&c.0, host)),
+                ("c_namespaced_hot", &pct(&c.0, &c.1)),
+                ("c_namespaced_instructions", &dins(&c.1, &c.0)),
+                ("d_host_hot", &pct(host, &d.0)),
+                ("d_host_instructions", &dins(&d.0, host)),
+                ("d_host_cold", &cold_d(&d.0, host)),
+                ("d_namespaced_hot", &pct(&d.0, &d.1)),
+                ("host_ranking", &rank(|r| r.host)),
+                ("namespaced_ranking", &rank(|r| r.namespaced)),
             ],
         )
     }

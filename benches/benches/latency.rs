@@ -18,7 +18,7 @@ use kernel_side::variants::{self, Process};
 use vdso_benches::calls::{self, Call, Entries, Syscalls};
 use vdso_benches::cold::{self, FlushSet};
 use vdso_benches::floor::{self, Noop};
-use vdso_benches::lab::{self, Clockwork, Lab};
+use vdso_benches::lab::{self, Lab, Pace};
 
 /// The calls every design is measured on, beyond the shipped images' ten.
 const DESIGN_CALLS: [&str; 5] = [
@@ -62,8 +62,7 @@ fn targets_for(call: Call) -> Vec<Target> {
 
 fn benches(c: &mut Criterion) {
     let every: Vec<Target> = targets::all().collect();
-    let lab = Lab::new(Clockwork::ticking().expect("the timekeeper"), &every)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let lab = Lab::new(Pace::Ticking, &every).unwrap_or_else(|e| panic!("{e}"));
     let kernel = lab::kernel().unwrap_or_else(|e| panic!("{e}"));
     lab::pin_to_last_cpu();
     let noop = Noop::new().expect("a no-op page");

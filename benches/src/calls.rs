@@ -160,8 +160,9 @@ impl Entries for Vdso<'_> {
     fn getcpu(&self) -> (i64, u32, u32) {
         let (mut cpu, mut node) = (0u32, 0u32);
         // SAFETY: as above; the cache pointer may be NULL.
-        let ret =
-            unsafe { entry(self.entries.getcpu)(&mut cpu, &mut node, std::ptr::null_mut::<c_void>()) };
+        let ret = unsafe {
+            entry(self.entries.getcpu)(&mut cpu, &mut node, std::ptr::null_mut::<c_void>())
+        };
         (ret, cpu, node)
     }
 }

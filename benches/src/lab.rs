@@ -5,8 +5,9 @@
 use std::fs;
 use std::sync::Arc;
 
+use common::abi::Abi;
 use common::clock::{CLOCK_BOOTTIME, CLOCK_MONOTONIC, Timespec};
-use common::timens::{self, Now, Offsets};
+use common::timens::{Now, Offsets};
 use common::vvar::TimensOffset;
 use kernel_side::targets::{self, Target};
 use kernel_side::variants::{Clocks, Process};
@@ -51,8 +52,20 @@ pub fn offset_ns(target: Target, clock: i32) -> i128 {
     }
 }
 
-/// The system's pages and a namespace's, filled as a kernel would.
+/// How a run's pages change: as a kernel's tick changes them, or only on
+/// request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// See [`Clockwork::ticking`].
+    Ticking,
+    /// See [`Clockwork::frozen`].
+    Frozen,
+}
+
+/// The system's pages and a namespace's, in one layout, filled as a kernel
+/// would.
 pub struct Clockwork {
+    pub abi: Abi,
     pub system: Arc<DataPages>,
     /// Its `TIMENS_PAGE` is the namespace's page.
     pub namespace: DataPages,
@@ -65,13 +78,14 @@ pub struct Clockwork {
 impl Clockwork {
     /// Pages the kernel side's timekeeper keeps current (a 4 ms tick, a kernel
     /// at HZ=250).
-    pub fn ticking() -> Result<Clockwork, String> {
-        let system = Arc::new(DataPages::anonymous().map_err(|e| e.to_string())?);
+    pub fn ticking(abi: Abi) -> Result<Clockwork, String> {
+        let system = Arc::new(DataPages::anonymous(abi).map_err(|e| e.to_string())?);
         let tk = Timekeeper::new(system.clone(), Default::default()).map_err(|e| e.to_string())?;
         let ticker = Some(tk.spawn());
         Ok(Clockwork {
+            abi,
             system,
-            namespace: namespace()?,
+            namespace: namespace(abi)?,
             ticker,
             keeper: None,
         })
@@ -79,13 +93,14 @@ impl Clockwork {
 
     /// Pages that change only when [`reanchor`](Self::reanchor) says so:
     /// for counting instructions, where a ticking thread would add its own.
-    pub fn frozen() -> Result<Clockwork, String> {
-        let system = Arc::new(DataPages::anonymous().map_err(|e| e.to_string())?);
+    pub fn frozen(abi: Abi) -> Result<Clockwork, String> {
+        let system = Arc::new(DataPages::anonymous(abi).map_err(|e| e.to_string())?);
         let keeper =
             Timekeeper::new(system.clone(), Default::default()).map_err(|e| e.to_string())?;
         Ok(Clockwork {
+            abi,
             system,
-            namespace: namespace()?,
+            namespace: namespace(abi)?,
             ticker: None,
             keeper: Some(keeper),
         })
@@ -117,10 +132,17 @@ impl Clockwork {
     pub fn is_ticking(&self) -> bool {
         self.ticker.is_some()
     }
+
+    pub fn new(abi: Abi, pace: Pace) -> Result<Clockwork, String> {
+        match pace {
+            Pace::Ticking => Clockwork::ticking(abi),
+            Pace::Frozen => Clockwork::frozen(abi),
+        }
+    }
 }
 
-fn namespace() -> Result<DataPages, String> {
-    let pages = DataPages::anonymous().map_err(|e| e.to_string())?;
+fn namespace(abi: Abi) -> Result<DataPages, String> {
+    let pages = DataPages::anonymous(abi).map_err(|e| e.to_string())?;
     let now = Now {
         monotonic: kernel_now(CLOCK_MONOTONIC),
         boottime: kernel_now(CLOCK_BOOTTIME),
@@ -129,7 +151,9 @@ fn namespace() -> Result<DataPages, String> {
         monotonic: NAMESPACE_OFFSET,
         boottime: NAMESPACE_OFFSET,
     };
-    timens::write_page(pages.timens(), &offsets, &now).map_err(|e| e.to_string())?;
+    pages
+        .write_namespace(&offsets, &now)
+        .map_err(|e| e.to_string())?;
     Ok(pages)
 }
 
@@ -141,9 +165,10 @@ fn kernel_now(clock: i32) -> Timespec {
     }
 }
 
-/// Every target of a run, mapped over `clockwork`'s pages.
+/// Every target of a run, mapped over the pages of its layout's clockwork.
 pub struct Lab {
-    pub clockwork: Clockwork,
+    /// One per layout the targets read, each with a timekeeper of its own.
+    pub clockworks: Vec<Clockwork>,
     pub processes: Vec<(Target, Process)>,
 }
 
@@ -151,17 +176,33 @@ impl Lab {
     /// Maps those of `targets` this machine runs (each needs its image
     /// built). Every one is mapped as its design's kernel arranges the
     /// slots, the two-image designs too: a measurement swaps nothing.
-    pub fn new(clockwork: Clockwork, targets: &[Target]) -> Result<Lab, String> {
+    pub fn new(pace: Pace, targets: &[Target]) -> Result<Lab, String> {
+        let runs: Vec<Target> = targets.iter().copied().filter(|t| t.runs_here()).collect();
+        let mut clockworks: Vec<Clockwork> = Vec::new();
+        for t in &runs {
+            if !clockworks.iter().any(|c| c.abi == t.abi) {
+                clockworks.push(Clockwork::new(t.abi, pace)?);
+            }
+        }
         let mut processes = Vec::new();
-        for &t in targets.iter().filter(|t| t.runs_here()) {
+        for t in runs {
+            let clockwork = clockworks
+                .iter()
+                .find(|c| c.abi == t.abi)
+                .expect("made above");
             let p = Process::new(&t.image()?, clockwork.clocks(t.namespaced))
                 .map_err(|e| format!("mapping {}: {e}", t.name()))?;
             processes.push((t, p));
         }
         Ok(Lab {
-            clockwork,
+            clockworks,
             processes,
         })
+    }
+
+    /// [`Clockwork::reanchor`] for every layout's pages.
+    pub fn reanchor(clockworks: &mut [Clockwork], clock: i32) -> Result<(), String> {
+        clockworks.iter_mut().try_for_each(|c| c.reanchor(clock))
     }
 
     pub fn process(&self, target: Target) -> Option<&Process> {

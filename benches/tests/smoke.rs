@@ -6,7 +6,7 @@
 use common::clock::CLOCK_MONOTONIC;
 use kernel_side::targets::{self, Target};
 use vdso_benches::calls::{Call, Entries, Outcome, Syscalls, outcome};
-use vdso_benches::lab::{self, Clockwork, Lab};
+use vdso_benches::lab::{self, Lab, Pace};
 
 /// How far a target may be from the kernel, beyond the time between the
 /// kernel reads around it.
@@ -65,8 +65,7 @@ fn every_benched_target_answers_every_call_as_the_kernel_does() {
         );
         lab::shipped().collect()
     };
-    let lab = Lab::new(Clockwork::ticking().expect("the timekeeper"), &every)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let lab = Lab::new(Pace::Ticking, &every).unwrap_or_else(|e| panic!("{e}"));
     let mut failures = Vec::new();
     for call in Call::ALL {
         if let Err(e) = agrees(&kernel, &Syscalls, call, 0) {

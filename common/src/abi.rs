@@ -65,25 +65,45 @@ impl fmt::Display for Arch {
     }
 }
 
-/// A data-page layout: Linux's vDSO data ABI over a range of versions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A data-page layout: Linux's vDSO data ABI over a range of kernel
+/// versions ([`crate::layout`] has each one's facts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Abi {
     /// Linux v5.7 to v6.9 (LTS 6.1 and 6.6): `struct vdso_data` at byte 128
     /// of the vvar page, four data pages below the image.
     Linux6_6,
+    /// Linux v6.10 to v6.12 (LTS 6.12): the same pages, `vdso_data` with
+    /// `max_cycles`, the random generator's data at byte 640.
+    Linux6_12,
+    /// Linux v6.17 and later (LTS 6.18): the generic data store, six pages on
+    /// x86 (time, namespace, random, arch, pvclock, hvclock).
+    Linux6_18,
 }
 
 impl Abi {
-    pub const ALL: [Abi; 1] = [Abi::Linux6_6];
+    pub const ALL: [Abi; 3] = [Abi::Linux6_6, Abi::Linux6_12, Abi::Linux6_18];
 
     pub const fn name(self) -> &'static str {
         match self {
             Abi::Linux6_6 => "linux-6.6",
+            Abi::Linux6_12 => "linux-6.12",
+            Abi::Linux6_18 => "linux-6.18",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Abi> {
         Abi::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The kernel versions whose data pages this layout is, as
+    /// `(first, last)` of `(major, minor)`; `last` is `None` for a layout
+    /// current kernels still use.
+    pub const fn kernels(self) -> ((u32, u32), Option<(u32, u32)>) {
+        match self {
+            Abi::Linux6_6 => ((5, 7), Some((6, 9))),
+            Abi::Linux6_12 => ((6, 10), Some((6, 12))),
+            Abi::Linux6_18 => ((6, 17), None),
+        }
     }
 }
 
@@ -93,6 +113,8 @@ impl fmt::Display for Abi {
     }
 }
 
-/// Symbols the linker script defines for the data pages (see `arch`).
-pub const VVAR_SYMBOL: &str = "__vdso_vvar_page";
-pub const TIMENS_SYMBOL: &str = "__vdso_timens_page";
+/// Symbols the linker script defines for the data pages (see `arch`): the
+/// time slot, the namespace slot and the random generator's page.
+pub const TIME_SLOT_SYMBOL: &str = "__vdso_time_slot";
+pub const NAMESPACE_SLOT_SYMBOL: &str = "__vdso_namespace_slot";
+pub const RNG_SLOT_SYMBOL: &str = "__vdso_rng_slot";

@@ -6,7 +6,7 @@ use crate::arch;
 use crate::design::{Design, Host, TwoImages};
 use crate::route::{Read, Route, route};
 use crate::vvar::{
-    CS_HRES_COARSE, CS_RAW, DataPage, ShiftedNanos, TimensSlot, VdsoData, clock_mode,
+    CS_HRES_COARSE, CS_RAW, ClockData, ShiftedNanos, TimeData, TimensSlot, clock_mode,
 };
 
 pub const CLOCK_REALTIME: i32 = 0;
@@ -47,39 +47,42 @@ pub struct Timezone {
     pub tz_dsttime: i32,
 }
 
-/// `clock_gettime`. With `TIMENS`, the clocks a time namespace shifts get the
-/// offsets of `timens`; without it, `timens` is never touched and the code
-/// for it does not exist.
+/// `clock_gettime` over a page of `linux-6.6` time data. With `TIMENS`, the
+/// clocks a time namespace shifts get the offsets of `timens`; without it,
+/// `timens` is never touched and the code for it does not exist. (For
+/// tests; the images go through [`crate::entry`].)
 #[inline(always)]
-pub fn clock_gettime<const TIMENS: bool>(
-    vvar: &DataPage,
-    timens: &DataPage,
+pub fn clock_gettime<const TIMENS: bool, P: TimeData>(
+    vvar: &P,
+    timens: &P,
     clock: i32,
 ) -> Option<Timespec> {
-    clock_gettime_in::<TwoImages<TIMENS>>(vvar, TimensSlot::from_page(timens), clock)
+    clock_gettime_in::<TwoImages<TIMENS>, P>(vvar, TimensSlot::from_page(timens), clock)
 }
 
-/// `clock_gettime` under design `D` ([`crate::design`]): the same algorithm
-/// for every design; `D` decides only where offsets come from.
+/// `clock_gettime` under design `D` ([`crate::design`]) over time data `P`:
+/// the same algorithm for every design and layout; `D` decides only where
+/// offsets come from.
 #[inline(always)]
-pub fn clock_gettime_in<D: Design>(
-    vvar: &DataPage,
-    timens: TimensSlot<'_>,
+pub fn clock_gettime_in<D: Design, P: TimeData>(
+    vvar: &P,
+    timens: TimensSlot<'_, P>,
     clock: i32,
 ) -> Option<Timespec> {
     let r = route(clock);
     match r.read {
-        Read::Hres | Read::Raw => counter_in::<D>(vvar, timens, clock, r),
-        Read::Coarse => coarse_in::<D>(vvar, timens, clock, r),
+        Read::Hres | Read::Raw => counter_in::<D, P>(vvar, timens, clock, r),
+        Read::Coarse => coarse_in::<D, P>(vvar, timens, clock, r),
+        Read::Aux(n) => aux_in(vvar, n),
         Read::Syscall => None,
     }
 }
 
 /// A clock read from the counter (`route(clock).read` is `Hres` or `Raw`).
 #[inline(always)]
-pub(crate) fn counter_in<D: Design>(
-    vvar: &DataPage,
-    timens: TimensSlot<'_>,
+pub(crate) fn counter_in<D: Design, P: TimeData>(
+    vvar: &P,
+    timens: TimensSlot<'_, P>,
     clock: i32,
     r: Route,
 ) -> Option<Timespec> {
@@ -87,11 +90,11 @@ pub(crate) fn counter_in<D: Design>(
     // entry's fields are then constant displacements, which spares the
     // common path an address computation and the registers it holds.
     let (sec, nsec) = if r.read == Read::Raw {
-        hres(vvar.data(CS_RAW), clock as usize)?
+        hres(vvar.clock(CS_RAW), clock as usize)?
     } else {
-        hres(vvar.data(CS_HRES_COARSE), clock as usize)?
+        hres(vvar.clock(CS_HRES_COARSE), clock as usize)?
     };
-    let (sec, nsec) = shifted::<D>(timens, r, clock, sec, nsec);
+    let (sec, nsec) = shifted::<D, P>(timens, r, clock, sec, nsec);
     Some(normalize(sec, nsec))
 }
 
@@ -99,15 +102,15 @@ pub(crate) fn counter_in<D: Design>(
 /// update left it, in plain nanoseconds below a second, so only an offset
 /// can carry into the seconds.
 #[inline(always)]
-pub(crate) fn coarse_in<D: Design>(
-    vvar: &DataPage,
-    timens: TimensSlot<'_>,
+pub(crate) fn coarse_in<D: Design, P: TimeData>(
+    vvar: &P,
+    timens: TimensSlot<'_, P>,
     clock: i32,
     r: Route,
 ) -> Option<Timespec> {
-    let (sec, nsec) = coarse(vvar.data(CS_HRES_COARSE), clock as usize)?;
+    let (sec, nsec) = coarse(vvar.clock(CS_HRES_COARSE), clock as usize)?;
     if D::in_namespace(timens, CS_HRES_COARSE) && r.shift.is_some() {
-        let (sec, nsec) = shifted::<D>(timens, r, clock, sec, nsec);
+        let (sec, nsec) = shifted::<D, P>(timens, r, clock, sec, nsec);
         return Some(normalize(sec, nsec));
     }
     Some(Timespec {
@@ -116,10 +119,23 @@ pub(crate) fn coarse_in<D: Design>(
     })
 }
 
+/// Auxiliary clock `n`, where the layout holds aux clocks (Linux's
+/// `do_aux`): the counter with the aux entry's own scale and its
+/// `basetime[0]`, no namespace offset. An aux clock the kernel has not
+/// enabled (`clock_mode` NONE) asks the kernel, which says why.
+#[inline(always)]
+pub(crate) fn aux_in<P: TimeData>(vvar: &P, n: u8) -> Option<Timespec> {
+    let (sec, nsec) = hres(vvar.aux(usize::from(n))?, AUX_BASE)?;
+    Some(normalize(sec, nsec))
+}
+
+/// The base an aux clock keeps its time in (Linux's `VDSO_BASE_AUX`).
+const AUX_BASE: usize = 0;
+
 /// `gettimeofday`'s time: REALTIME in microseconds.
 #[inline(always)]
-pub fn gettimeofday(vvar: &DataPage) -> Option<Timeval> {
-    let (sec, nsec) = hres(vvar.data(CS_HRES_COARSE), CLOCK_REALTIME as usize)?;
+pub fn gettimeofday<P: TimeData>(vvar: &P) -> Option<Timeval> {
+    let (sec, nsec) = hres(vvar.clock(CS_HRES_COARSE), CLOCK_REALTIME as usize)?;
     let ts = normalize(sec, nsec);
     Some(Timeval {
         tv_sec: ts.tv_sec,
@@ -128,16 +144,19 @@ pub fn gettimeofday(vvar: &DataPage) -> Option<Timeval> {
 }
 
 #[inline(always)]
-pub fn timezone(vvar: &DataPage) -> Option<Timezone> {
-    timezone_in::<Host>(vvar, TimensSlot::from_page(vvar))
+pub fn timezone<P: TimeData>(vvar: &P) -> Option<Timezone> {
+    timezone_in::<Host, P>(vvar, TimensSlot::from_page(vvar))
 }
 
 /// `gettimeofday`'s timezone; `None` (ask the kernel) when the page that
 /// would answer is a namespace page, which holds none.
 #[inline(always)]
-pub fn timezone_in<D: Design>(vvar: &DataPage, timens: TimensSlot<'_>) -> Option<Timezone> {
-    let vd = D::unlocked_entry(vvar, timens)?;
-    let (tz_minuteswest, tz_dsttime) = vd.timezone();
+pub fn timezone_in<D: Design, P: TimeData>(
+    vvar: &P,
+    timens: TimensSlot<'_, P>,
+) -> Option<Timezone> {
+    let page = D::unlocked_page(vvar, timens)?;
+    let (tz_minuteswest, tz_dsttime) = page.timezone();
     Some(Timezone {
         tz_minuteswest,
         tz_dsttime,
@@ -147,38 +166,49 @@ pub fn timezone_in<D: Design>(vvar: &DataPage, timens: TimensSlot<'_>) -> Option
 /// `time()`: the seconds of REALTIME's base. One aligned 64-bit load needs no
 /// sequence count, and, as in Linux, it does not depend on the clock mode,
 /// except that a namespace page in the vvar slot (see
-/// [`Design::unlocked_entry`]) holds offsets, not time.
+/// [`Design::unlocked_page`]) holds offsets, not time.
 #[inline(always)]
-pub fn time(vvar: &DataPage) -> Option<i64> {
-    time_in::<Host>(vvar, TimensSlot::from_page(vvar))
+pub fn time<P: TimeData>(vvar: &P) -> Option<i64> {
+    time_in::<Host, P>(vvar, TimensSlot::from_page(vvar))
 }
 
 #[inline(always)]
-pub fn time_in<D: Design>(vvar: &DataPage, timens: TimensSlot<'_>) -> Option<i64> {
-    let vd = D::unlocked_entry(vvar, timens)?;
-    Some(vd.base_sec(CLOCK_REALTIME as usize) as i64)
+pub fn time_in<D: Design, P: TimeData>(vvar: &P, timens: TimensSlot<'_, P>) -> Option<i64> {
+    let page = D::unlocked_page(vvar, timens)?;
+    Some(page.clock(CS_HRES_COARSE).base_sec(CLOCK_REALTIME as usize) as i64)
 }
 
 /// `clock_getres` for the counter-driven clocks; `None` for every other id,
 /// whose resolution (the kernel's tick) the image cannot know.
 #[inline(always)]
-pub fn clock_getres(vvar: &DataPage, clock: i32) -> Option<Timespec> {
-    clock_getres_in::<Host>(vvar, TimensSlot::from_page(vvar), clock)
+pub fn clock_getres<P: TimeData>(vvar: &P, clock: i32) -> Option<Timespec> {
+    clock_getres_in::<Host, P>(vvar, TimensSlot::from_page(vvar), clock)
 }
 
+/// The resolution of every aux clock, whatever the page says or the kernel
+/// configured: Linux 6.18's vDSO answers this constant for ids 16 to 23
+/// (`aux_clock_resolution_ns`), even where its system call says EINVAL.
+pub const AUX_RESOLUTION_NS: i64 = 1;
+
 #[inline(always)]
-pub fn clock_getres_in<D: Design>(
-    vvar: &DataPage,
-    timens: TimensSlot<'_>,
+pub fn clock_getres_in<D: Design, P: TimeData>(
+    vvar: &P,
+    timens: TimensSlot<'_, P>,
     clock: i32,
 ) -> Option<Timespec> {
     if !crate::route::from_counter(clock) {
+        if P::AUX_CLOCKS != 0 && matches!(route(clock).read, Read::Aux(_)) {
+            return Some(Timespec {
+                tv_sec: 0,
+                tv_nsec: AUX_RESOLUTION_NS,
+            });
+        }
         return None;
     }
-    let vd = D::unlocked_entry(vvar, timens)?;
+    let page = D::unlocked_page(vvar, timens)?;
     Some(Timespec {
         tv_sec: 0,
-        tv_nsec: i64::from(vd.hrtimer_res()),
+        tv_nsec: i64::from(page.hrtimer_res()),
     })
 }
 
@@ -186,7 +216,7 @@ pub fn clock_getres_in<D: Design>(
 /// second (normalised by the caller, outside the loop: a race inside it could
 /// make a division see a huge value on every retry).
 #[inline(always)]
-fn hres(vd: &VdsoData, clock: usize) -> Option<(u64, u64)> {
+fn hres<C: ClockData>(vd: &C, clock: usize) -> Option<(u64, u64)> {
     loop {
         let seq = vd.seq().read_begin_unless(|| is_timens_page(vd))?;
         // The mode can change under us (the clocksource was switched), so it
@@ -233,7 +263,7 @@ fn scale(delta: u64, mult: u32, shift: u32, base: ShiftedNanos) -> u64 {
 }
 
 #[inline(always)]
-fn coarse(vd: &VdsoData, clock: usize) -> Option<(u64, u64)> {
+fn coarse<C: ClockData>(vd: &C, clock: usize) -> Option<(u64, u64)> {
     loop {
         let seq = vd.seq().read_begin_unless(|| is_timens_page(vd))?;
         let base = vd.coarse_base(clock);
@@ -248,14 +278,14 @@ fn coarse(vd: &VdsoData, clock: usize) -> Option<(u64, u64)> {
 /// this image. Its `seq` stays odd forever, so the readers ask the kernel,
 /// whose system call already answers in the namespace, instead of spinning.
 #[inline(always)]
-fn is_timens_page(vd: &VdsoData) -> bool {
+fn is_timens_page<C: ClockData>(vd: &C) -> bool {
     vd.clock_mode() == clock_mode::TIMENS
 }
 
 /// Adds the namespace offset, if the design says this call has one.
 #[inline(always)]
-fn shifted<D: Design>(
-    timens: TimensSlot<'_>,
+fn shifted<D: Design, P: TimeData>(
+    timens: TimensSlot<'_, P>,
     r: Route,
     clock: i32,
     sec: u64,
@@ -267,8 +297,11 @@ fn shifted<D: Design>(
     if D::in_namespace(timens, r.cs()) && r.shift.is_some() {
         // Offsets are frozen before a process can use the page, so they need
         // no sequence count (as in Linux).
-        let off = timens.page().data(r.cs()).timens_offset(clock as usize);
-        return (sec.wrapping_add(off.sec as u64), nsec.wrapping_add(off.nsec));
+        let off = timens.page().clock(r.cs()).timens_offset(clock as usize);
+        return (
+            sec.wrapping_add(off.sec as u64),
+            nsec.wrapping_add(off.nsec),
+        );
     }
     (sec, nsec)
 }

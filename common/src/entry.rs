@@ -1,8 +1,8 @@
-//! The C ABI of the five entry points, on top of the clock algorithms: the
+//! The C ABI of the entry points, on top of the clock algorithms: the
 //! pointers the caller passes, and the system call when the pages cannot
 //! answer. The images' exported functions are one call into here each,
-//! with the image's [`Design`] (`vdso.so` and `vdso-timens.so` are
-//! [`design::Host`](crate::design::Host) and [`design::Timens`](crate::design::Timens)).
+//! generic over what the image is compiled for ([`Image`]: its design,
+//! its layout, and where its pages are).
 //!
 //! Like the kernel's vDSO, these write through the caller's pointers without
 //! checking them (a bad pointer faults here, where the system call would
@@ -13,19 +13,12 @@ use core::ffi::c_void;
 use crate::arch::{nr, syscall3};
 use crate::clock::{self, Timespec, Timeval, Timezone};
 use crate::design::Design;
-use crate::pages::{Mapped, Pages};
+use crate::image::Image;
+use crate::layout::Layout;
+use crate::pages::Pages;
 use crate::route::{Read, Route, SERVED_CLOCKS, route};
 
-/// # Safety
-/// `ts` must be valid for a write of a `Timespec`, and the data pages must be
-/// mapped as `docs/abi.md` says.
-#[inline(always)]
-pub unsafe fn clock_gettime<D: Design>(clock_id: i32, ts: *mut Timespec) -> i32 {
-    // SAFETY: forwarded from the caller.
-    unsafe { clock_gettime_on::<D, Mapped>(clock_id, ts) }
-}
-
-/// `clock_gettime` over pages `P`.
+/// `clock_gettime`.
 ///
 /// The exported function only routes: each route is a function of its own,
 /// reached by a tail call with the caller's arguments in their registers,
@@ -34,18 +27,23 @@ pub unsafe fn clock_gettime<D: Design>(clock_id: i32, ts: *mut Timespec) -> i32 
 /// on every call.
 ///
 /// # Safety
-/// As for [`clock_gettime`], with the pages where `P` says.
+/// `ts` must be valid for a write of a `Timespec`, and the data pages must be
+/// mapped as `docs/abi.md` says for the image's layout.
 #[inline(always)]
-pub(crate) unsafe fn clock_gettime_on<D: Design, P: Pages>(clock_id: i32, ts: *mut Timespec) -> i32 {
+pub unsafe fn clock_gettime<I: Image>(clock_id: i32, ts: *mut Timespec) -> i32 {
     match route(clock_id).read {
         // SAFETY: forwarded from the caller, on the route it names.
-        Read::Hres => unsafe { clock_gettime_counter::<D, P, false>(clock_id, ts) },
+        Read::Hres => unsafe { clock_gettime_counter::<I, false>(clock_id, ts) },
         // SAFETY: as above.
-        Read::Raw => unsafe { clock_gettime_counter::<D, P, true>(clock_id, ts) },
+        Read::Raw => unsafe { clock_gettime_counter::<I, true>(clock_id, ts) },
         // SAFETY: as above.
-        Read::Coarse => unsafe { clock_gettime_coarse::<D, P>(clock_id, ts) },
+        Read::Coarse => unsafe { clock_gettime_coarse::<I>(clock_id, ts) },
+        // SAFETY: as above.
+        Read::Aux(n) if <I::Layout as Layout>::INFO.aux_clocks != 0 => unsafe {
+            clock_gettime_aux::<I>(clock_id, ts, n)
+        },
         // SAFETY: forwarded from the caller.
-        Read::Syscall => unsafe { clock_gettime_unserved::<D, P>(clock_id, ts) },
+        Read::Aux(_) | Read::Syscall => unsafe { clock_gettime_unserved::<I>(clock_id, ts) },
     }
 }
 
@@ -53,10 +51,10 @@ pub(crate) unsafe fn clock_gettime_on<D: Design, P: Pages>(clock_id: i32, ts: *m
 /// REALTIME, MONOTONIC, BOOTTIME and TAI.
 ///
 /// # Safety
-/// As for [`clock_gettime_on`], and `route(clock_id).read` must be `Raw`
+/// As for [`clock_gettime`], and `route(clock_id).read` must be `Raw`
 /// with `RAW` and `Hres` without.
 #[inline(never)]
-unsafe fn clock_gettime_counter<D: Design, P: Pages, const RAW: bool>(
+unsafe fn clock_gettime_counter<I: Image, const RAW: bool>(
     clock_id: i32,
     ts: *mut Timespec,
 ) -> i32 {
@@ -67,31 +65,47 @@ unsafe fn clock_gettime_counter<D: Design, P: Pages, const RAW: bool>(
     // SAFETY: the caller routed only served ids here; knowing it spares the
     // range check the router made already.
     unsafe { core::hint::assert_unchecked((clock_id as u32) < SERVED_CLOCKS) };
-    match clock::counter_in::<D>(P::vvar(), P::timens(), clock_id, r) {
+    type P<I> = <I as Image>::Pages;
+    match clock::counter_in::<I::Design, _>(P::<I>::vvar(), P::<I>::timens(), clock_id, r) {
         // SAFETY: the caller vouches for `ts`.
         Some(t) => unsafe { answered(ts, t) },
         // SAFETY: forwarded from the caller.
-        None => unsafe { clock_gettime_unserved::<D, P>(clock_id, ts) },
+        None => unsafe { clock_gettime_unserved::<I>(clock_id, ts) },
     }
 }
 
 /// The coarse clocks (REALTIME_COARSE, MONOTONIC_COARSE).
 ///
 /// # Safety
-/// As for [`clock_gettime_on`], and `route(clock_id).read` must be `Coarse`.
+/// As for [`clock_gettime`], and `route(clock_id).read` must be `Coarse`.
 #[inline(never)]
-unsafe fn clock_gettime_coarse<D: Design, P: Pages>(clock_id: i32, ts: *mut Timespec) -> i32 {
+unsafe fn clock_gettime_coarse<I: Image>(clock_id: i32, ts: *mut Timespec) -> i32 {
     let r = Route {
         read: Read::Coarse,
         ..route(clock_id)
     };
     // SAFETY: as in `clock_gettime_counter`.
     unsafe { core::hint::assert_unchecked((clock_id as u32) < SERVED_CLOCKS) };
-    match clock::coarse_in::<D>(P::vvar(), P::timens(), clock_id, r) {
+    type P<I> = <I as Image>::Pages;
+    match clock::coarse_in::<I::Design, _>(P::<I>::vvar(), P::<I>::timens(), clock_id, r) {
         // SAFETY: the caller vouches for `ts`.
         Some(t) => unsafe { answered(ts, t) },
         // SAFETY: forwarded from the caller.
-        None => unsafe { clock_gettime_unserved::<D, P>(clock_id, ts) },
+        None => unsafe { clock_gettime_unserved::<I>(clock_id, ts) },
+    }
+}
+
+/// The auxiliary clocks (ids 16 to 23), `n` the aux clock's index.
+///
+/// # Safety
+/// As for [`clock_gettime`].
+#[inline(never)]
+unsafe fn clock_gettime_aux<I: Image>(clock_id: i32, ts: *mut Timespec, n: u8) -> i32 {
+    match clock::aux_in(<I::Pages as Pages>::vvar(), n) {
+        // SAFETY: the caller vouches for `ts`.
+        Some(t) => unsafe { answered(ts, t) },
+        // SAFETY: forwarded from the caller.
+        None => unsafe { clock_gettime_unserved::<I>(clock_id, ts) },
     }
 }
 
@@ -113,40 +127,37 @@ unsafe fn answered(ts: *mut Timespec, t: Timespec) -> i32 {
 /// epilogue.
 ///
 /// # Safety
-/// As for [`clock_gettime_on`].
+/// As for [`clock_gettime`].
 #[cold]
 #[inline(never)]
-unsafe fn clock_gettime_unserved<D: Design, P: Pages>(clock_id: i32, ts: *mut Timespec) -> i32 {
+unsafe fn clock_gettime_unserved<I: Image>(clock_id: i32, ts: *mut Timespec) -> i32 {
+    let vvar = <I::Pages as Pages>::vvar();
     // SAFETY: forwarded from the caller.
-    if let Some(ret) = unsafe { D::clock_gettime_elsewhere(P::vvar(), clock_id, ts) } {
+    let elsewhere =
+        unsafe { <I::Design as Design>::clock_gettime_elsewhere::<I::Layout>(vvar, clock_id, ts) };
+    if let Some(ret) = elsewhere {
         return ret;
     }
     // SAFETY: the kernel checks `ts` itself.
     unsafe { fallback(nr::CLOCK_GETTIME, clock_id as usize, ts as usize, 0) as i32 }
 }
 
+/// `gettimeofday`.
+///
 /// # Safety
 /// `tv` and `tz` must each be NULL or valid for a write.
 #[inline(always)]
-pub unsafe fn gettimeofday<D: Design>(tv: *mut Timeval, tz: *mut Timezone) -> i32 {
-    // SAFETY: forwarded from the caller.
-    unsafe { gettimeofday_on::<D, Mapped>(tv, tz) }
-}
-
-/// `gettimeofday` over pages `P`.
-///
-/// # Safety
-/// As for [`gettimeofday`], with the pages where `P` says.
-#[inline(always)]
-pub(crate) unsafe fn gettimeofday_on<D: Design, P: Pages>(tv: *mut Timeval, tz: *mut Timezone) -> i32 {
-    let vvar = P::vvar();
+pub unsafe fn gettimeofday<I: Image>(tv: *mut Timeval, tz: *mut Timezone) -> i32 {
+    let vvar = <I::Pages as Pages>::vvar();
     if !tv.is_null() {
         match clock::gettimeofday(vvar) {
             // SAFETY: non-NULL, and the caller vouches for it.
             Some(t) => unsafe { tv.write(t) },
             None => {
                 // SAFETY: forwarded from the caller.
-                if let Some(ret) = unsafe { D::gettimeofday_elsewhere(vvar, tv, tz) } {
+                if let Some(ret) = unsafe {
+                    <I::Design as Design>::gettimeofday_elsewhere::<I::Layout>(vvar, tv, tz)
+                } {
                     return ret;
                 }
                 // SAFETY: the kernel checks both pointers itself.
@@ -155,7 +166,7 @@ pub(crate) unsafe fn gettimeofday_on<D: Design, P: Pages>(tv: *mut Timeval, tz: 
         }
     }
     if !tz.is_null() {
-        match clock::timezone_in::<D>(vvar, P::timens()) {
+        match clock::timezone_in::<I::Design, _>(vvar, <I::Pages as Pages>::timens()) {
             // SAFETY: non-NULL, and the caller vouches for it.
             Some(zone) => unsafe { tz.write(zone) },
             // SAFETY: the kernel checks `tz` itself; `tv` is done.
@@ -165,11 +176,14 @@ pub(crate) unsafe fn gettimeofday_on<D: Design, P: Pages>(tv: *mut Timeval, tz: 
     0
 }
 
+/// `time`.
+///
 /// # Safety
 /// `t` must be NULL or valid for a write.
 #[inline(always)]
-pub unsafe fn time<D: Design>(t: *mut i64) -> i64 {
-    let Some(now) = clock::time_in::<D>(Mapped::vvar(), Mapped::timens()) else {
+pub unsafe fn time<I: Image>(t: *mut i64) -> i64 {
+    type P<I> = <I as Image>::Pages;
+    let Some(now) = clock::time_in::<I::Design, _>(P::<I>::vvar(), P::<I>::timens()) else {
         // SAFETY: the kernel checks `t` itself.
         return unsafe { time_fallback(t) };
     };
@@ -180,11 +194,14 @@ pub unsafe fn time<D: Design>(t: *mut i64) -> i64 {
     now
 }
 
+/// `clock_getres`.
+///
 /// # Safety
 /// `res` must be NULL or valid for a write.
 #[inline(always)]
-pub unsafe fn clock_getres<D: Design>(clock_id: i32, res: *mut Timespec) -> i32 {
-    match clock::clock_getres_in::<D>(Mapped::vvar(), Mapped::timens(), clock_id) {
+pub unsafe fn clock_getres<I: Image>(clock_id: i32, res: *mut Timespec) -> i32 {
+    type P<I> = <I as Image>::Pages;
+    match clock::clock_getres_in::<I::Design, _>(P::<I>::vvar(), P::<I>::timens(), clock_id) {
         Some(r) => {
             if !res.is_null() {
                 // SAFETY: non-NULL, and the caller vouches for it.
@@ -197,11 +214,13 @@ pub unsafe fn clock_getres<D: Design>(clock_id: i32, res: *mut Timespec) -> i32 
     }
 }
 
+/// `getcpu`.
+///
 /// # Safety
 /// `cpu` and `node` must each be NULL or valid for a write.
 #[inline(always)]
-pub unsafe fn getcpu<D: Design>(cpu: *mut u32, node: *mut u32, _cache: *mut c_void) -> i64 {
-    let aux = D::cpu_node();
+pub unsafe fn getcpu<I: Image>(cpu: *mut u32, node: *mut u32, _cache: *mut c_void) -> i64 {
+    let aux = <I::Design as Design>::cpu_node();
     if !cpu.is_null() {
         // SAFETY: non-NULL, and the caller vouches for it.
         unsafe { cpu.write(aux & 0xfff) };
@@ -215,7 +234,7 @@ pub unsafe fn getcpu<D: Design>(cpu: *mut u32, node: *mut u32, _cache: *mut c_vo
 
 /// `time`'s system call, out of line and cold, so that the fast path falls
 /// through. `time` keeps nothing live across the call (it is a tail call),
-/// so this costs the fast path nothing, unlike in the clock entries below.
+/// so this costs the fast path nothing.
 ///
 /// # Safety
 /// As for [`syscall3`].

@@ -18,6 +18,7 @@ pub mod designs;
 pub mod entries;
 pub mod entry;
 pub mod image;
+pub mod layout;
 pub mod note;
 pub mod pages;
 pub mod route;

@@ -4,12 +4,17 @@
 //! - the variant note (type [`NT_VDSO_VARIANT`]), naming the image's
 //!   variant so a loader can refuse the wrong one: an ASCII name NUL-padded
 //!   to [`DESC_SIZE`] bytes;
+//! - the layout note (type [`NT_VDSO_ABI`]), naming the data-page layout
+//!   the image reads ([`Abi::name`], NUL-padded to [`DESC_SIZE`] bytes), so
+//!   that a loader can refuse an image built for another kernel's pages;
 //! - patch-site notes (type [`NT_VDSO_PATCH_SITE`]), one per site a loader
 //!   may rewrite: three little-endian 32-bit words (the site and its target
 //!   as offsets from the word that holds them, and the site's kind). The
 //!   `vdso-elf` crate reads and applies them.
 //!
 //! This module is the format only; the readers live in `vdso-elf`.
+
+use crate::abi::Abi;
 
 pub const NOTE_OWNER: &[u8; 8] = b"vdso-rs\0";
 pub const NT_VDSO_VARIANT: u32 = 1;
@@ -19,6 +24,8 @@ pub const NOTE_SECTION: &str = ".note.vdso.variant";
 
 /// The note type of a patch site.
 pub const NT_VDSO_PATCH_SITE: u32 = 2;
+/// The note type of the layout note.
+pub const NT_VDSO_ABI: u32 = 3;
 /// A patch-site note's descriptor size.
 pub const SITE_DESC_SIZE: usize = 12;
 /// Site kinds (the descriptor's third word): a static branch, a 5-byte NOP
@@ -84,14 +91,7 @@ impl Variant {
 
     /// The note's descriptor.
     pub const fn desc(self) -> [u8; DESC_SIZE] {
-        let mut desc = [0u8; DESC_SIZE];
-        let name = self.name().as_bytes();
-        let mut i = 0;
-        while i < name.len() {
-            desc[i] = name[i];
-            i += 1;
-        }
-        desc
+        padded(self.name())
     }
 
     /// Reads a descriptor back (the inverse of [`desc`](Self::desc)).
@@ -105,10 +105,40 @@ impl Variant {
 
 pub const NOTE_SIZE: usize = 12 + NOTE_OWNER.len() + DESC_SIZE;
 
-/// The whole note, as the image embeds it: `namesz`, `descsz`, `type`, owner, descriptor.
+/// The variant note, as the image embeds it.
 pub const fn note(variant: Variant) -> [u8; NOTE_SIZE] {
+    note_of(NT_VDSO_VARIANT, variant.desc())
+}
+
+/// The layout note, as the image embeds it.
+pub const fn abi_note(abi: Abi) -> [u8; NOTE_SIZE] {
+    note_of(NT_VDSO_ABI, padded(abi.name()))
+}
+
+/// Reads a layout note's descriptor back.
+pub fn abi_from_desc(desc: &[u8]) -> Option<Abi> {
+    let end = desc.iter().position(|&b| b == 0).unwrap_or(desc.len());
+    core::str::from_utf8(&desc[..end])
+        .ok()
+        .and_then(Abi::from_name)
+}
+
+/// `name` NUL-padded to a descriptor.
+const fn padded(name: &str) -> [u8; DESC_SIZE] {
+    let mut desc = [0u8; DESC_SIZE];
+    let name = name.as_bytes();
+    let mut i = 0;
+    while i < name.len() {
+        desc[i] = name[i];
+        i += 1;
+    }
+    desc
+}
+
+/// One note of ours: `namesz`, `descsz`, `type`, owner, descriptor.
+const fn note_of(kind: u32, desc: [u8; DESC_SIZE]) -> [u8; NOTE_SIZE] {
     let mut out = [0u8; NOTE_SIZE];
-    let head = [NOTE_OWNER.len() as u32, DESC_SIZE as u32, NT_VDSO_VARIANT];
+    let head = [NOTE_OWNER.len() as u32, DESC_SIZE as u32, kind];
     let mut i = 0;
     while i < 3 {
         let b = head[i].to_le_bytes();
@@ -119,7 +149,6 @@ pub const fn note(variant: Variant) -> [u8; NOTE_SIZE] {
         }
         i += 1;
     }
-    let desc = variant.desc();
     let mut k = 0;
     while k < NOTE_OWNER.len() {
         out[12 + k] = NOTE_OWNER[k];

@@ -1,29 +1,60 @@
-//! Where an entry finds its data pages. A type, not a value: each entry
+//! Where an image finds its data pages. A type, not a value: each entry
 //! computes the address where it uses it (one PC-relative `lea`), so none
 //! is passed between the entry's pieces or held in a register across them.
 
-use crate::arch;
-use crate::vvar::{DataPage, TimensSlot};
+use core::marker::PhantomData;
 
-/// The pages an entry reads: the page it reads time from (`vvar`), and the
-/// page that may hold a namespace's offsets (`timens`).
+use crate::arch;
+use crate::layout::Layout;
+use crate::vvar::{TimeData, TimensSlot};
+
+/// The pages an image reads: the time data (`vvar`), and the page that may
+/// hold a namespace's offsets (`timens`).
 pub trait Pages {
-    fn vvar() -> &'static DataPage;
-    fn timens() -> TimensSlot<'static>;
+    type Page: TimeData;
+    fn vvar() -> &'static Self::Page;
+    fn timens() -> TimensSlot<'static, Self::Page>;
 }
 
-/// The pages where `docs/abi.md` maps them: the vvar page at `B - 16384`,
-/// the namespace slot at `B - 4096`.
-pub struct Mapped;
+/// The pages where layout `L` maps them (docs/abi.md): for the host image
+/// (`NAMESPACED` false) the time slot; for the namespace image the time
+/// data and the offsets where `L`'s namespaced arrangement puts them, with
+/// no run-time test.
+pub struct Mapped<L, const NAMESPACED: bool>(PhantomData<L>);
 
-impl Pages for Mapped {
+impl<L: Layout, const NAMESPACED: bool> Mapped<L, NAMESPACED> {
+    /// The slots (time data, offsets) as this image reads them.
+    const SWAPPED: bool = NAMESPACED && L::INFO.namespace_page_in_time_slot;
+}
+
+impl<L: Layout, const NAMESPACED: bool> Pages for Mapped<L, NAMESPACED> {
+    type Page = L::Page;
+
     #[inline(always)]
-    fn vvar() -> &'static DataPage {
-        arch::vvar_page()
+    fn vvar() -> &'static L::Page {
+        let page = if Self::SWAPPED {
+            arch::namespace_slot()
+        } else {
+            arch::time_slot()
+        };
+        // SAFETY: the kernel maps the time data there before the image can
+        // run (docs/abi.md; for a namespaced process, in the slot `L` says)
+        // and never unmaps it while the image is mapped; every field anyone
+        // writes is an atomic (the padding is never written), so a shared
+        // reference to it is sound.
+        unsafe { &*page.cast::<L::Page>() }
     }
 
     #[inline(always)]
-    fn timens() -> TimensSlot<'static> {
-        arch::timens_page()
+    fn timens() -> TimensSlot<'static, L::Page> {
+        let page = if Self::SWAPPED {
+            arch::time_slot()
+        } else {
+            arch::namespace_slot()
+        };
+        // SAFETY: the kernel maps a namespace page there for every process
+        // the namespace image runs in (docs/abi.md), and only that image
+        // reads it.
+        unsafe { TimensSlot::from_ptr(page.cast()) }
     }
 }

@@ -24,6 +24,11 @@ pub enum Read {
     /// The base `vd[CS_HRES_COARSE]` holds, as the last tick left it:
     /// REALTIME_COARSE, MONOTONIC_COARSE.
     Coarse,
+    /// Auxiliary clock `n` (id `CLOCK_AUX + n`, Linux 6.17 on): from the
+    /// counter, with the aux entry's own scale and its `basetime[0]`, where
+    /// the layout holds aux clocks; else the system call. Never moved by a
+    /// namespace.
+    Aux(u8),
     /// Not in the pages: the system call answers (the CPU-time clocks, the
     /// alarm clocks, invalid ids).
     Syscall,
@@ -78,14 +83,24 @@ pub const BOOTTIME_SHIFTED: u32 = bit(CLOCK_BOOTTIME) | bit(CLOCK_BOOTTIME_ALARM
 /// and also proves every `basetime[clock]` index in range.
 pub const SERVED_CLOCKS: u32 = VDSO_BASES as u32;
 
+/// The first auxiliary clock's id (Linux's `CLOCK_AUX`, `MAX_CLOCKS`).
+pub const CLOCK_AUX: i32 = 16;
+/// How many there are (`MAX_AUX_CLOCKS`): ids 16 to 23.
+pub const AUX_CLOCKS: u32 = 8;
+
 /// The route of `clock`. Negative ids (the CPU-time clocks of other
 /// processes and threads) become large and go to the system call, like ids
 /// the pages do not hold.
 #[inline(always)]
 pub const fn route(clock: i32) -> Route {
     if clock as u32 >= SERVED_CLOCKS {
+        let aux = (clock as u32).wrapping_sub(CLOCK_AUX as u32);
         return Route {
-            read: Read::Syscall,
+            read: if aux < AUX_CLOCKS {
+                Read::Aux(aux as u8)
+            } else {
+                Read::Syscall
+            },
             shift: None,
         };
     }
@@ -162,9 +177,20 @@ mod tests {
         for (clock, read, shift) in expected {
             assert_eq!(route(clock), Route { read, shift }, "clock {clock}");
         }
-        for clock in [12, 15, 16, 23, i32::MAX, -1, -6, i32::MIN] {
+        for clock in [12, 15, 24, i32::MAX, -1, -6, i32::MIN] {
             assert_eq!(route(clock).read, Syscall, "clock {clock}");
             assert_eq!(route(clock).shift, None, "clock {clock}");
+        }
+        for n in 0..8u8 {
+            let clock = 16 + i32::from(n);
+            assert_eq!(
+                route(clock),
+                Route {
+                    read: Aux(n),
+                    shift: None
+                },
+                "clock {clock}"
+            );
         }
         assert_eq!(route(CLOCK_MONOTONIC_RAW).cs(), CS_RAW);
         assert_eq!(route(CLOCK_MONOTONIC).cs(), CS_HRES_COARSE);

@@ -80,6 +80,8 @@ pub enum WriteError {
     Busy { seq: u32 },
     /// The count changed while this update ran: a second writer.
     Raced { expected: u32, found: u32 },
+    /// The page's layout has no auxiliary clock of this index.
+    NoSuchClock { aux: usize },
 }
 
 impl core::fmt::Display for WriteError {
@@ -89,6 +91,9 @@ impl core::fmt::Display for WriteError {
                 f,
                 "sequence count {seq} is odd: another update is in progress or was abandoned"
             ),
+            WriteError::NoSuchClock { aux } => {
+                write!(f, "the page's layout has no auxiliary clock {aux}")
+            }
             WriteError::Raced { expected, found } => write!(
                 f,
                 "sequence count changed from {expected} to {found} during the update: two writers"

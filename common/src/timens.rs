@@ -13,7 +13,7 @@ use core::fmt;
 use crate::clock::{CLOCK_BOOTTIME, CLOCK_MONOTONIC, NSEC_PER_SEC, Timespec};
 use crate::route::{Shift, route};
 use crate::sync::Ordering::Relaxed;
-use crate::vvar::{DataPage, TimensOffset, clock_mode};
+use crate::vvar::{CS_BASES, MAX_AUX_CLOCKS, TimeData, TimensOffset, clock_mode};
 
 /// Linux's `KTIME_SEC_MAX`: the largest second count a `ktime_t` holds.
 pub const KTIME_SEC_MAX: i64 = i64::MAX / NSEC_PER_SEC as i64;
@@ -173,36 +173,50 @@ pub fn validate(offsets: &Offsets, now: &Now) -> Result<(), TimensError> {
     Ok(())
 }
 
-/// Validates `offsets` and writes the namespace page as Linux does: the
-/// MONOTONIC offset for MONOTONIC, MONOTONIC_RAW and MONOTONIC_COARSE, the
-/// BOOTTIME offset for BOOTTIME and BOOTTIME_ALARM, in both entries;
-/// `seq = 1`, `clock_mode = INT_MAX`; every other field of both entries
-/// zero, whatever the page held before.
+/// Validates `offsets` and writes the namespace page as Linux does, for
+/// any layout: the MONOTONIC offset for MONOTONIC, MONOTONIC_RAW and
+/// MONOTONIC_COARSE, the BOOTTIME offset for BOOTTIME and BOOTTIME_ALARM,
+/// in both clock entries; `seq = 1`, `clock_mode = INT_MAX`; every other
+/// field zero, whatever the page held before. The aux clocks' entries
+/// (layouts from 6.17) are marked the same way with zero offsets, as a
+/// kernel with aux clocks (`CONFIG_POSIX_AUX_CLOCKS`) marks them: a reader
+/// that follows them finds the real page, and no namespace moves an aux
+/// clock. (A kernel without aux clocks leaves them zero, which readers
+/// take for "ask the kernel".)
 ///
 /// Call it before any process can map `page` (the readers take no sequence
 /// count for it).
-pub fn write_page(page: &DataPage, offsets: &Offsets, now: &Now) -> Result<(), TimensError> {
+pub fn write_page<P: TimeData>(page: &P, offsets: &Offsets, now: &Now) -> Result<(), TimensError> {
     validate(offsets, now)?;
-    for vd in &page.vd {
+    let refs = page.refs();
+    let aux = (0..MAX_AUX_CLOCKS).filter_map(|n| refs.aux(n));
+    for (i, vd) in refs.clocks.into_iter().chain(aux).enumerate() {
+        let is_aux = i >= CS_BASES;
         vd.seq.0.store(1, Relaxed);
         vd.clock_mode.store(clock_mode::TIMENS, Relaxed);
-        for field in [&vd.cycle_last, &vd.mask] {
+        for field in [vd.cycle_last, vd.mask].into_iter().chain(vd.max_cycles) {
             field.store(0, Relaxed);
         }
-        for field in [&vd.mult, &vd.shift, &vd.hrtimer_res, &vd.unused] {
-            field.store(0, Relaxed);
+        vd.mult.store(0, Relaxed);
+        vd.shift.store(0, Relaxed);
+        if let Some(tail) = vd.tail {
+            tail.tz_minuteswest.store(0, Relaxed);
+            tail.tz_dsttime.store(0, Relaxed);
+            tail.hrtimer_res.store(0, Relaxed);
+            tail.unused.store(0, Relaxed);
         }
-        vd.tz_minuteswest.store(0, Relaxed);
-        vd.tz_dsttime.store(0, Relaxed);
         for (clock, slot) in vd.basetime.iter().enumerate() {
             let off = match route(clock as i32).shift {
-                Some(Shift::Monotonic) => offsets.monotonic,
-                Some(Shift::Boottime) => offsets.boottime,
-                None => TimensOffset::ZERO,
+                Some(Shift::Monotonic) if !is_aux => offsets.monotonic,
+                Some(Shift::Boottime) if !is_aux => offsets.boottime,
+                _ => TimensOffset::ZERO,
             };
             slot.sec.store(off.sec as u64, Relaxed);
             slot.nsec.store(off.nsec, Relaxed);
         }
     }
+    refs.tz_minuteswest.store(0, Relaxed);
+    refs.tz_dsttime.store(0, Relaxed);
+    refs.hrtimer_res.store(0, Relaxed);
     Ok(())
 }

@@ -1,13 +1,17 @@
-//! The kernel side of the vvar page: the only code that writes it.
+//! The kernel side of the time data: the only code that writes it, for
+//! every layout (one writer over [`PageRefs`], built from any layout's
+//! page).
 //!
 //! A kernel calls one method per timekeeping event. Every method runs the
 //! seqlock protocol on both entries, so readers in any process either see
 //! the whole update or retry. The page is shared with concurrent readers,
-//! so the writer holds a shared reference to atomics, never a `&mut`.
+//! so the writer holds shared references to atomics, never a `&mut`.
 
 use crate::seqlock::{SeqCount, WriteError};
-use crate::sync::Ordering::Relaxed;
-use crate::vvar::{CS_HRES_COARSE, CS_RAW, DataPage, ShiftedNanos, VdsoData};
+use crate::sync::Ordering::{Relaxed, Release};
+use crate::vvar::{
+    CS_HRES_COARSE, CS_RAW, ClockRefs, PageRefs, RngData, ShiftedNanos, TimeData, clock_mode,
+};
 
 const REALTIME: usize = crate::clock::CLOCK_REALTIME as usize;
 const MONOTONIC: usize = crate::clock::CLOCK_MONOTONIC as usize;
@@ -58,20 +62,22 @@ pub struct Anchor {
     pub monotonic_coarse: CoarseBase,
 }
 
-/// Writes one vvar page. Any number may exist, but only one update runs at
-/// a time: an update that finds another in progress fails with
+/// Writes one page of time data. Any number may exist, but only one update
+/// runs at a time: an update that finds another in progress fails with
 /// [`WriteError`] instead of corrupting it.
 pub struct VvarWriter<'a> {
-    page: &'a DataPage,
+    page: PageRefs<'a>,
 }
 
 impl<'a> VvarWriter<'a> {
-    pub fn new(page: &'a DataPage) -> Self {
-        Self { page }
+    /// A writer for `page`, of any layout.
+    pub fn new<P: TimeData>(page: &'a P) -> Self {
+        Self { page: page.refs() }
     }
 
-    pub fn page(&self) -> &'a DataPage {
-        self.page
+    /// The page's fields, as they stand.
+    pub fn page(&self) -> &PageRefs<'a> {
+        &self.page
     }
 
     /// Re-anchors every clock (a timekeeping update).
@@ -92,12 +98,36 @@ impl<'a> VvarWriter<'a> {
 
     /// Sets the timezone `gettimeofday` reports (`settimeofday`'s second argument).
     pub fn set_timezone(&self, minuteswest: i32, dsttime: i32) -> Result<(), WriteError> {
-        self.update(|[hres, _]| hres.set_timezone(minuteswest, dsttime))
+        self.update(|_| {
+            self.page.tz_minuteswest.store(minuteswest, Relaxed);
+            self.page.tz_dsttime.store(dsttime, Relaxed);
+        })
     }
 
     /// Sets the resolution `clock_getres` reports for the high-resolution clocks.
     pub fn set_hrtimer_res(&self, nsec: u32) -> Result<(), WriteError> {
-        self.update(|[hres, _]| hres.set_hrtimer_res(nsec))
+        self.update(|_| self.page.hrtimer_res.store(nsec, Relaxed))
+    }
+
+    /// Publishes auxiliary clock `n` (id `CLOCK_AUX + n`, layouts from
+    /// 6.17), or turns it off (`None`: its readers ask the kernel), with the
+    /// sequence count of its own entry, as Linux's `vdso_time_update_aux`.
+    /// Fails with [`WriteError::NoSuchClock`] where the layout has no aux
+    /// clock `n`.
+    pub fn set_aux(&self, n: usize, aux: Option<&AuxAnchor>) -> Result<(), WriteError> {
+        let entry = self.page.aux(n).ok_or(WriteError::NoSuchClock { aux: n })?;
+        let mut open = Open::default();
+        open.begin(0, entry.seq)?;
+        let f = Fields(entry);
+        match aux {
+            Some(a) => {
+                f.set_counter(a.cycle_last, a.mask, a.scale);
+                f.set_hres_base(0, a.base);
+                f.set_clock_mode(clock_mode::TSC);
+            }
+            None => f.set_clock_mode(clock_mode::NONE),
+        }
+        open.close()
     }
 
     /// Switches the clock mode (see [`crate::vvar::clock_mode`]), as when the
@@ -116,7 +146,7 @@ impl<'a> VvarWriter<'a> {
     /// methods above; this is public for events they do not cover (and for
     /// tests that write torn data on purpose while the count is odd).
     pub fn update(&self, write: impl FnOnce([Fields<'a>; 2])) -> Result<(), WriteError> {
-        let vd = &self.page.vd;
+        let vd = &self.page.clocks;
         // An update abandoned in either entry is refused before either
         // count moves.
         for d in vd {
@@ -126,11 +156,11 @@ impl<'a> VvarWriter<'a> {
             }
         }
         let mut open = Open::default();
-        open.begin(CS_HRES_COARSE, &vd[CS_HRES_COARSE].seq)?;
+        open.begin(CS_HRES_COARSE, vd[CS_HRES_COARSE].seq)?;
         // A second writer racing us here: `open` closes the first entry
         // again when it is dropped.
-        open.begin(CS_RAW, &vd[CS_RAW].seq)?;
-        write([Fields(&vd[CS_HRES_COARSE]), Fields(&vd[CS_RAW])]);
+        open.begin(CS_RAW, vd[CS_RAW].seq)?;
+        write([Fields(vd[CS_HRES_COARSE]), Fields(vd[CS_RAW])]);
         open.close()
     }
 }
@@ -170,12 +200,21 @@ impl Drop for Open<'_> {
     }
 }
 
-/// Write access to one `vdso_data` entry during an update.
-pub struct Fields<'a>(&'a VdsoData);
+/// Write access to one clock entry during an update.
+pub struct Fields<'a>(ClockRefs<'a>);
 
 impl Fields<'_> {
+    /// The counter's anchor and scale. Where the layout has `max_cycles`
+    /// (x86 from 6.10), it is written as Linux computes it for the
+    /// clocksource (`clocks_calc_max_nsecs`): the largest delta whose
+    /// product with `mult` plus 11% (the most NTP may add) fits 64 bits,
+    /// at most `mask`. Linux derives it from the clocksource's base `mult`;
+    /// this takes the one being published, within 500 ppm of it.
     pub fn set_counter(&self, cycle_last: u64, mask: u64, scale: Scale) {
         self.0.cycle_last.store(cycle_last, Relaxed);
+        if let Some(max_cycles) = self.0.max_cycles {
+            max_cycles.store(max_cycles_for(scale.mult, mask), Relaxed);
+        }
         self.0.mask.store(mask, Relaxed);
         self.0.mult.store(scale.mult, Relaxed);
         self.0.shift.store(scale.shift, Relaxed);
@@ -198,21 +237,57 @@ impl Fields<'_> {
         self.0.basetime[clock].nsec.store(nsec, Relaxed);
     }
 
-    pub fn set_timezone(&self, minuteswest: i32, dsttime: i32) {
-        self.0.tz_minuteswest.store(minuteswest, Relaxed);
-        self.0.tz_dsttime.store(dsttime, Relaxed);
-    }
-
-    pub fn set_hrtimer_res(&self, nsec: u32) {
-        self.0.hrtimer_res.store(nsec, Relaxed);
-    }
-
     pub fn set_clock_mode(&self, mode: i32) {
         self.0.clock_mode.store(mode, Relaxed);
     }
 
     /// The entry as it stands (for reading back inside an update).
-    pub fn data(&self) -> &VdsoData {
+    pub fn data(&self) -> ClockRefs<'_> {
         self.0
+    }
+}
+
+/// `max_cycles` as Linux computes it (`clocks_calc_max_nsecs` with
+/// `clocksource_max_adjustment`'s 11%).
+pub const fn max_cycles_for(mult: u32, mask: u64) -> u64 {
+    let limit = mult as u64 + mult as u64 * 11 / 100;
+    let max = match u64::MAX.checked_div(limit) {
+        Some(max) => max,
+        None => u64::MAX,
+    };
+    if max < mask { max } else { mask }
+}
+
+/// An auxiliary clock's line: its own anchor and scale, and its time at
+/// `cycle_last` (in its `basetime[0]`, nanoseconds `<< shift`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuxAnchor {
+    pub cycle_last: u64,
+    pub mask: u64,
+    pub scale: Scale,
+    pub base: HresBase,
+}
+
+/// Writes the random generator's data (`struct vdso_rng_data`, layouts from
+/// 6.11): the only code that does.
+pub struct RngWriter<'a> {
+    rng: &'a RngData,
+}
+
+impl<'a> RngWriter<'a> {
+    pub fn new(rng: &'a RngData) -> Self {
+        Self { rng }
+    }
+
+    /// A reseed: `generation` takes a new value (never 0, which readers
+    /// take for "no key yet"). Release, as Linux's `smp_store_release`: a
+    /// reader that sees it sees everything the kernel did before the reseed.
+    pub fn set_generation(&self, generation: u64) {
+        self.rng.generation.store(generation.max(1), Release);
+    }
+
+    /// Whether the generator is initialised (Linux's `WRITE_ONCE(is_ready)`).
+    pub fn set_ready(&self, ready: bool) {
+        self.rng.is_ready.store(u8::from(ready), Relaxed);
     }
 }

@@ -6,7 +6,7 @@
 #![cfg(loom)]
 
 use common::clock::{CLOCK_MONOTONIC_COARSE, clock_gettime};
-use common::vvar::DataPage;
+use common::vvar::{TimeData, VvarPage as DataPage};
 use common::writer::{CoarseBase, VvarWriter};
 use loom::sync::Arc;
 
@@ -33,7 +33,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 const PREEMPTIONS: usize = 3;
 
 fn read(page: &DataPage) -> (i64, i64) {
-    let ts = clock_gettime::<false>(page, page, CLOCK_MONOTONIC_COARSE)
+    let ts = clock_gettime::<false, DataPage>(page, page, CLOCK_MONOTONIC_COARSE)
         .expect("coarse clocks are served");
     (ts.tv_sec, ts.tv_nsec)
 }
@@ -63,7 +63,7 @@ fn readers_never_accept_a_torn_update() {
             let page = Arc::new(DataPage::new());
             let writer_page = page.clone();
             let writer = spawn(move || {
-                let writer = VvarWriter::new(&writer_page);
+                let writer = VvarWriter::new(&*writer_page);
                 publish(&writer, 1);
                 publish(&writer, 2);
             });
@@ -84,11 +84,11 @@ fn a_second_writer_is_refused_not_interleaved() {
             let page = Arc::new(DataPage::new());
             let other = page.clone();
             let theirs = spawn(move || {
-                let w = VvarWriter::new(&other);
+                let w = VvarWriter::new(&*other);
                 w.update(|[h, _]| h.set_coarse_base(CLOCK, CoarseBase { sec: 7, nsec: 7 }))
                     .is_ok()
             });
-            let w = VvarWriter::new(&page);
+            let w = VvarWriter::new(&*page);
             let mine = w
                 .update(|[h, _]| h.set_coarse_base(CLOCK, CoarseBase { sec: 5, nsec: 5 }))
                 .is_ok();

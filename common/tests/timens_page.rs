@@ -2,7 +2,11 @@
 
 use common::clock::{Timespec, *};
 use common::timens::{KTIME_SEC_MAX, Now, Offsets, TimensError, validate, write_page};
-use common::vvar::{CS_BASES, DataPage, TimensOffset, clock_mode};
+use common::vvar::{
+    CS_BASES, ClockData, ClockRefs, MAX_AUX_CLOCKS, PageRefs, TimeData, TimensOffset, clock_mode,
+};
+
+mod support;
 
 const UPTIME: Now = Now {
     monotonic: Timespec {
@@ -143,26 +147,49 @@ fn unnormalised_nanoseconds_are_refused() {
     );
 }
 
-#[test]
-fn the_page_is_what_linux_writes() {
-    let page = DataPage::new();
-    let mono = TimensOffset::from_nanos(864_000_000_000_123);
-    let boot = TimensOffset::from_nanos(-50_250_000_000);
-    write_page(
-        &page,
-        &Offsets {
-            monotonic: mono,
-            boottime: boot,
-        },
-        &UPTIME,
-    )
-    .unwrap();
-    for cs in 0..CS_BASES {
-        let vd = page.data(cs);
-        assert_eq!(vd.seq().load(), 1);
-        assert_eq!(vd.clock_mode(), clock_mode::TIMENS);
+/// Every clock entry of `page` (the two, then the aux clocks), and whether
+/// it is an aux clock.
+fn entries<'a>(page: &PageRefs<'a>) -> Vec<(ClockRefs<'a>, bool)> {
+    (0..CS_BASES)
+        .map(|cs| (page.clock(cs), false))
+        .chain(
+            (0..MAX_AUX_CLOCKS)
+                .filter_map(|n| page.aux(n))
+                .map(|c| (c, true)),
+        )
+        .collect()
+}
+
+/// Checks `page` holds exactly what Linux writes into a namespace page
+/// with `mono` and `boot` (what an aux-enabled kernel writes into the aux
+/// entries), and zero in every other field.
+fn assert_linux_namespace_page<P: TimeData>(page: &P, mono: TimensOffset, boot: TimensOffset) {
+    let refs = page.refs();
+    let entries = entries(&refs);
+    assert_eq!(entries.len(), CS_BASES + P::AUX_CLOCKS);
+    for (i, (vd, aux)) in entries.into_iter().enumerate() {
+        assert_eq!(
+            (vd.seq().load(), vd.clock_mode()),
+            (1, clock_mode::TIMENS),
+            "entry {i}"
+        );
+        assert_eq!(
+            (
+                vd.cycle_last(),
+                vd.mask(),
+                vd.mult(),
+                vd.shift(),
+                vd.max_cycles().unwrap_or(0)
+            ),
+            (0, 0, 0, 0, 0),
+            "entry {i}"
+        );
+        if let Some(tail) = vd.tail() {
+            assert_eq!(tail, (0, 0, 0, 0), "entry {i}");
+        }
         for clock in 0..12 {
             let expected = match clock as i32 {
+                _ if aux => TimensOffset::ZERO,
                 CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE => mono,
                 CLOCK_BOOTTIME | CLOCK_BOOTTIME_ALARM => boot,
                 _ => TimensOffset::ZERO,
@@ -170,25 +197,47 @@ fn the_page_is_what_linux_writes() {
             assert_eq!(
                 vd.timens_offset(clock),
                 expected,
-                "entry {cs}, clock {clock}"
+                "entry {i}, clock {clock}"
             );
         }
     }
+    assert_eq!((refs.timezone(), refs.hrtimer_res()), ((0, 0), 0));
+}
+
+#[test]
+fn the_page_is_what_linux_writes() {
+    for_each_layout!(|P| {
+        let page = P::new();
+        let mono = TimensOffset::from_nanos(864_000_000_000_123);
+        let boot = TimensOffset::from_nanos(-50_250_000_000);
+        write_page(
+            &page,
+            &Offsets {
+                monotonic: mono,
+                boottime: boot,
+            },
+            &UPTIME,
+        )
+        .unwrap();
+        assert_linux_namespace_page(&page, mono, boot);
+    });
 }
 
 #[test]
 fn a_refused_offset_writes_nothing() {
-    let page = DataPage::new();
-    let offsets = Offsets {
-        monotonic: secs(-1000),
-        boottime: secs(0),
-    };
-    assert!(write_page(&page, &offsets, &UPTIME).is_err());
-    assert_eq!(page.data(0).seq().load(), 0);
-    assert_eq!(
-        page.data(0).timens_offset(CLOCK_MONOTONIC as usize),
-        TimensOffset::ZERO
-    );
+    for_each_layout!(|P| {
+        let page = P::new();
+        let offsets = Offsets {
+            monotonic: secs(-1000),
+            boottime: secs(0),
+        };
+        assert!(write_page(&page, &offsets, &UPTIME).is_err());
+        assert_eq!(page.clock(0).seq().load(), 0);
+        assert_eq!(
+            page.clock(0).timens_offset(CLOCK_MONOTONIC as usize),
+            TimensOffset::ZERO
+        );
+    });
 }
 
 #[test]
@@ -208,48 +257,22 @@ fn an_offset_too_large_for_the_type_saturates_and_is_refused() {
 
 #[test]
 fn the_page_is_what_linux_writes_whatever_it_held() {
-    // A page reused from a vvar page: every field set.
-    let page = DataPage::new();
-    common::writer::VvarWriter::new(&page)
-        .update(|[h, r]| {
-            for e in [&h, &r] {
-                e.set_counter(7, 7, common::writer::Scale { mult: 7, shift: 7 });
-                e.set_timezone(7, 7);
-                e.set_hrtimer_res(7);
-                for clock in 0..12 {
-                    e.set_basetime(clock, 7, 7);
-                }
-            }
-        })
+    for_each_layout!(|P| {
+        // A page reused from old time data: every byte set.
+        let mut page = P::new();
+        // SAFETY: the page is ours; its fields are atomics, valid at any
+        // bit pattern, and its padding is bytes.
+        unsafe { std::ptr::write_bytes(&mut page as *mut P as *mut u8, 7, size_of::<P>()) };
+        let mono = TimensOffset::from_nanos(5_000_000_001);
+        write_page(
+            &page,
+            &Offsets {
+                monotonic: mono,
+                boottime: secs(0),
+            },
+            &UPTIME,
+        )
         .unwrap();
-    let mono = TimensOffset::from_nanos(5_000_000_001);
-    write_page(
-        &page,
-        &Offsets {
-            monotonic: mono,
-            boottime: secs(0),
-        },
-        &UPTIME,
-    )
-    .unwrap();
-    for cs in 0..CS_BASES {
-        let vd = page.data(cs);
-        assert_eq!((vd.seq().load(), vd.clock_mode()), (1, clock_mode::TIMENS));
-        assert_eq!(
-            (vd.cycle_last(), vd.mult(), vd.shift(), vd.hrtimer_res()),
-            (0, 0, 0, 0)
-        );
-        assert_eq!(vd.timezone(), (0, 0));
-        for clock in 0..12 {
-            let expected = match clock as i32 {
-                CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE => mono,
-                _ => TimensOffset::ZERO,
-            };
-            assert_eq!(
-                vd.timens_offset(clock),
-                expected,
-                "entry {cs}, clock {clock}"
-            );
-        }
-    }
+        assert_linux_namespace_page(&page, mono, secs(0));
+    });
 }

@@ -5,10 +5,10 @@
 use object::elf::{self, Dyn64, GnuHashHeader, HashHeader, Sym64, Verdaux, Verdef};
 use object::read::elf::ProgramHeader;
 
+use crate::LE;
 use crate::error::{ElfError, LookupError};
 use crate::headers::Elf;
 use crate::pod::{read, read_slice};
-use crate::LE;
 
 /// Which hash table a lookup goes through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,7 +10,10 @@ use crate::dynamic::HashTable;
 pub enum ElfError {
     NotElf,
     Not64BitLittleEndian,
-    WrongMachine { found: u16, expected: u16 },
+    WrongMachine {
+        found: u16,
+        expected: u16,
+    },
     NotSharedObject(u16),
     /// A structure the file points at is not (wholly) inside it.
     Truncated(&'static str),

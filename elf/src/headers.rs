@@ -4,11 +4,11 @@
 use object::elf::{self, FileHeader64, ProgramHeader64, SectionHeader64};
 use object::read::elf::{FileHeader, ProgramHeader};
 
+use crate::LE;
 use crate::dynamic::DynamicTable;
 use crate::error::ElfError;
 use crate::notes::Notes;
 use crate::pod;
-use crate::LE;
 
 /// `sizeof(Elf64_Ehdr)`: read this much to know where everything else is.
 pub const FILE_HEADER_SIZE: usize = size_of::<FileHeader64<LE>>();
@@ -115,7 +115,9 @@ pub fn file_header(bytes: &[u8]) -> Result<&FileHeader64<LE>, ElfError> {
             ElfError::NotElf
         });
     }
-    let ident = bytes.get(..16).ok_or(ElfError::Truncated("the ELF header"))?;
+    let ident = bytes
+        .get(..16)
+        .ok_or(ElfError::Truncated("the ELF header"))?;
     // e_ident[EI_CLASS] and e_ident[EI_DATA].
     if ident[4] != elf::ELFCLASS64.0 || ident[5] != elf::ELFDATA2LSB.0 {
         return Err(ElfError::Not64BitLittleEndian);

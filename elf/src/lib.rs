@@ -31,7 +31,7 @@ pub use headers::{
     Aligned, Elf, FILE_HEADER_SIZE, ProgramHeaders, SECTION_HEADER_SIZE, SEGMENT_HEADER_SIZE,
     SectionHeaders, file_header,
 };
-pub use notes::{Note, Notes, VariantError, segment_notes};
+pub use notes::{Note, NoteError, Notes, segment_notes};
 
 /// The `object` this crate is built on, for its ELF types and accessor
 /// traits (`object::read::elf::ProgramHeader` and the like).

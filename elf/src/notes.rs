@@ -2,14 +2,17 @@
 //! headers as a loader reads them: the GNU build id, the vdso-rs variant
 //! note and the patch-site notes (`common::note`).
 
-use common::note::{NOTE_OWNER, NT_VDSO_PATCH_SITE, NT_VDSO_VARIANT, Variant};
+use common::abi::Abi;
+use common::note::{
+    NOTE_OWNER, NT_VDSO_ABI, NT_VDSO_PATCH_SITE, NT_VDSO_VARIANT, Variant, abi_from_desc,
+};
 use object::elf::{self, ProgramHeader64};
 use object::read::elf::{NoteIterator, ProgramHeader};
 
+use crate::LE;
 use crate::error::ElfError;
 use crate::headers::Elf;
 use crate::patch::Site;
-use crate::LE;
 
 /// One note.
 #[derive(Clone, Copy, Debug)]
@@ -74,12 +77,21 @@ impl<'a> Notes<'a> {
     }
 
     /// The variant the image's variant note names.
-    pub fn variant(self) -> Result<Variant, VariantError<'a>> {
+    pub fn variant(self) -> Result<Variant, NoteError<'a>> {
         let note = self
             .find_ours(NT_VDSO_VARIANT)
-            .map_err(VariantError::Elf)?
-            .ok_or(VariantError::Missing)?;
-        Variant::from_desc(note.desc).ok_or(VariantError::Unknown(note.desc))
+            .map_err(NoteError::Elf)?
+            .ok_or(NoteError::Missing("variant"))?;
+        Variant::from_desc(note.desc).ok_or(NoteError::Unknown("variant", note.desc))
+    }
+
+    /// The data-page layout the image's layout note names.
+    pub fn abi(self) -> Result<Abi, NoteError<'a>> {
+        let note = self
+            .find_ours(NT_VDSO_ABI)
+            .map_err(NoteError::Elf)?
+            .ok_or(NoteError::Missing("layout"))?;
+        abi_from_desc(note.desc).ok_or(NoteError::Unknown("layout", note.desc))
     }
 
     /// The image's patch sites, in file order. A site note that cannot be
@@ -182,36 +194,40 @@ pub fn segment_notes(
     })
 }
 
-/// Why an image's variant cannot be told.
+/// Why an image's variant or layout cannot be told.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VariantError<'a> {
+pub enum NoteError<'a> {
     Elf(ElfError),
-    /// No vdso-rs variant note: not one of this project's images.
-    Missing,
-    /// A variant note naming no known variant (its descriptor).
-    Unknown(&'a [u8]),
+    /// No vdso-rs note of this kind ("variant", "layout"): not one of this
+    /// project's images.
+    Missing(&'static str),
+    /// A note naming no known variant or layout (its descriptor).
+    Unknown(&'static str, &'a [u8]),
 }
 
-impl core::fmt::Display for VariantError<'_> {
+impl core::fmt::Display for NoteError<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            VariantError::Elf(e) => write!(f, "{e}"),
-            VariantError::Missing => {
-                write!(f, "no vdso-rs variant note: not one of this project's images")
+            NoteError::Elf(e) => write!(f, "{e}"),
+            NoteError::Missing(kind) => {
+                write!(
+                    f,
+                    "no vdso-rs {kind} note: not one of this project's images"
+                )
             }
-            VariantError::Unknown(desc) => {
+            NoteError::Unknown(kind, desc) => {
                 let end = desc.iter().position(|&b| b == 0).unwrap_or(desc.len());
-                write!(f, "unknown variant \"")?;
+                write!(f, "unknown {kind} \"")?;
                 for chunk in desc[..end].utf8_chunks() {
                     f.write_str(chunk.valid())?;
                     if !chunk.invalid().is_empty() {
                         f.write_str("\u{fffd}")?;
                     }
                 }
-                write!(f, "\" in the variant note")
+                write!(f, "\" in the {kind} note")
             }
         }
     }
 }
 
-impl core::error::Error for VariantError<'_> {}
+impl core::error::Error for NoteError<'_> {}

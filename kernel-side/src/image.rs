@@ -6,12 +6,12 @@
 use std::fmt;
 use std::path::Path;
 
-use common::abi::Arch;
+use common::abi::{Abi, Arch};
 use common::entries::{ENTRIES, Entry};
 use common::note::Variant;
 use object::elf;
 use object::read::elf::ProgramHeader;
-use vdso_elf::{Elf, ElfError, HashTable, LE, LookupError, Symbol, VariantError};
+use vdso_elf::{Elf, ElfError, HashTable, LE, LookupError, NoteError, Symbol};
 
 use crate::vdso::Offsets;
 
@@ -43,11 +43,15 @@ pub enum ImageError {
         name: &'static str,
         offset: u64,
     },
-    NoVariantNote,
-    UnknownVariant(String),
+    /// A note of ours missing or unreadable, said as the reader says it.
+    Note(String),
     WrongVariant {
         expected: Variant,
         found: Variant,
+    },
+    WrongAbi {
+        expected: Abi,
+        found: Abi,
     },
 }
 
@@ -80,19 +84,16 @@ impl fmt::Display for ImageError {
             ImageError::SymbolOutsideImage { name, offset } => {
                 write!(f, "symbol {name} at {offset:#x} lies outside the image")
             }
-            ImageError::NoVariantNote => write!(
-                f,
-                "no vdso-rs variant note: not one of this project's images"
-            ),
-            ImageError::UnknownVariant(name) => {
-                write!(f, "unknown variant {name:?} in the variant note")
-            }
+            ImageError::Note(why) => write!(f, "{why}"),
             ImageError::WrongVariant { expected, found } => write!(
                 f,
                 "this is the {} image, not the {} image",
                 found.name(),
                 expected.name()
             ),
+            ImageError::WrongAbi { expected, found } => {
+                write!(f, "this image reads {found}'s data pages, not {expected}'s")
+            }
         }
     }
 }
@@ -105,15 +106,11 @@ impl From<ElfError> for ImageError {
     }
 }
 
-impl From<VariantError<'_>> for ImageError {
-    fn from(e: VariantError<'_>) -> Self {
+impl From<NoteError<'_>> for ImageError {
+    fn from(e: NoteError<'_>) -> Self {
         match e {
-            VariantError::Elf(e) => ImageError::Elf(e),
-            VariantError::Missing => ImageError::NoVariantNote,
-            VariantError::Unknown(desc) => {
-                let end = desc.iter().position(|&b| b == 0).unwrap_or(desc.len());
-                ImageError::UnknownVariant(String::from_utf8_lossy(&desc[..end]).into_owned())
-            }
+            NoteError::Elf(e) => ImageError::Elf(e),
+            other => ImageError::Note(other.to_string()),
         }
     }
 }
@@ -123,6 +120,8 @@ impl From<VariantError<'_>> for ImageError {
 pub struct Image {
     bytes: Vec<u8>,
     variant: Variant,
+    /// The data-page layout it reads (its layout note).
+    abi: Abi,
     /// Where each entry of the table is.
     offsets: Offsets,
 }
@@ -146,6 +145,18 @@ impl Image {
             return Err(ImageError::WrongVariant {
                 expected,
                 found: self.variant,
+            });
+        }
+        Ok(self)
+    }
+
+    /// Refuses the image unless it reads `expected`'s data pages: one built
+    /// for another layout would read the wrong bytes as time.
+    pub fn expect_abi(self, expected: Abi) -> Result<Image, ImageError> {
+        if self.abi != expected {
+            return Err(ImageError::WrongAbi {
+                expected,
+                found: self.abi,
             });
         }
         Ok(self)
@@ -202,8 +213,10 @@ impl Image {
             }
         }
         let variant = elf.notes().variant()?;
+        let abi = elf.notes().abi()?;
         Ok(Image {
             variant,
+            abi,
             offsets,
             bytes,
         })
@@ -215,6 +228,11 @@ impl Image {
 
     pub fn variant(&self) -> Variant {
         self.variant
+    }
+
+    /// The data-page layout the image reads.
+    pub fn abi(&self) -> Abi {
+        self.abi
     }
 
     /// Where each entry is, from the image's base.
@@ -236,7 +254,9 @@ fn resolve(
     match (find(HashTable::Gnu), find(HashTable::Sysv)) {
         (Ok(gnu), Ok(sysv)) if gnu == sysv => Ok(Some(gnu)),
         (Ok(gnu), Ok(sysv)) => Err(ImageError::TablesDisagree { name, sysv, gnu }),
-        (Err(LookupError::NotFound), Err(LookupError::NotFound)) if entry.abis.is_some() => Ok(None),
+        (Err(LookupError::NotFound), Err(LookupError::NotFound)) if entry.abis.is_some() => {
+            Ok(None)
+        }
         (Err(why), _) => Err(ImageError::MissingSymbol {
             name,
             version,

@@ -2,6 +2,8 @@
 //! the workspace's `target/vdso`. Below it, each image's path is decided
 //! here and nowhere else: xtask writes the images where [`path`] says, the
 //! kernel side, the suite, the benches and vdso-run read them from there.
+//! Each layout's pair has a folder of its own; the `linux-6.6` pair is also
+//! at the top ([`COMPAT_ABI`]), where it was before there were others.
 
 use std::path::PathBuf;
 
@@ -17,12 +19,16 @@ pub fn dir() -> PathBuf {
     }
 }
 
+/// The layout whose pair `cargo xtask build-vdso` also copies to the top
+/// of [`dir`], for embedders that took `target/vdso/vdso.so` before each
+/// layout had a folder.
+pub const COMPAT_ABI: Abi = Abi::Linux6_6;
+
 /// The folder, relative to [`dir`], of the images built for `arch` and
-/// `abi`. There has been one architecture and one layout, at the top; a
-/// second layout goes in a folder of its own (`linux-6.12/`), named here.
+/// `abi`: `linux-6.6/`, `linux-6.12/`, `linux-6.18/`.
 pub fn layout_folder(arch: Arch, abi: Abi) -> PathBuf {
-    match (arch, abi) {
-        (Arch::X86_64, Abi::Linux6_6) => PathBuf::new(),
+    match arch {
+        Arch::X86_64 => PathBuf::from(abi.name()),
     }
 }
 
@@ -58,16 +64,15 @@ pub fn path(arch: Arch, abi: Abi, variant: Variant) -> PathBuf {
 }
 
 /// Loads the built image of `variant` for `arch` and `abi`, checking it is
-/// that variant.
+/// that variant and reads that layout's pages.
 pub fn load_built(arch: Arch, abi: Abi, variant: Variant) -> Result<Image, ImageError> {
-    Image::load_variant(&dir().join(path(arch, abi, variant)), variant)
+    Image::load_variant(&dir().join(path(arch, abi, variant)), variant)?.expect_abi(abi)
 }
 
-/// Loads the built image of `variant` that a process here can map over
-/// the kernel side's pages: this machine's architecture, the pages'
-/// layout ([`crate::pages::ABI`]).
-pub fn load(variant: Variant) -> Result<Image, ImageError> {
-    load_built(Arch::HOST, crate::pages::ABI, variant)
+/// Loads the built image of `variant` for `abi` that a process here can
+/// map: this machine's architecture.
+pub fn load(abi: Abi, variant: Variant) -> Result<Image, ImageError> {
+    load_built(Arch::HOST, abi, variant)
 }
 
 #[cfg(test)]
@@ -78,24 +83,32 @@ mod tests {
     /// the README and the embedders rely on.
     #[test]
     fn images_keep_their_paths() {
+        for (abi, folder) in [
+            (Abi::Linux6_6, "linux-6.6"),
+            (Abi::Linux6_12, "linux-6.12"),
+            (Abi::Linux6_18, "linux-6.18"),
+        ] {
+            let at = |v| path(Arch::X86_64, abi, v);
+            let folder = PathBuf::from(folder);
+            assert_eq!(at(Variant::Host), folder.join("vdso.so"));
+            assert_eq!(at(Variant::Timens), folder.join("vdso-timens.so"));
+        }
         let at = |v| path(Arch::X86_64, Abi::Linux6_6, v);
-        assert_eq!(at(Variant::Host), PathBuf::from("vdso.so"));
-        assert_eq!(at(Variant::Timens), PathBuf::from("vdso-timens.so"));
         assert_eq!(
             at(Variant::Branch),
-            PathBuf::from("variants/vdso-branch.so")
+            PathBuf::from("linux-6.6/variants/vdso-branch.so")
         );
         assert_eq!(
             at(Variant::Merged),
-            PathBuf::from("variants/vdso-merged.so")
+            PathBuf::from("linux-6.6/variants/vdso-merged.so")
         );
         assert_eq!(
             at(Variant::Static),
-            PathBuf::from("variants/vdso-static.so")
+            PathBuf::from("linux-6.6/variants/vdso-static.so")
         );
         assert_eq!(
             at(Variant::StaticTimens),
-            PathBuf::from("variants/vdso-static-timens.so")
+            PathBuf::from("linux-6.6/variants/vdso-static-timens.so")
         );
     }
 }

@@ -13,7 +13,8 @@
 //!   the image as on `setns`.
 //! - [`image::Image`]: an image file, checked, its entries resolved
 //!   through the dynamic table as libcs do it (`vdso-elf`).
-//! - [`kernel_vdso`]: the running kernel's own vDSO, the reference.
+//! - [`kernel_vdso`]: the running kernel's own vDSO, the reference;
+//!   [`running`]: its data layout, recognised from its version and pages.
 //! - [`variants`]: the design variants, mapped as their designs would be.
 //! - [`targets`]: every image and variant for each kind of process, the
 //!   one table the conformance suite, the benches and the bench report
@@ -27,6 +28,7 @@ pub mod kernel_vdso;
 pub mod mapping;
 pub mod pages;
 mod region;
+pub mod running;
 pub mod targets;
 pub mod timekeeper;
 pub mod tsc;

@@ -1,5 +1,6 @@
-//! A process's view, made the way a kernel makes it: the four data pages
-//! read-only, directly below the image, at an address the kernel chooses.
+//! A process's view, made the way a kernel makes it: the layout's data
+//! pages read-only, directly below the image, at an address the kernel
+//! chooses. For `linux-6.6`:
 //!
 //! ```text
 //!   base-16384  vvar page      ┐
@@ -8,13 +9,20 @@
 //!   base-4096   timens page    ┘
 //!   base        the image      PROT_READ|PROT_EXEC, the whole file padded to pages
 //! ```
+//!
+//! With a namespace image on a layout that takes Linux's arrangement
+//! (`linux-6.12`, `linux-6.18`), the object's time page and namespace page
+//! trade slots, as Linux maps them for a namespaced process; a swap between
+//! the host and the namespace image trades them back (`common::layout`).
 
 use std::fmt;
 use std::io;
 use std::sync::Mutex;
 
 use common::note::Variant;
-use common::vvar::DATA_PAGES;
+use std::os::fd::{AsFd, OwnedFd};
+
+use common::layout::LayoutInfo;
 
 use crate::image::Image;
 use crate::pages::DataPages;
@@ -55,6 +63,9 @@ impl std::error::Error for SwapError {}
 /// The data pages and an image, mapped as a process sees them. Unmapped on drop.
 pub struct Mapping {
     region: Region,
+    /// The data pages' object and layout, for rearranging them on a swap.
+    pages: OwnedFd,
+    layout: LayoutInfo,
     current: Mutex<Mapped>,
 }
 
@@ -72,17 +83,31 @@ unsafe impl Sync for Mapping {}
 
 impl Mapping {
     /// Maps `pages` read-only and `image` above them, at an address the
-    /// kernel chooses.
+    /// kernel chooses. Refuses an image of another layout than the pages'.
     pub fn new(pages: &DataPages, image: &Image) -> io::Result<Mapping> {
-        let region = Region::reserve()?;
-        region.map_pages(0, pages, 0, DATA_PAGES)?;
+        if image.abi() != pages.abi() {
+            return Err(io::Error::other(format!(
+                "the image reads {}'s data pages, these are {}'s",
+                image.abi(),
+                pages.abi()
+            )));
+        }
+        let layout = *pages.layout();
+        let region = Region::reserve(layout.data_pages)?;
+        let fd = pages.fd().try_clone_to_owned()?;
+        arrange(&region, &fd, &layout, image.variant().is_timens())?;
         // SAFETY: nothing has resolved a pointer into the image slot yet.
         unsafe { region.place_image(image.bytes())? };
         let current = Mutex::new(Mapped {
             variant: image.variant(),
             offsets: *image.offsets(),
         });
-        Ok(Mapping { region, current })
+        Ok(Mapping {
+            region,
+            pages: fd,
+            layout,
+            current,
+        })
     }
 
     /// The image's base address.
@@ -115,6 +140,13 @@ impl Mapping {
     /// process `setns` into a time namespace. Calls made through [`Vdso`]s
     /// before and after are fine.
     pub unsafe fn swap(&self, image: &Image) -> Result<(), SwapError> {
+        if image.abi() != self.layout.abi {
+            return Err(SwapError::Io(io::Error::other(format!(
+                "the image reads {}'s data pages, these are {}'s",
+                image.abi(),
+                self.layout.abi
+            ))));
+        }
         let mapped = self.lock().offsets;
         let new = *image.offsets();
         if let Some(((entry, mapped), (_, new))) = mapped
@@ -128,6 +160,16 @@ impl Mapping {
                 new: *new,
             });
         }
+        // As Linux on setns: the data pages rearranged for the new image
+        // (where the layout moves them for a namespaced process), then the
+        // image replaced.
+        arrange(
+            &self.region,
+            &self.pages,
+            &self.layout,
+            image.variant().is_timens(),
+        )
+        .map_err(SwapError::Io)?;
         // SAFETY: the caller guarantees no thread is inside the image.
         unsafe { self.region.place_image(image.bytes()) }.map_err(SwapError::Io)?;
         *self.lock() = Mapped {
@@ -140,4 +182,26 @@ impl Mapping {
     fn lock(&self) -> std::sync::MutexGuard<'_, Mapped> {
         self.current.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Maps the object's pages into the data slots: in order for a host
+/// process, and for a namespaced one as `layout` arranges them (the time
+/// page and the namespace page trade slots under Linux's arrangement).
+fn arrange(
+    region: &Region,
+    pages: &OwnedFd,
+    layout: &LayoutInfo,
+    namespaced: bool,
+) -> io::Result<()> {
+    let (time, namespace) = (layout.time_slot, layout.namespace_slot);
+    let swapped = namespaced && layout.namespace_page_in_time_slot;
+    for slot in 0..layout.data_pages {
+        let page = match slot {
+            s if swapped && s == time => namespace,
+            s if swapped && s == namespace => time,
+            s => s,
+        };
+        region.map_pages(slot, pages.as_fd(), layout.data_pages, page, 1)?;
+    }
+    Ok(())
 }

@@ -4,32 +4,34 @@
 //! variants' [`Process`](crate::variants::Process) are arrangements of it.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
 
-use common::vvar::{DATA_PAGES, PAGE_SIZE};
+use common::vvar::PAGE_SIZE;
 
 use crate::image::MAX_IMAGE_SIZE;
-use crate::pages::{DATA_SIZE, DataPages};
 
 /// Room kept for the image: the largest an image may be, so any image can
 /// be placed (or swapped in) later.
 pub(crate) const IMAGE_ROOM: usize = MAX_IMAGE_SIZE.div_ceil(PAGE_SIZE) * PAGE_SIZE;
-const TOTAL: usize = DATA_SIZE + IMAGE_ROOM;
 
 /// The reservation. Everything in it starts inaccessible; unmapped on drop.
 pub(crate) struct Region {
     start: NonNull<u8>,
+    /// Data slots below the image (the layout's data pages).
+    slots: usize,
 }
 
 impl Region {
-    pub(crate) fn reserve() -> io::Result<Region> {
+    /// A reservation for `slots` data pages and an image above them.
+    pub(crate) fn reserve(slots: usize) -> io::Result<Region> {
+        let total = slots * PAGE_SIZE + IMAGE_ROOM;
         // SAFETY: a new private PROT_NONE mapping at a kernel-chosen address;
         // it aliases nothing.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                TOTAL,
+                total,
                 libc::PROT_NONE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1,
@@ -40,32 +42,33 @@ impl Region {
             return Err(io::Error::last_os_error());
         }
         let start = NonNull::new(p.cast()).ok_or_else(|| io::Error::other("mmap returned NULL"))?;
-        Ok(Region { start })
+        Ok(Region { start, slots })
     }
 
     /// The address of data slot `slot` (0 is the vvar slot, 3 the timens slot).
     pub(crate) fn slot(&self, slot: usize) -> *const u8 {
-        assert!(slot < DATA_PAGES);
+        assert!(slot < self.slots);
         self.start.as_ptr().wrapping_add(slot * PAGE_SIZE)
     }
 
     /// The image's base `B`.
     pub(crate) fn base(&self) -> *const u8 {
-        self.start.as_ptr().wrapping_add(DATA_SIZE)
+        self.start.as_ptr().wrapping_add(self.slots * PAGE_SIZE)
     }
 
-    /// Maps `count` pages of `pages`, from its page `first`, read-only and
-    /// shared, at data slot `slot` onwards.
+    /// Maps `count` pages of the object `pages` (which holds `held`), from
+    /// its page `first`, read-only and shared, at data slot `slot` onwards.
     pub(crate) fn map_pages(
         &self,
         slot: usize,
-        pages: &DataPages,
+        pages: BorrowedFd<'_>,
+        held: usize,
         first: usize,
         count: usize,
     ) -> io::Result<()> {
-        assert!(slot + count <= DATA_PAGES && first + count <= DATA_PAGES);
+        assert!(slot + count <= self.slots && first + count <= held);
         let offset = (first * PAGE_SIZE) as libc::off_t;
-        let fd = pages.fd().as_raw_fd();
+        let fd = pages.as_raw_fd();
         self.map_at(slot, count, libc::MAP_SHARED | libc::MAP_FIXED, fd, offset)
     }
 
@@ -173,8 +176,9 @@ impl Region {
 
 impl Drop for Region {
     fn drop(&mut self) {
+        let total = self.slots * PAGE_SIZE + IMAGE_ROOM;
         // SAFETY: unmaps our own reservation; its owners hand out no
         // reference into it that outlives them.
-        unsafe { libc::munmap(self.start.as_ptr().cast(), TOTAL) };
+        unsafe { libc::munmap(self.start.as_ptr().cast(), total) };
     }
 }

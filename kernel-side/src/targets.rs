@@ -21,10 +21,11 @@
 use std::path::PathBuf;
 
 use common::abi::{Abi, Arch};
+use common::layout::LayoutInfo;
 use common::note::Variant;
 
 use crate::image::Image;
-use crate::{images, pages, variants};
+use crate::{images, variants};
 
 /// One image, mapped for one kind of process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -138,6 +139,11 @@ impl Target {
         }
     }
 
+    /// The facts of the data layout the image reads.
+    pub const fn layout(self) -> LayoutInfo {
+        LayoutInfo::of(self.arch, self.abi)
+    }
+
     /// True for a design variant, built for the comparison and not shipped.
     pub fn is_design(self) -> bool {
         Variant::DESIGNS.contains(&self.variant)
@@ -208,8 +214,10 @@ impl Target {
         if self.rdpid {
             label += " with RDPID";
         }
-        if (self.arch, self.abi) != (DESIGN_ARCH, DESIGN_ABI) {
-            label = format!("{label} for {} {}", self.arch, self.abi);
+        match (self.arch != DESIGN_ARCH, self.abi != DESIGN_ABI) {
+            (true, _) => label = format!("{label} for {} {}", self.arch, self.abi),
+            (false, true) => label = format!("{label} for {}", self.abi),
+            (false, false) => {}
         }
         label
     }
@@ -290,13 +298,11 @@ impl Target {
         Ok(image)
     }
 
-    /// Whether this machine can run it: an image of its architecture, over
-    /// pages in the layout the kernel side writes, and RDPID only on a CPU
+    /// Whether this machine can run it: an image of its architecture (the
+    /// kernel side writes pages of every layout), and RDPID only on a CPU
     /// that has it (elsewhere its `getcpu` would raise SIGILL).
     pub fn runs_here(self) -> bool {
-        self.arch == Arch::HOST
-            && self.abi == pages::ABI
-            && (!self.rdpid || variants::cpu_has_rdpid())
+        self.arch == Arch::HOST && (!self.rdpid || variants::cpu_has_rdpid())
     }
 }
 
@@ -318,6 +324,10 @@ mod tests {
             [
                 "host",
                 "timens",
+                "host-linux-6.12",
+                "timens-linux-6.12",
+                "host-linux-6.18",
+                "timens-linux-6.18",
                 "b-host",
                 "b-ns",
                 "c-host",
@@ -340,6 +350,10 @@ mod tests {
             [
                 "host image",
                 "timens image",
+                "host image for linux-6.12",
+                "timens image for linux-6.12",
+                "host image for linux-6.18",
+                "timens image for linux-6.18",
                 "(b) branch image in a host process",
                 "(b) branch image in a namespaced process",
                 "(c) merged image in a host process",

@@ -16,23 +16,20 @@
 
 use std::io;
 
+use common::layout::LayoutInfo;
 use common::note::Variant;
 use common::vvar::PAGE_SIZE;
-use vdso_elf::patch::{self, Site, SiteKind};
 use vdso_elf::Elf;
+use vdso_elf::patch::{self, Site, SiteKind};
 
 use crate::image::{Image, ImageError};
-use crate::pages::{DataPages, TIMENS_PAGE, VVAR_PAGE};
+use crate::pages::DataPages;
 use crate::region::Region;
 use crate::vdso::{Offsets, Vdso};
 
-/// Slot indices below the image, in mapping order.
-const VVAR_SLOT: usize = 0;
-const TIMENS_SLOT: usize = 3;
-
 /// Where a process's time comes from: the system's pages, and for a
-/// namespaced process the object whose [`TIMENS_PAGE`] holds its
-/// namespace's page (written with `common::timens::write_page`).
+/// namespaced process the object whose namespace slot holds its
+/// namespace's page (written with `DataPages::write_namespace`).
 #[derive(Clone, Copy)]
 pub struct Clocks<'a> {
     pub system: &'a DataPages,
@@ -42,7 +39,10 @@ pub struct Clocks<'a> {
 /// What fills one data slot.
 #[derive(Clone, Copy)]
 enum SlotSource<'a> {
-    Page(&'a DataPages, usize),
+    /// The system's time page.
+    Time(&'a DataPages),
+    /// A namespace's page.
+    Namespace(&'a DataPages),
     Zeroed,
     Nothing,
 }
@@ -51,6 +51,8 @@ enum SlotSource<'a> {
 /// arranges them (see the module's table). Unmapped on drop.
 pub struct Process {
     region: Region,
+    /// The layout's time and namespace slots.
+    slots: (usize, usize),
     image_len: usize,
     offsets: Offsets,
     variant: Variant,
@@ -66,18 +68,28 @@ unsafe impl Sync for Process {}
 impl Process {
     /// Maps `image` for a process whose time is `clocks`.
     pub fn new(image: &Image, clocks: Clocks<'_>) -> io::Result<Process> {
-        let (vvar, timens) = arrangement(image.variant(), clocks);
-        let region = Region::reserve()?;
-        fill_slot(&region, VVAR_SLOT, vvar)?;
-        fill_slot(&region, TIMENS_SLOT, timens)?;
+        let layout = *clocks.system.layout();
+        if image.abi() != layout.abi {
+            return Err(io::Error::other(format!(
+                "the image reads {}'s data pages, these are {}'s",
+                image.abi(),
+                layout.abi
+            )));
+        }
+        let (time, namespace) = arrangement(image.variant(), &layout, clocks);
+        let region = Region::reserve(layout.data_pages)?;
+        let slots = (layout.time_slot, layout.namespace_slot);
+        fill_slot(&region, slots.0, time)?;
+        fill_slot(&region, slots.1, namespace)?;
         // SAFETY: nothing runs in the image slot of a new reservation.
         unsafe { region.place_image(image.bytes())? };
         Ok(Process {
             region,
+            slots,
             image_len: image.bytes().len(),
             offsets: *image.offsets(),
             variant: image.variant(),
-            timens_mapped: !matches!(timens, SlotSource::Nothing),
+            timens_mapped: !matches!(namespace, SlotSource::Nothing),
         })
     }
 
@@ -112,30 +124,43 @@ impl Process {
             // slot always, the timens slot unless `timens_mapped` is false.
             unsafe { std::slice::from_raw_parts(self.region.slot(i), PAGE_SIZE) }
         };
-        let mut out = vec![slot(VVAR_SLOT)];
+        let mut out = vec![slot(self.slots.0)];
         if self.timens_mapped {
-            out.push(slot(TIMENS_SLOT));
+            out.push(slot(self.slots.1));
         }
         out
     }
 }
 
 fn fill_slot(region: &Region, slot: usize, source: SlotSource<'_>) -> io::Result<()> {
+    let page = |pages: &DataPages, index: usize| {
+        region.map_pages(slot, pages.fd(), pages.layout().data_pages, index, 1)
+    };
     match source {
-        SlotSource::Page(pages, index) => region.map_pages(slot, pages, index, 1),
+        SlotSource::Time(pages) => page(pages, pages.layout().time_slot),
+        SlotSource::Namespace(pages) => page(pages, pages.layout().namespace_slot),
         SlotSource::Zeroed => region.map_zeroed(slot),
         SlotSource::Nothing => Ok(()),
     }
 }
 
-/// What goes in the vvar and timens slots for `variant` (the module's table).
-fn arrangement(variant: Variant, clocks: Clocks<'_>) -> (SlotSource<'_>, SlotSource<'_>) {
-    let vvar = SlotSource::Page(clocks.system, VVAR_PAGE);
-    match (variant, clocks.namespace) {
-        (Variant::Merged, None) => (vvar, SlotSource::Nothing),
-        (Variant::Merged, Some(ns)) => (SlotSource::Page(ns, TIMENS_PAGE), vvar),
-        (_, Some(ns)) => (vvar, SlotSource::Page(ns, TIMENS_PAGE)),
-        (_, None) => (vvar, SlotSource::Zeroed),
+/// What goes in the time and namespace slots for `variant` (the module's
+/// table). The namespace image of a layout with Linux's arrangement, and
+/// design (c) in a namespace, get the namespace page in the time slot and
+/// the time page in the namespace slot.
+fn arrangement<'a>(
+    variant: Variant,
+    layout: &LayoutInfo,
+    clocks: Clocks<'a>,
+) -> (SlotSource<'a>, SlotSource<'a>) {
+    let time = SlotSource::Time(clocks.system);
+    let linux =
+        variant == Variant::Merged || (variant.is_timens() && layout.namespace_page_in_time_slot);
+    match (clocks.namespace, linux) {
+        (None, _) if variant == Variant::Merged => (time, SlotSource::Nothing),
+        (None, _) => (time, SlotSource::Zeroed),
+        (Some(ns), true) => (SlotSource::Namespace(ns), time),
+        (Some(ns), false) => (time, SlotSource::Namespace(ns)),
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::abi::Abi;
 use common::clock::*;
 use common::note::Variant;
 use kernel_side::timekeeper::{CALIBRATION_BOUND, Config};
@@ -26,7 +27,7 @@ fn cpus() -> usize {
 
 #[test]
 fn steering_converges_on_the_kernel_from_a_miscalibrated_rate() {
-    let pages = Arc::new(DataPages::anonymous().unwrap());
+    let pages = Arc::new(DataPages::anonymous(Abi::Linux6_6).unwrap());
     let config = Config {
         tick: Duration::from_millis(4),
         skew_ppm: 300.0,
@@ -65,7 +66,7 @@ fn steering_converges_on_the_kernel_from_a_miscalibrated_rate() {
 
 #[test]
 fn reanchoring_never_moves_a_clock_back() {
-    let pages = Arc::new(DataPages::anonymous().unwrap());
+    let pages = Arc::new(DataPages::anonymous(Abi::Linux6_6).unwrap());
     // A rate 1000 ppm too fast: steering lowers mult from the first ticks,
     // and after a second the rate measured against the kernel replaces the
     // calibration in one step of -1000 ppm. A re-anchoring that did not
@@ -77,7 +78,8 @@ fn reanchoring_never_moves_a_clock_back() {
         skew_ppm: -1000.0,
     };
     let ticker = Timekeeper::new(pages.clone(), config).unwrap().spawn();
-    let image = images::load(Variant::Host).expect("run `cargo xtask build-vdso` first");
+    let image =
+        images::load(Abi::Linux6_6, Variant::Host).expect("run `cargo xtask build-vdso` first");
     let mapping = Arc::new(Mapping::new(&pages, &image).unwrap());
     let stop = Arc::new(AtomicBool::new(false));
     let clocks = [
@@ -129,22 +131,22 @@ fn reanchoring_never_moves_a_clock_back() {
 
 #[test]
 fn a_paused_ticker_freezes_the_page_and_resumes() {
-    let pages = Arc::new(DataPages::anonymous().unwrap());
+    let pages = Arc::new(DataPages::anonymous(Abi::Linux6_6).unwrap());
     let ticker = Timekeeper::new(pages.clone(), Config::default())
         .unwrap()
         .spawn();
     ticker.wait_ticks(2);
     ticker.pause();
-    let seq = pages.vvar().data(0).seq().load();
+    let seq = pages.time().clock(0).seq().load();
     std::thread::sleep(Duration::from_millis(20));
     assert_eq!(
-        pages.vvar().data(0).seq().load(),
+        pages.time().clock(0).seq().load(),
         seq,
         "the page changed while paused"
     );
     ticker.resume();
     ticker.wait_ticks(2);
-    assert_ne!(pages.vvar().data(0).seq().load(), seq);
+    assert_ne!(pages.time().clock(0).seq().load(), seq);
 }
 
 /// One clock's line as the page holds it: `ns(c) = base + (c - cycle_last)
@@ -158,12 +160,12 @@ struct Line {
 
 impl Line {
     fn read(pages: &DataPages, cs: usize, clock: i32) -> Line {
-        let vd = pages.vvar().data(cs);
-        let (sec, nsec) = vd.hres_base(clock as usize);
+        let vd = pages.time().clock(cs);
+        let (sec, nsec) = vd.base(clock as usize);
         Line {
             cycle_last: vd.cycle_last(),
             mult: vd.mult(),
-            base: ((u128::from(sec) * 1_000_000_000) << vd.shift()) + u128::from(nsec.0),
+            base: ((u128::from(sec) * 1_000_000_000) << vd.shift()) + u128::from(nsec),
         }
     }
 
@@ -182,7 +184,7 @@ const LINES: [(usize, i32); 5] = [
 
 #[test]
 fn each_reanchoring_continues_the_line_readers_were_on() {
-    let pages = Arc::new(DataPages::anonymous().unwrap());
+    let pages = Arc::new(DataPages::anonymous(Abi::Linux6_6).unwrap());
     let config = Config {
         tick: Duration::from_millis(4),
         skew_ppm: -1000.0,

@@ -154,7 +154,13 @@ pub fn sys_getcpu() -> (i32, u32, u32) {
 pub fn vdso_getcpu_nulls(vdso: &Vdso<'_>) -> i64 {
     let f = vdso.entries.getcpu.expect("a getcpu entry");
     // SAFETY: a resolved entry; getcpu accepts NULL for each pointer.
-    unsafe { f(std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut()) }
+    unsafe {
+        f(
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    }
 }
 
 /// The CPUs the calling thread may run on.

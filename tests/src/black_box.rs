@@ -6,6 +6,7 @@ use common::clock::{
     CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC_RAW, CLOCK_REALTIME,
     CLOCK_REALTIME_COARSE, CLOCK_TAI, Timespec,
 };
+use kernel_side::running::{self, KernelLayout};
 use vdso_elf::patch::{RDPID_RCX, Site, SiteKind};
 
 use crate::abi::{self, UNTOUCHED};
@@ -234,54 +235,56 @@ fn time_agrees_with_itself_and_the_kernel(target: Target) -> Verdict {
 }
 
 /// Linux's auxiliary clocks (`CLOCK_AUX` 16 to `CLOCK_AUX_LAST` 23, since
-/// v6.17, after the ABI the images follow): the kernel's own vDSO answers
-/// `clock_getres` for them with a resolution of its own, even while the
-/// clock is disabled and the system call says `EINVAL`.
+/// 6.17): a vDSO for that layout answers `clock_getres` for them itself,
+/// exactly 1 ns, enabled or not, whatever the system call says.
 const AUX_CLOCKS: std::ops::RangeInclusive<i32> = 16..=23;
+const AUX_RESOLUTION: Timespec = Timespec {
+    tv_sec: 0,
+    tv_nsec: 1,
+};
 
-/// Whether `target` may answer `clock_getres(id)` with `ret`, `res` where
-/// the system call fails: only the kernel's vDSO, only for an auxiliary
-/// clock, only with a plausible resolution.
-fn kernel_answers_aux_getres(
-    target: Target,
-    id: i32,
-    ret: i32,
-    res: Timespec,
-    with_buffer: bool,
-) -> bool {
-    target == Target::KernelVdso
-        && AUX_CLOCKS.contains(&id)
-        && ret == 0
-        && (!with_buffer || (res.tv_sec == 0 && (1..NS_PER_SEC as i64).contains(&res.tv_nsec)))
+/// Whether `target` answers `clock_getres` for the auxiliary clocks itself:
+/// an image of a layout with aux clocks, or the kernel's own vDSO on 6.17
+/// and later.
+fn answers_aux_getres(target: Target) -> bool {
+    match target {
+        Target::Image(t) => t.layout().aux_clocks > 0,
+        Target::KernelVdso => {
+            let release = running::release();
+            let version = running::version(&release);
+            version.and_then(|(major, minor)| KernelLayout::of_version(major, minor))
+                == Some(KernelLayout::Linux6_17)
+        }
+    }
 }
 
 register!(clock_getres_matches_the_kernel_for_every_id, BlackBox, needs: [Entries]);
 /// For every id, with a buffer and with NULL: the system call's return
-/// value, its resolution, and the buffer left alone on failure (the
-/// kernel's vDSO excepted for the auxiliary clocks of Linux 6.17 and later,
-/// see [`AUX_CLOCKS`]).
+/// value, its resolution, and the buffer left alone on failure; for the
+/// auxiliary clocks on a layout that has them, exactly 1 ns (see
+/// [`AUX_CLOCKS`]).
 fn clock_getres_matches_the_kernel_for_every_id(target: Target) -> Verdict {
     let live = Live::start(target)?;
     let vdso = live.vdso();
+    let own_aux = answers_aux_getres(target);
     let mut f = Failures::new();
     for (name, id) in abi::every_clock_id() {
-        let (sys_ret, sys_res) = abi::sys_clock_getres(id, true);
+        let (mut want_ret, mut want_res) = abi::sys_clock_getres(id, true);
+        let (mut want_null, _) = abi::sys_clock_getres(id, false);
+        if own_aux && AUX_CLOCKS.contains(&id) {
+            (want_ret, want_res, want_null) = (0, AUX_RESOLUTION, 0);
+        }
         let (ret, res) = abi::vdso_clock_getres(&vdso, id, true);
-        let aux = sys_ret != 0 && kernel_answers_aux_getres(target, id, ret, res, true);
-        f.expect(&name, aux || ret == sys_ret, || {
-            format!("returned {ret}, the system call {sys_ret}")
+        f.expect(&name, ret == want_ret, || {
+            format!("returned {ret}, not {want_ret}")
         });
-        f.expect(&name, aux || res == sys_res, || {
-            format!("resolution {res:?}, the system call's {sys_res:?}")
+        f.expect(&name, res == want_res, || {
+            format!("resolution {res:?}, not {want_res:?}")
         });
-        let (sys_null, _) = abi::sys_clock_getres(id, false);
         let (null, _) = abi::vdso_clock_getres(&vdso, id, false);
-        let aux = sys_null != 0 && kernel_answers_aux_getres(target, id, null, UNTOUCHED, false);
-        f.expect(
-            format!("{name}, NULL buffer"),
-            aux || null == sys_null,
-            || format!("returned {null}, the system call {sys_null}"),
-        );
+        f.expect(format!("{name}, NULL buffer"), null == want_null, || {
+            format!("returned {null}, not {want_null}")
+        });
     }
     f.verdict()
 }

@@ -6,7 +6,7 @@ use common::clock::{
     CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE,
     NSEC_PER_SEC,
 };
-use common::vvar::{CS_HRES_COARSE, CS_RAW, ShiftedNanos, VdsoData, clock_mode};
+use common::vvar::{CS_HRES_COARSE, CS_RAW, ClockRefs, ShiftedNanos, clock_mode};
 use common::writer::{Anchor, CoarseBase, HresBase, Scale};
 use kernel_side::Vdso;
 use kernel_side::timekeeper::scale_for;
@@ -56,8 +56,8 @@ fn non_tsc_clock_modes_fall_back_to_the_kernel(target: Target) -> Verdict {
                     entry.set_clock_mode(mode);
                     let d = entry.data();
                     for clock in HRES_CLOCKS {
-                        let (sec, nsec) = d.hres_base(clock as usize);
-                        entry.set_basetime(clock as usize, sec + DAYS_1000, nsec.0);
+                        let (sec, nsec) = d.base(clock as usize);
+                        entry.set_basetime(clock as usize, sec + DAYS_1000, nsec);
                     }
                 }
             })
@@ -92,11 +92,11 @@ fn non_tsc_clock_modes_fall_back_to_the_kernel(target: Target) -> Verdict {
 
 /// The value `data` gives `clock` at `cycle`, in shifted nanoseconds, as
 /// the kernel defines it (the counter never behind `cycle_last`).
-fn line_at(data: &VdsoData, clock: i32, cycle: u64) -> u128 {
-    let (sec, nsec) = data.hres_base(clock as usize);
+fn line_at(data: &ClockRefs<'_>, clock: i32, cycle: u64) -> u128 {
+    let (sec, nsec) = data.base(clock as usize);
     let unit = u128::from(NSEC_PER_SEC) << data.shift();
     u128::from(sec) * unit
-        + u128::from(nsec.0)
+        + u128::from(nsec)
         + u128::from(cycle.saturating_sub(data.cycle_last())) * u128::from(data.mult())
 }
 
@@ -130,7 +130,7 @@ fn cycle_last_ahead_of_the_counter_reads_the_base(target: Target) -> Verdict {
                 let d = entry.data();
                 let continued: Vec<(u64, u64)> = HRES_CLOCKS
                     .iter()
-                    .map(|&c| split(line_at(d, c, now), d.shift()))
+                    .map(|&c| split(line_at(&d, c, now), d.shift()))
                     .collect();
                 let scale = Scale {
                     mult: d.mult(),
@@ -146,8 +146,8 @@ fn cycle_last_ahead_of_the_counter_reads_the_base(target: Target) -> Verdict {
     let mut f = Failures::new();
     for _ in 0..ROUNDS {
         for (i, clock) in HRES_CLOCKS.into_iter().enumerate() {
-            let d = image.pages.vvar().data(entry_of(clock));
-            let (sec, ShiftedNanos(nsec)) = d.hres_base(clock as usize);
+            let d = image.pages.time().clock(entry_of(clock));
+            let (sec, nsec) = d.base(clock as usize);
             let base = sec as i128 * NS_PER_SEC + (nsec >> d.shift()) as i128;
             let (ret, ts) = abi::vdso_clock_gettime(&vdso, clock);
             let key = format!("clock {clock}");

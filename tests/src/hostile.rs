@@ -133,10 +133,12 @@ register!(damaged_images_are_refused_with_a_reason, HostileInput, needs: [ImageF
 /// with a message, and most damage is noticed.
 fn damaged_images_are_refused_with_a_reason(target: Target) -> Verdict {
     let variant = target.variant().ok_or("not an image")?;
+    let abi = target.abi().ok_or("not an image")?;
     let original = target.image()?.bytes().to_vec();
     let expect = Expect {
-        entries: &xtask::build_vdso::entries(xtask::build_vdso::ABI),
+        entries: &xtask::build_vdso::entries(abi),
         variant,
+        abi,
     };
     let clean = verify(&original, expect);
     if !clean.is_clean() {

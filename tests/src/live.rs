@@ -10,10 +10,10 @@ use common::clock::{
     CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE, CLOCK_REALTIME, CLOCK_REALTIME_COARSE,
     Timezone,
 };
-use common::timens::{self, Now, Offsets};
+use common::timens::{Now, Offsets};
 use common::vvar::CS_HRES_COARSE;
-use kernel_side::timekeeper::{CALIBRATION_BOUND, Config};
 use kernel_side::targets::Arrangement;
+use kernel_side::timekeeper::{CALIBRATION_BOUND, Config};
 use kernel_side::variants::{Clocks, Process};
 use kernel_side::{DataPages, Image, Mapping, Ticker, Timekeeper, Vdso, kernel_vdso};
 
@@ -34,7 +34,7 @@ pub struct Live {
 }
 
 enum Kind {
-    Image(ImageLive),
+    Image(Box<ImageLive>),
     Kernel(Vdso<'static>),
 }
 
@@ -110,9 +110,13 @@ pub fn map(target: Target, pages: &DataPages, image: &Image) -> Result<Mapped, S
 /// Fresh data pages for `target`, with the zero-offset namespace page a
 /// namespaced process needs before it runs.
 pub fn pages_for(target: Target) -> Result<Arc<DataPages>, String> {
-    let pages = Arc::new(DataPages::anonymous().map_err(|e| format!("data pages: {e}"))?);
+    let abi = target
+        .abi()
+        .ok_or_else(|| format!("the {target} has no data pages of the suite's"))?;
+    let pages = Arc::new(DataPages::anonymous(abi).map_err(|e| format!("data pages: {e}"))?);
     if target.namespaced() {
-        timens::write_page(pages.timens(), &Offsets::default(), &kernel_now())
+        pages
+            .write_namespace(&Offsets::default(), &kernel_now())
             .map_err(|e| format!("the zero-offset namespace page: {e}"))?;
     }
     Ok(pages)
@@ -146,11 +150,11 @@ impl Live {
         let mapping = map(target, &pages, &image)?;
         Ok(Live {
             target,
-            kind: Kind::Image(ImageLive {
+            kind: Kind::Image(Box::new(ImageLive {
                 ticker,
                 mapping,
                 pages,
-            }),
+            })),
         })
     }
 
@@ -218,7 +222,7 @@ impl Live {
     pub fn timezone(&self) -> Timezone {
         match &self.kind {
             Kind::Image(i) => {
-                let (tz_minuteswest, tz_dsttime) = i.pages.vvar().data(CS_HRES_COARSE).timezone();
+                let (tz_minuteswest, tz_dsttime) = i.pages.time().timezone();
                 Timezone {
                     tz_minuteswest,
                     tz_dsttime,
@@ -233,7 +237,7 @@ impl Live {
 /// sequence count of `vd[CS_HRES_COARSE]` has passed through one whole
 /// odd-even cycle).
 pub fn wait_for_update(pages: &DataPages, limit: Duration) -> Result<(), String> {
-    let seq = pages.vvar().data(CS_HRES_COARSE).seq();
+    let seq = pages.time().clock(CS_HRES_COARSE).seq();
     let start = seq.load();
     // From an even count, the next update ends two later; an odd count is an
     // update already in progress, and the one after it ends three later.

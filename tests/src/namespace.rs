@@ -9,7 +9,7 @@ use common::clock::{
     CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC_RAW, CLOCK_REALTIME,
     CLOCK_REALTIME_COARSE, CLOCK_TAI,
 };
-use common::timens::{self, Now, Offsets};
+use common::timens::{Now, Offsets};
 use common::vvar::TimensOffset;
 use kernel_side::{Mapping, Vdso};
 
@@ -76,7 +76,10 @@ impl Pair {
     }
 
     fn write_offsets(&self, offsets: &Offsets) -> Result<(), String> {
-        timens::write_page(self.live.image()?.pages.timens(), offsets, &kernel_now())
+        self.live
+            .image()?
+            .pages
+            .write_namespace(offsets, &kernel_now())
             .map_err(|e| format!("writing the namespace page: {e}"))
     }
 

@@ -15,7 +15,7 @@ use common::clock::{
     CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC_RAW, CLOCK_REALTIME,
     CLOCK_TAI, Timespec,
 };
-use common::timens::{self, Offsets};
+use common::timens::Offsets;
 use common::vvar::TimensOffset;
 use kernel_side::{Vdso, kernel_vdso};
 
@@ -101,7 +101,9 @@ fn timens_image_agrees_with_the_kernel_in_a_real_namespace(target: Target) -> Ve
         monotonic: TimensOffset::from_nanos(10 * 86_400 * NS_PER_SEC + 123_456_789),
         boottime: TimensOffset::from_nanos(-uptime / 2),
     };
-    timens::write_page(live.image()?.pages.timens(), &offsets, &now)
+    live.image()?
+        .pages
+        .write_namespace(&offsets, &now)
         .map_err(|e| format!("writing the namespace page: {e}"))?;
     let text = format!(
         "{CLOCK_MONOTONIC} {} {}\n{CLOCK_BOOTTIME} {} {}\n",

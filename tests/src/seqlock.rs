@@ -313,7 +313,7 @@ fn torn_updates_are_never_seen(target: Target) -> Verdict {
 /// round, until told to stop.
 fn read_until(stop: &AtomicBool, mapping: &Mapped, pages: &DataPages, env: &Envelope) -> ReaderLog {
     let vdso = mapping.vdso();
-    let seq = pages.vvar().data(CS_HRES_COARSE).seq();
+    let seq = pages.time().clock(CS_HRES_COARSE).seq();
     let mut log = ReaderLog::default();
     // The latest value of each clock, `time` and `gettimeofday`.
     let mut last = [i128::MIN; 9];
@@ -421,8 +421,9 @@ fn writer_refuses_a_second_writer(target: Target) -> Verdict {
     let mut timekeeper = Timekeeper::new(pages.clone(), Config::default())
         .map_err(|e| format!("timekeeper: {e}"))?;
     let mapping = live::map(target, &pages, &image)?;
-    let hres = pages.vvar().data(CS_HRES_COARSE);
-    let tz_before = hres.timezone();
+    let time = pages.time();
+    let hres = time.clock(CS_HRES_COARSE);
+    let tz_before = time.timezone();
     let mut inner = None;
     let mut tick = None;
     pages
@@ -446,10 +447,10 @@ fn writer_refuses_a_second_writer(target: Target) -> Verdict {
         ),
         || format!("got {tick:?}, not Busy"),
     );
-    f.expect("the timezone", hres.timezone() == tz_before, || {
+    f.expect("the timezone", time.timezone() == tz_before, || {
         format!(
             "the refused writer changed it from {tz_before:?} to {:?}",
-            hres.timezone()
+            time.timezone()
         )
     });
     f.expect("the sequence count", hres.seq().load() & 1 == 0, || {

@@ -150,8 +150,26 @@ fn the_variants_run_the_checks_that_apply_to_them() {
         "timens_offsets_leave_realtime_alone",
         "timens_image_agrees_with_the_kernel_in_a_real_namespace",
     ];
-    let namespaced = ["timens", "b-ns", "c-ns", "d-ns"].map(named);
-    let swapping = ["host", "timens", "d-host", "d-ns"].map(named);
+    let namespaced = [
+        "timens",
+        "timens-linux-6.12",
+        "timens-linux-6.18",
+        "b-ns",
+        "c-ns",
+        "d-ns",
+    ]
+    .map(named);
+    let swapping = [
+        "host",
+        "timens",
+        "host-linux-6.12",
+        "timens-linux-6.12",
+        "host-linux-6.18",
+        "timens-linux-6.18",
+        "d-host",
+        "d-ns",
+    ]
+    .map(named);
     for t in Target::all() {
         let on = checks_on(t);
         for name in offset_checks {
@@ -198,11 +216,27 @@ fn the_variants_run_the_checks_that_apply_to_them() {
 #[test]
 fn each_target_offers_exactly_its_capabilities() {
     use Capability::*;
-    let expected: [(&str, &[Capability]); 11] = [
+    let expected: [(&str, &[Capability]); 15] = [
         ("kernel vDSO", &[Entries]),
         ("host image", &[Entries, OwnDataPages, Swap, ImageFile]),
         (
             "timens image",
+            &[Entries, OwnDataPages, TimeNamespace, Swap, ImageFile],
+        ),
+        (
+            "host image for linux-6.12",
+            &[Entries, OwnDataPages, Swap, ImageFile],
+        ),
+        (
+            "timens image for linux-6.12",
+            &[Entries, OwnDataPages, TimeNamespace, Swap, ImageFile],
+        ),
+        (
+            "host image for linux-6.18",
+            &[Entries, OwnDataPages, Swap, ImageFile],
+        ),
+        (
+            "timens image for linux-6.18",
             &[Entries, OwnDataPages, TimeNamespace, Swap, ImageFile],
         ),
         (
@@ -241,4 +275,3 @@ fn each_target_offers_exactly_its_capabilities() {
         .collect();
     assert_eq!(actual, expected);
 }
-

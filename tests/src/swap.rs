@@ -6,7 +6,7 @@
 use common::clock::{
     CLOCK_BOOTTIME, CLOCK_MONOTONIC, CLOCK_MONOTONIC_COARSE, CLOCK_MONOTONIC_RAW, CLOCK_REALTIME,
 };
-use common::timens::{self, Offsets};
+use common::timens::Offsets;
 use common::vvar::TimensOffset;
 use kernel_side::Vdso;
 
@@ -38,7 +38,9 @@ fn resolved_pointers_follow_a_swapped_image(target: Target) -> Verdict {
         monotonic: TimensOffset::from_nanos(10 * 86_400 * NS_PER_SEC + 123_456_789),
         boottime: TimensOffset::from_nanos(20 * 86_400 * NS_PER_SEC + 987_654_321),
     };
-    timens::write_page(image.pages.timens(), &offsets, &kernel_now())
+    image
+        .pages
+        .write_namespace(&offsets, &kernel_now())
         .map_err(|e| format!("writing the namespace page: {e}"))?;
     // Resolved once, used throughout: what a process's GOT holds.
     let vdso = live.vdso();

@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use common::abi::Abi;
 use common::note::Variant;
 use kernel_side::Image;
 use kernel_side::targets::{self, Arrangement};
@@ -22,13 +23,12 @@ use kernel_side::targets::{self, Arrangement};
 pub enum Capability {
     /// The five entry points, callable (every target).
     Entries,
-    /// Data pages in this project's layout (`docs/abi.md`), which the suite
-    /// fills and corrupts itself through `common::writer`: the vvar page the
-    /// image reads its time from is the suite's `DataPages::vvar()`,
-    /// wherever the design maps it (for (c) in a namespace: one page below
-    /// the image, the vvar slot holding the namespace page), and a
-    /// namespaced process's namespace page is the suite's
-    /// `DataPages::timens()`.
+    /// Data pages in one of the layouts `docs/abi.md` describes, which the
+    /// suite fills and corrupts itself through `common::writer`: the time
+    /// data the image reads is the suite's `DataPages::time()`, wherever
+    /// the design maps it (for (c) in a namespace: one page below the
+    /// image, the vvar slot holding the namespace page), and a namespaced
+    /// process's namespace page is the suite's `DataPages::namespace()`.
     OwnDataPages,
     /// A namespaced process: applies the time-namespace page's offsets.
     TimeNamespace,
@@ -114,6 +114,14 @@ impl Target {
     pub fn variant(self) -> Option<Variant> {
         match self {
             Target::Image(t) => Some(t.variant),
+            Target::KernelVdso => None,
+        }
+    }
+
+    /// The data layout the image reads (`None` for the kernel's vDSO).
+    pub fn abi(self) -> Option<Abi> {
+        match self {
+            Target::Image(t) => Some(t.abi),
             Target::KernelVdso => None,
         }
     }

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use common::abi::Arch;
+use common::abi::{Abi, Arch};
 use common::note::Variant;
-use kernel_side::{Image, images, pages};
+use kernel_side::{Image, images};
 
 use crate::cli::Failure;
 
@@ -39,14 +39,19 @@ fn image_dirs(explicit: Option<&Path>) -> Vec<PathBuf> {
     dirs
 }
 
-/// Loads and checks the image of `variant`; refuses one whose variant note
-/// says otherwise.
-pub fn image(explicit: Option<&Path>, variant: Variant) -> Result<(PathBuf, Image), Failure> {
-    // Its path below each folder: the image of this machine, in the
-    // layout the kernel side's pages are in.
-    let name = images::path(Arch::HOST, pages::ABI, variant);
+/// Loads and checks the image of `variant` for `abi`; refuses one whose
+/// notes say it is another variant or reads another layout.
+pub fn image(explicit: Option<&Path>, variant: Variant, abi: Abi) -> Result<(PathBuf, Image), Failure> {
+    // In each folder: below the layout's folder, as `cargo xtask
+    // build-vdso` writes it, or directly inside (a folder holding one pair).
+    let nested = images::path(Arch::HOST, abi, variant);
+    let flat = PathBuf::from(images::file_name(variant));
     let dirs = image_dirs(explicit);
-    let Some(path) = dirs.iter().map(|d| d.join(&name)).find(|p| p.exists()) else {
+    let Some(path) = dirs
+        .iter()
+        .flat_map(|d| [d.join(&nested), d.join(&flat)])
+        .find(|p| p.exists())
+    else {
         let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         let hint = if explicit.is_some() {
             "pass the folder `cargo xtask build-vdso` writes (target/vdso)"
@@ -56,17 +61,19 @@ pub fn image(explicit: Option<&Path>, variant: Variant) -> Result<(PathBuf, Imag
         return Err(Failure::own(format!(
             "cannot find the {} image {} (looked in {}); {hint}",
             variant.name(),
-            name.display(),
+            nested.display(),
             looked.join(", ")
         )));
     };
-    let image = Image::load_variant(&path, variant).map_err(|e| {
-        Failure::own(format!(
-            "refusing image {}: {e}; it is not a usable {} image",
-            path.display(),
-            variant.name()
-        ))
-    })?;
+    let image = Image::load_variant(&path, variant)
+        .and_then(|image| image.expect_abi(abi))
+        .map_err(|e| {
+            Failure::own(format!(
+                "refusing image {}: {e}; it is not a usable {} image for {abi}",
+                path.display(),
+                variant.name()
+            ))
+        })?;
     Ok((path, image))
 }
 

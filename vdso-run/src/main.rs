@@ -46,7 +46,7 @@ fn run() -> Result<i32, Failure> {
     let cli = Cli::parse_args()?;
     let mode = cli.mode();
     let (offsets, variant) = namespace(&cli)?;
-    let (image_path, image) = locate::image(cli.images.as_deref(), variant)?;
+    let (image_path, image) = locate::image(cli.images.as_deref(), variant, layout::ABI)?;
     let preload = match mode {
         Mode::Preload => Some(locate::preload()?),
         Mode::AsVdso => None,

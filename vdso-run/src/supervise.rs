@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use common::clock::{CLOCK_BOOTTIME, CLOCK_MONOTONIC, Timespec};
-use common::timens::{self, Now, Offsets};
+use common::timens::{Now, Offsets};
 use kernel_side::timekeeper::{Config, Ticker};
 use kernel_side::{DataPages, Image, Timekeeper};
 
@@ -76,7 +76,8 @@ impl NsFile {
         if let Some(offsets) = offsets {
             // Before any process can map the page: its readers take no
             // sequence count.
-            timens::write_page(self.pages.timens(), offsets, &kernel_now())
+            self.pages
+                .write_namespace(offsets, &kernel_now())
                 .map_err(|e| Failure::own(format!("bad offset: {e}")))?;
         }
         Timekeeper::new(self.pages.clone(), Config::default())
@@ -154,7 +155,7 @@ pub(crate) fn create_ns_file() -> Result<NsFile, Failure> {
             "vdso-run.{pid}.{:016x}",
             seed.wrapping_add(attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
         ));
-        match DataPages::create_file(&path) {
+        match DataPages::create_file(&path, crate::layout::ABI) {
             Ok(pages) => {
                 let file = pages
                     .fd()

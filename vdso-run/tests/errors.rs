@@ -94,6 +94,15 @@ fn missing_or_wrong_images() {
         125,
         "this is the host image, not the timens image",
     );
+    // Another layout's host image: its ABI note gives it away.
+    let other = tmp_dir().join("other-layout-images");
+    std::fs::create_dir_all(&other).expect("dir");
+    std::fs::copy(images.join("linux-6.12/vdso.so"), other.join("vdso.so")).expect("copy image");
+    expect_error(
+        &["--images", other.to_str().expect("utf-8"), "--", "true"],
+        125,
+        "this image reads linux-6.12's data pages, not linux-6.6's",
+    );
     let junk = tmp_dir().join("junk-images");
     std::fs::create_dir_all(&junk).expect("dir");
     std::fs::write(junk.join("vdso.so"), b"not an ELF file").expect("write");

@@ -1,11 +1,14 @@
-//! `cargo xtask build-vdso`: compile, link, verify and emit both images and
-//! `layout.json` into `target/vdso/`.
+//! `cargo xtask build-vdso`: compile, link, verify and emit each layout's
+//! pair of images and its `layout.json` into `target/vdso/<layout>/`, and
+//! the `linux-6.6` pair also into `target/vdso/` itself, where users found
+//! it before there were layouts.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use common::abi::{Abi, Arch};
 use common::entries::{ENTRIES, Entry, Placed};
+use common::layout::LayoutInfo;
 use common::note::Variant;
 use kernel_side::images;
 use xshell::Shell;
@@ -14,9 +17,11 @@ use crate::compile::{self, ImageCrate};
 use crate::verify::{self, Expect, Facts, Report};
 use crate::{layout, link, project_root};
 
-/// The architecture and data layout the images are built for.
+/// The architecture the images are built for.
 pub const ARCH: Arch = Arch::X86_64;
-pub const ABI: Abi = Abi::Linux6_6;
+/// The layout of the design variants (`kernel_side::targets::DESIGN_ABI`)
+/// and of the pair also published at the top of `target/vdso/`.
+pub const ABI: Abi = images::COMPAT_ABI;
 
 /// The table's entries as an image for `abi` places them.
 pub fn entries(abi: Abi) -> Vec<Placed> {
@@ -37,9 +42,9 @@ impl ImageSpec {
         images::file_name(self.variant)
     }
 
-    /// The folder it is published in, below [`Dirs::out`].
-    pub fn folder(self) -> PathBuf {
-        images::folder(ARCH, ABI, self.variant)
+    /// The folder its `abi` build is published in, below [`Dirs::out`].
+    pub fn folder(self, abi: Abi) -> PathBuf {
+        images::folder(ARCH, abi, self.variant)
     }
 }
 
@@ -79,6 +84,16 @@ impl Dirs {
     }
 }
 
+/// The facts of `abi` for the architecture the images are built for.
+pub fn layout(abi: Abi) -> LayoutInfo {
+    LayoutInfo::of(ARCH, abi)
+}
+
+/// The `--cfg` that builds an image crate for `abi` (`common::layout::Configured`).
+pub fn abi_cfg(abi: Abi) -> String {
+    format!("vdso_abi=\"{}\"", abi.name())
+}
+
 /// How the images read the TSC (`common::arch::read_counter`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Counter {
@@ -108,31 +123,60 @@ impl Counter {
 
 pub fn run(sh: &Shell, counter: Counter) -> Result<()> {
     let dirs = Dirs::standard();
-    let built = build_pair(sh, &dirs, &counter.cfgs())?;
-    // Beside the images it describes.
-    let out = dirs.out.join(images::layout_folder(ARCH, ABI));
-    layout::write(&out, &built, counter)?;
-    for b in &built {
-        println!(
-            "{}: {} bytes, {} variant, build id {}",
-            b.path.display(),
-            b.facts.file_size,
-            b.spec.variant.name(),
-            layout::hex(b.facts.build_id.as_deref().unwrap_or_default()),
-        );
+    // Every layout's pair is built and verified, into a staging folder,
+    // before any is published: a failure leaves `target/vdso` as it was.
+    let staging = dirs.build.join("staged");
+    let staged = Abi::ALL
+        .into_iter()
+        .map(|abi| {
+            let stage = Dirs {
+                build: dirs.build.join(abi.name()),
+                out: staging.clone(),
+            };
+            Ok((abi, build_pair(sh, &stage, abi, &counter.cfgs())?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for (abi, built) in staged {
+        let out = dirs.out.join(images::layout_folder(ARCH, abi));
+        let published = publish_pair(&out, built)?;
+        // Beside the images it describes.
+        layout::write(&out, &published, abi, counter)?;
+        for b in &published {
+            println!(
+                "{}: {} bytes, {} variant, build id {}",
+                b.path.display(),
+                b.facts.file_size,
+                b.spec.variant.name(),
+                layout::hex(b.facts.build_id.as_deref().unwrap_or_default()),
+            );
+        }
+        if abi == images::COMPAT_ABI {
+            let compat = publish_pair(&dirs.out, published)?;
+            layout::write(&dirs.out, &compat, abi, counter)?;
+        }
     }
-    println!("{}", out.join("layout.json").display());
+    println!(
+        "{} also holds the {} pair, where it was before each layout had a folder",
+        dirs.out.display(),
+        images::COMPAT_ABI
+    );
     Ok(())
 }
 
-/// Builds, verifies and cross-checks both images, then writes them to
-/// `dirs.out`: if either breaks a rule, neither is written.
-pub fn build_pair(sh: &Shell, dirs: &Dirs, cfgs: &[String]) -> Result<Vec<Built>> {
+/// Builds, verifies and cross-checks both images of `abi`, then writes
+/// them to `dirs.out`: if either breaks a rule, neither is written.
+pub fn build_pair(sh: &Shell, dirs: &Dirs, abi: Abi, cfgs: &[String]) -> Result<Vec<Built>> {
     let root = project_root();
     let manifest = root.join("Cargo.toml");
+    let layout = layout(abi);
+    let cfgs: Vec<String> = cfgs.iter().cloned().chain([abi_cfg(abi)]).collect();
     let mut built = Vec::new();
     for spec in IMAGES {
-        eprintln!("building {} ({} image)", spec.file(), spec.variant.name());
+        eprintln!(
+            "building {} ({} image, {abi})",
+            spec.file(),
+            spec.variant.name()
+        );
         let krate = ImageCrate {
             manifest: &manifest,
             package: spec.package,
@@ -141,22 +185,34 @@ pub fn build_pair(sh: &Shell, dirs: &Dirs, cfgs: &[String]) -> Result<Vec<Built>
             sh,
             krate,
             spec.variant,
-            &entries(ABI),
+            &layout,
+            &entries(abi),
             dirs,
             spec.file(),
-            cfgs,
+            &cfgs,
         )?;
         built.push(Built { spec, path, facts });
     }
     let differ = verify::compare(&built[0].facts, &built[1].facts);
     if !differ.is_empty() {
-        bail!("the images disagree:\n  {}", lines(&differ));
+        bail!("the {abi} images disagree:\n  {}", lines(&differ));
     }
     for b in &mut built {
-        let folder = dirs.out.join(b.spec.folder());
+        let folder = dirs.out.join(b.spec.folder(abi));
         b.path = publish(&folder, b.spec.file(), &std::fs::read(&b.path)?)?;
     }
     Ok(built)
+}
+
+/// Copies a verified pair into `folder`, each file through [`publish`].
+fn publish_pair(folder: &Path, built: Vec<Built>) -> Result<Vec<Built>> {
+    built
+        .into_iter()
+        .map(|b| {
+            let path = publish(folder, b.spec.file(), &std::fs::read(&b.path)?)?;
+            Ok(Built { path, ..b })
+        })
+        .collect()
 }
 
 /// A verified image, not yet published.
@@ -170,10 +226,12 @@ pub struct Staged {
 /// stripped image) and returns the verified file, in `dirs.build`, with
 /// what the verifier learned. Nothing is written to `dirs.out` here: the
 /// caller [`publish`]es once every image of the set has passed.
+#[allow(clippy::too_many_arguments)]
 pub fn build_image(
     sh: &Shell,
     krate: ImageCrate<'_>,
     variant: Variant,
+    layout: &LayoutInfo,
     entries: &[Placed],
     dirs: &Dirs,
     file: &str,
@@ -182,19 +240,27 @@ pub fn build_image(
     let archive = compile::staticlib(sh, krate, &dirs.build, cfgs)?;
     compile::check_slots(&archive, entries)?;
     let dbg = dirs.build.join(file).with_extension("dbg.so");
-    link::link(sh, &archive, entries, &dbg)?;
+    link::link(sh, &archive, entries, layout, &dbg)?;
     // The unstripped link still names every function, so a panic site is
     // reported by name here rather than as the relocation it drags in. Its
     // symbol table never ships: the size rule is the stripped file's, below.
     let data = std::fs::read(&dbg)?;
-    let mut report = verify::verify(&data, Expect { entries, variant });
+    let abi = layout.abi;
+    let mut report = verify::verify(
+        &data,
+        Expect {
+            entries,
+            variant,
+            abi,
+        },
+    );
     report
         .violations
         .retain(|v| !matches!(v, verify::Violation::FileTooLarge { .. }));
     clean(&dbg, report)?;
     let staged = dirs.build.join(file);
     link::strip(sh, &dbg, &staged)?;
-    let facts = verified(&staged, variant, entries)?.facts;
+    let facts = verified(&staged, variant, abi, entries)?.facts;
     Ok(Staged {
         path: staged,
         facts,
@@ -212,9 +278,19 @@ pub fn publish(dir: &Path, file: &str, bytes: &[u8]) -> Result<PathBuf> {
 }
 
 /// Verifies the file at `path`, turning violations into one error listing them all.
-pub fn verified(path: &Path, variant: Variant, entries: &[Placed]) -> Result<Report> {
+pub fn verified(path: &Path, variant: Variant, abi: Abi, entries: &[Placed]) -> Result<Report> {
     let data = std::fs::read(path)?;
-    clean(path, verify::verify(&data, Expect { entries, variant }))
+    clean(
+        path,
+        verify::verify(
+            &data,
+            Expect {
+                entries,
+                variant,
+                abi,
+            },
+        ),
+    )
 }
 
 /// `report`, or an error listing its violations.

@@ -5,16 +5,18 @@
 use std::path::Path;
 
 use anyhow::Result;
-use common::vvar;
+use common::abi::Abi;
+use common::layout::LayoutInfo;
+use common::vvar::{CS_HRES_COARSE, CS_RAW, PAGE_SIZE};
 use serde_json::{Value, json};
 
-use crate::build_vdso::{Built, Counter};
+use crate::build_vdso::{self, Built, Counter};
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn to_json(images: &[Built], counter: Counter) -> Value {
+pub fn to_json(images: &[Built], abi: Abi, counter: Counter) -> Value {
     let images: Vec<Value> = images
         .iter()
         .map(|b| {
@@ -42,31 +44,49 @@ pub fn to_json(images: &[Built], counter: Counter) -> Value {
             })
         })
         .collect();
-    let slots: Vec<Value> = crate::build_vdso::entries(crate::build_vdso::ABI)
+    let slots: Vec<Value> = build_vdso::entries(abi)
         .iter()
         .map(|e| json!({ "symbol": e.symbol, "alias": e.alias, "offset": e.slot.offset, "size": e.slot.size }))
         .collect();
+    let l = LayoutInfo::of(build_vdso::ARCH, abi);
+    let slot = |s: Option<usize>| s.map(|s| l.offset(s));
+    let ((first_major, first_minor), last) = abi.kernels();
     json!({
+        "abi": abi.name(),
+        "arch": build_vdso::ARCH.name(),
+        "kernels": {
+            "first": format!("{first_major}.{first_minor}"),
+            "last": last.map(|(major, minor)| format!("{major}.{minor}")),
+        },
         "images": images,
         "counter": counter.name(),
         "slots": slots,
+        // Offsets from the image's base; a host process reads its time from
+        // "time" (Linux's vvar page up to 6.14), a namespaced one as
+        // "namespace_page_in_time_slot" says (docs/abi.md).
         "data_pages": {
-            "page_size": vvar::PAGE_SIZE,
-            "vvar": vvar::VVAR_PAGE_OFFSET,
-            "pvclock": vvar::PVCLOCK_PAGE_OFFSET,
-            "hvclock": vvar::HVCLOCK_PAGE_OFFSET,
-            "timens": vvar::TIMENS_PAGE_OFFSET,
-            "vdso_data_offset": vvar::VDSO_DATA_OFFSET,
-            "vdso_data_size": vvar::VDSO_DATA_SIZE,
-            "cs_hres_coarse": vvar::CS_HRES_COARSE,
-            "cs_raw": vvar::CS_RAW,
+            "page_size": PAGE_SIZE,
+            "count": l.data_pages,
+            "time": l.offset(l.time_slot),
+            "namespace": l.offset(l.namespace_slot),
+            "rng": l.rng.map(|(s, at)| json!({ "page": l.offset(s), "offset": at })),
+            "pvclock": slot(l.pvclock_slot),
+            "hvclock": slot(l.hvclock_slot),
+            "namespace_page_in_time_slot": l.namespace_page_in_time_slot,
+            "clocks_at": l.clocks_at,
+            "clock_size": l.clock_size,
+            "cs_hres_coarse": CS_HRES_COARSE,
+            "cs_raw": CS_RAW,
+            "aux_clocks": l.aux_clocks,
+            "tz_minuteswest": l.tz_at,
+            "hrtimer_res": l.hrtimer_res_at,
         },
     })
 }
 
 /// Writes `layout.json` through a rename, like the images it describes.
-pub fn write(dir: &Path, images: &[Built], counter: Counter) -> Result<()> {
-    let text = serde_json::to_string_pretty(&to_json(images, counter))? + "\n";
-    crate::build_vdso::publish(dir, "layout.json", text.as_bytes())?;
+pub fn write(dir: &Path, images: &[Built], abi: Abi, counter: Counter) -> Result<()> {
+    let text = serde_json::to_string_pretty(&to_json(images, abi, counter))? + "\n";
+    build_vdso::publish(dir, "layout.json", text.as_bytes())?;
     Ok(())
 }

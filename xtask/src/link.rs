@@ -5,18 +5,25 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use common::entries::{Placed, SONAME};
+use common::layout::LayoutInfo;
 use xshell::{Shell, cmd};
 
 use crate::scripts;
 
 /// Links `archive` into `out` (unstripped), writing the generated scripts
 /// beside it. GNU ld is named explicitly: the scripts use its syntax.
-pub fn link(sh: &Shell, archive: &Path, entries: &[Placed], out: &Path) -> Result<()> {
+pub fn link(
+    sh: &Shell,
+    archive: &Path,
+    entries: &[Placed],
+    layout: &LayoutInfo,
+    out: &Path,
+) -> Result<()> {
     link_with_script(
         sh,
         archive,
         entries,
-        &scripts::linker_script(entries),
+        &scripts::linker_script(entries, layout),
         &[],
         out,
     )

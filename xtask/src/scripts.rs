@@ -5,15 +5,28 @@
 
 use std::fmt::Write;
 
-use common::abi::{TIMENS_SYMBOL, VVAR_SYMBOL};
+use common::abi::{NAMESPACE_SLOT_SYMBOL, RNG_SLOT_SYMBOL, TIME_SLOT_SYMBOL};
 use common::entries::{Placed, TEXT_START};
+use common::layout::LayoutInfo;
 use common::note::NOTE_SECTION;
-use common::vvar::{TIMENS_PAGE_OFFSET, VVAR_PAGE_OFFSET};
 
-/// The linker script shared by every image. `entries` is normally the
-/// table's entries as placed ([`crate::entries`]); tests pass other lists
-/// to build deliberately broken images.
-pub fn linker_script(entries: &[Placed]) -> String {
+/// The linker script of every image of one layout. `entries` is normally
+/// the table's entries as placed ([`crate::build_vdso::entries`]); tests
+/// pass other lists to build deliberately broken images.
+pub fn linker_script(entries: &[Placed], layout: &LayoutInfo) -> String {
+    // The data pages sit directly below the image (docs/abi.md); the images
+    // reach their slots PC-relatively through these symbols, so they need
+    // no relocation.
+    let mut data = String::new();
+    let mut slot = |symbol: &str, slot: usize| {
+        let below = -layout.offset(slot);
+        writeln!(data, "	{symbol} = . - {below:#x};").unwrap();
+    };
+    slot(TIME_SLOT_SYMBOL, layout.time_slot);
+    slot(NAMESPACE_SLOT_SYMBOL, layout.namespace_slot);
+    if let Some((rng, _)) = layout.rng {
+        slot(RNG_SLOT_SYMBOL, rng);
+    }
     let mut slots = String::new();
     for e in entries {
         let start = e.slot.offset - TEXT_START;
@@ -42,11 +55,8 @@ PHDRS
 
 SECTIONS
 {{
-	/* The data pages sit directly below the image (docs/abi.md). The
-	 * images reach them PC-relatively, so no relocation is needed. */
-	{VVAR_SYMBOL} = . - {vvar:#x};
-	{TIMENS_SYMBOL} = . - {timens:#x};
-
+	/* The data pages' slots below the image ({abi}, docs/abi.md). */
+{data}
 	. = SIZEOF_HEADERS;
 	.hash		: {{ *(.hash) }}			:text
 	.gnu.hash	: {{ *(.gnu.hash) }}
@@ -74,8 +84,7 @@ SECTIONS
 	/DISCARD/ : {{ *(.comment) *(.note.GNU-stack) }}
 }}
 "#,
-        vvar = -VVAR_PAGE_OFFSET,
-        timens = -TIMENS_PAGE_OFFSET,
+        abi = layout.abi,
     )
 }
 

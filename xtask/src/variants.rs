@@ -1,6 +1,6 @@
 //! `cargo xtask build-vdso --variants`: the designs the 2019 discussion
 //! weighed (`common::design`), built from the same source as the shipped
-//! images into `target/vdso/variants/`, each held to the same verifier.
+//! images into `target/vdso/linux-6.6/variants/`, each held to the same verifier.
 //!
 //! - (b) `vdso-branch.so` and (c) `vdso-merged.so`: one image each.
 //! - (d) `vdso-static.so`, compiled, and `vdso-static-timens.so`, written
@@ -10,6 +10,7 @@
 //!   on this CPU would map them.
 
 use anyhow::{Result, bail};
+use common::layout::LayoutInfo;
 use common::note::Variant;
 use vdso_elf::patch::SiteKind;
 use xshell::Shell;
@@ -42,24 +43,41 @@ pub const STATIC_TIMENS: ImageSpec = ImageSpec {
 };
 
 /// Builds, patches and verifies every variant; writes them and a
-/// `layout.json` of their own to their folder (`target/vdso/variants/`).
+/// `layout.json` of their own to their folder (`target/vdso/linux-6.6/variants/`).
 pub fn run(sh: &Shell) -> Result<Vec<Built>> {
-    let dirs = Dirs::standard();
+    let standard = Dirs::standard();
+    let dirs = Dirs {
+        // The linux-6.6 pair's build folder: the same build of `common`.
+        build: standard.build.join(build_vdso::ABI.name()),
+        out: standard.out,
+    };
     let manifest = project_root().join("Cargo.toml");
+    // The designs are compared on one layout, the one they were designed
+    // for (Linux's first namespace arrangement).
     let entries = build_vdso::entries(build_vdso::ABI);
+    let layout = LayoutInfo::of(build_vdso::ARCH, build_vdso::ABI);
+    let cfgs = [build_vdso::abi_cfg(build_vdso::ABI)];
     let mut built = Vec::new();
     for spec in COMPILED {
         eprintln!(
             "building {} ({} design)",
-            spec.folder().join(spec.file()).display(),
+            spec.folder(build_vdso::ABI).join(spec.file()).display(),
             spec.variant.name()
         );
         let krate = ImageCrate {
             manifest: &manifest,
             package: spec.package,
         };
-        let build_vdso::Staged { path, facts } =
-            build_vdso::build_image(sh, krate, spec.variant, &entries, &dirs, spec.file(), &[])?;
+        let build_vdso::Staged { path, facts } = build_vdso::build_image(
+            sh,
+            krate,
+            spec.variant,
+            &layout,
+            &entries,
+            &dirs,
+            spec.file(),
+            &cfgs,
+        )?;
         built.push(Built { spec, path, facts });
     }
     let compiled = &built[2];
@@ -100,10 +118,10 @@ pub fn run(sh: &Shell) -> Result<Vec<Built>> {
     }
     // Every variant has passed: only now is any of them written.
     for b in &mut built {
-        let folder = dirs.out.join(b.spec.folder());
+        let folder = dirs.out.join(b.spec.folder(build_vdso::ABI));
         b.path = build_vdso::publish(&folder, b.spec.file(), &std::fs::read(&b.path)?)?;
     }
-    let folder = dirs.out.join(STATIC_TIMENS.folder());
+    let folder = dirs.out.join(STATIC_TIMENS.folder(build_vdso::ABI));
     let path = build_vdso::publish(&folder, STATIC_TIMENS.file(), &patched)?;
     built.push(Built {
         spec: STATIC_TIMENS,
@@ -111,7 +129,12 @@ pub fn run(sh: &Shell) -> Result<Vec<Built>> {
         facts,
     });
     // Beside the images it describes: the design variants share a folder.
-    layout::write(&folder, &built, build_vdso::Counter::default())?;
+    layout::write(
+        &folder,
+        &built,
+        build_vdso::ABI,
+        build_vdso::Counter::default(),
+    )?;
     for b in &built {
         println!(
             "{}: {} bytes, .text {} bytes, {} variant, build id {}",
@@ -131,6 +154,7 @@ fn verified_bytes(data: &[u8], variant: Variant, what: &str) -> Result<verify::F
         Expect {
             entries: &build_vdso::entries(build_vdso::ABI),
             variant,
+            abi: build_vdso::ABI,
         },
     );
     if !report.is_clean() {

@@ -12,8 +12,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use common::abi::Abi;
 use common::entries::{Placed, SONAME};
-use common::note::{DESC_SIZE, NOTE_OWNER, NT_VDSO_VARIANT, Variant};
+use common::note::{DESC_SIZE, NOTE_OWNER, NT_VDSO_ABI, NT_VDSO_VARIANT, Variant};
 use gimli::UnwindSection;
 use iced_x86::{Decoder, DecoderOptions, FlowControl, OpKind};
 use object::Endianness;
@@ -35,6 +36,8 @@ pub const MAX_STACK: i64 = 256;
 pub struct Expect<'a> {
     pub entries: &'a [Placed],
     pub variant: Variant,
+    /// The data-page layout the image must say it reads.
+    pub abi: Abi,
 }
 
 /// One exported symbol, as the image defines it.
@@ -54,6 +57,7 @@ pub struct Facts {
     pub text_size: u64,
     pub build_id: Option<Vec<u8>>,
     pub variant: Option<Variant>,
+    pub abi: Option<Abi>,
     pub exports: BTreeMap<String, Export>,
 }
 
@@ -140,6 +144,10 @@ pub enum Violation {
     MissingNote(&'static str),
     WrongVariant {
         expected: Variant,
+        found: String,
+    },
+    WrongAbi {
+        expected: Abi,
         found: String,
     },
     OffsetsDiffer {
@@ -269,6 +277,11 @@ impl fmt::Display for Violation {
                 "the variant note says {found:?}, expected {:?}",
                 expected.name()
             ),
+            WrongAbi { expected, found } => write!(
+                f,
+                "the layout note says {found:?}, expected {:?}",
+                expected.name()
+            ),
             OffsetsDiffer { name, host, timens } => write!(
                 f,
                 "symbol {name} is at {host:#x} in the host image but at {timens:#x} in the timens image"
@@ -325,7 +338,7 @@ pub fn verify(data: &[u8], expect: Expect<'_>) -> Report {
     v.symbols(expect.entries);
     v.code(expect.entries);
     v.unwind(expect.entries);
-    v.notes(expect.variant);
+    v.notes(expect.variant, expect.abi);
     report
 }
 
@@ -739,9 +752,10 @@ impl<'a> Checker<'a, '_> {
         }
     }
 
-    fn notes(&mut self, expected: Variant) {
+    fn notes(&mut self, expected: Variant, expected_abi: Abi) {
         let mut build_id = None;
         let mut variant = None;
+        let mut abi = None;
         for p in self.file.elf_program_headers() {
             let Ok(Some(mut notes)) = p.notes(E, self.data) else {
                 continue;
@@ -750,10 +764,12 @@ impl<'a> Checker<'a, '_> {
                 if note.name() == b"GNU" && note.n_type(E) == elf::NT_GNU_BUILD_ID {
                     build_id = Some(note.desc().to_vec());
                 }
-                if note.name() == &NOTE_OWNER[..NOTE_OWNER.len() - 1]
-                    && note.n_type(E).0 == NT_VDSO_VARIANT
-                {
-                    variant = Some(note.desc().to_vec());
+                if note.name() == &NOTE_OWNER[..NOTE_OWNER.len() - 1] {
+                    match note.n_type(E).0 {
+                        NT_VDSO_VARIANT => variant = Some(note.desc().to_vec()),
+                        NT_VDSO_ABI => abi = Some(note.desc().to_vec()),
+                        _ => {}
+                    }
                 }
             }
         }
@@ -769,14 +785,16 @@ impl<'a> Checker<'a, '_> {
                 expected: BUILD_ID_SIZE,
             });
         }
-        if let Some(desc) = &variant
-            && desc.len() != DESC_SIZE
-        {
-            self.fail(Violation::NoteSize {
-                note: "vdso-rs variant",
-                size: desc.len(),
-                expected: DESC_SIZE,
-            });
+        for (note, desc) in [("vdso-rs variant", &variant), ("vdso-rs layout", &abi)] {
+            if let Some(desc) = desc
+                && desc.len() != DESC_SIZE
+            {
+                self.fail(Violation::NoteSize {
+                    note,
+                    size: desc.len(),
+                    expected: DESC_SIZE,
+                });
+            }
         }
         if build_id.is_none() {
             self.fail(Violation::MissingNote("GNU build-id"));
@@ -791,6 +809,20 @@ impl<'a> Checker<'a, '_> {
                     self.fail(Violation::WrongVariant { expected, found });
                 }
             },
+        }
+        let name = |desc: &[u8]| {
+            let end = desc.iter().position(|&b| b == 0).unwrap_or(desc.len());
+            String::from_utf8_lossy(&desc[..end]).into_owned()
+        };
+        match &abi {
+            None => self.fail(Violation::MissingNote("vdso-rs layout")),
+            Some(desc) if name(desc) == expected_abi.name() => {
+                self.out.facts.abi = Some(expected_abi)
+            }
+            Some(desc) => self.fail(Violation::WrongAbi {
+                expected: expected_abi,
+                found: name(desc),
+            }),
         }
         self.out.facts.build_id = build_id;
     }

@@ -4,7 +4,8 @@
 //! bug in the verifier cannot hide the same bug in the images.
 //!
 //! The images come from `$VDSO_DIR` (set by `cargo xtask test`) or else
-//! `target/vdso`; the tests fail, never skip, when they are missing.
+//! `target/vdso`: every layout's pair in its folder, and the `linux-6.6`
+//! pair again at the top. The tests fail, never skip, when one is missing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,9 @@ use serde_json::Value;
 /// The contract's images, stated here rather than taken from xtask so that
 /// a wrong file name or variant there shows up as a failure.
 const IMAGES: [(&str, &str); 2] = [("vdso.so", "host"), ("vdso-timens.so", "timens")];
+/// Each layout's folder, and the layout of the pair at the top.
+const LAYOUTS: [&str; 3] = ["linux-6.6", "linux-6.12", "linux-6.18"];
+const TOP: &str = "linux-6.6";
 const VERSION: &str = "LINUX_2.6";
 const SONAME: &str = "linux-vdso.so.1";
 const MAX_SIZE: u64 = common::entries::MAX_IMAGE_SIZE as u64;
@@ -118,10 +122,20 @@ struct Note {
     desc: Vec<u8>,
 }
 
+/// The folders below the images' directory, with the layout of each: the
+/// top first.
+fn folders() -> impl Iterator<Item = (&'static str, &'static str)> {
+    std::iter::once(("", TOP)).chain(LAYOUTS.map(|l| (l, l)))
+}
+
 /// What readelf says about one image.
 #[derive(Debug)]
 struct Image {
-    file: &'static str,
+    /// Its path below the images' directory, as the messages name it.
+    file: String,
+    /// Its folder there ("" for the top) and the layout it is for.
+    folder: &'static str,
+    abi: &'static str,
     variant: &'static str,
     len: u64,
     header: BTreeMap<String, String>,
@@ -139,8 +153,14 @@ struct Image {
 }
 
 impl Image {
-    fn load(dir: &Path, file: &'static str, variant: &'static str) -> Image {
-        let path = existing(dir, file);
+    fn load(
+        dir: &Path,
+        folder: &'static str,
+        abi: &'static str,
+        file: &str,
+        variant: &'static str,
+    ) -> Image {
+        let path = existing(&dir.join(folder), file);
         let len = std::fs::metadata(&path)
             .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
             .len();
@@ -150,7 +170,9 @@ impl Image {
         // like "no writable segment" holds vacuously over an empty list.
         let mut c = Vec::new();
         Image {
-            file,
+            file: Path::new(folder).join(file).display().to_string(),
+            folder,
+            abi,
             variant,
             len,
             header: parse_header(&readelf(&["-hW"], &path, &mut c)),
@@ -334,15 +356,25 @@ fn images() -> &'static [Image] {
     static IMAGES_READ: OnceLock<Vec<Image>> = OnceLock::new();
     IMAGES_READ.get_or_init(|| {
         let dir = vdso_dir();
-        IMAGES
-            .iter()
-            .map(|(file, variant)| Image::load(&dir, file, variant))
+        folders()
+            .flat_map(|(folder, abi)| {
+                let dir = &dir;
+                IMAGES
+                    .iter()
+                    .map(move |(file, variant)| Image::load(dir, folder, abi, file, variant))
+            })
             .collect()
     })
 }
 
-fn layout() -> Value {
-    let path = existing(&vdso_dir(), "layout.json");
+/// The pair in `folder`.
+fn pair(folder: &str) -> [&'static Image; 2] {
+    let pair: Vec<&Image> = images().iter().filter(|i| i.folder == folder).collect();
+    pair.try_into().expect("two images in each folder")
+}
+
+fn layout(folder: &str) -> Value {
+    let path = existing(&vdso_dir().join(folder), "layout.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
@@ -384,7 +416,7 @@ fn readelf_reads_the_images_without_complaint() {
 fn images_are_x86_64_shared_objects() {
     let mut p = Problems::default();
     for img in images() {
-        let f = img.file;
+        let f = &img.file;
         p.check(img.header("Class") == "ELF64", || {
             format!("{f}: class {}", img.header("Class"))
         });
@@ -406,7 +438,7 @@ fn images_are_x86_64_shared_objects() {
 fn images_map_as_one_read_execute_segment() {
     let mut p = Problems::default();
     for img in images() {
-        let f = img.file;
+        let f = &img.file;
         p.check(!img.segments.is_empty(), || {
             format!("{f}: readelf -l shows no program headers")
         });
@@ -454,7 +486,7 @@ fn images_map_as_one_read_execute_segment() {
 fn images_need_no_relocations_or_libraries() {
     let mut p = Problems::default();
     for img in images() {
-        let f = img.file;
+        let f = &img.file;
         p.check(!img.dynamic.is_empty(), || {
             format!("{f}: readelf -d shows no dynamic table")
         });
@@ -479,7 +511,7 @@ fn images_need_no_relocations_or_libraries() {
 fn images_are_linux_vdso_with_both_hash_tables() {
     let mut p = Problems::default();
     for img in images() {
-        let f = img.file;
+        let f = &img.file;
         let sonames: Vec<&String> = img
             .dynamic
             .iter()
@@ -509,7 +541,7 @@ fn images_export_each_entry_and_its_weak_alias_at_linux_2_6() {
         "getcpu",
     ];
     for img in images() {
-        let f = img.file;
+        let f = &img.file;
         let defined: Vec<&str> = img
             .versions
             .lines()
@@ -578,7 +610,7 @@ fn images_have_no_data_got_or_plt_sections() {
 fn images_fit_in_two_pages_with_their_section_headers() {
     let mut p = Problems::default();
     for img in images() {
-        let f = img.file;
+        let f = &img.file;
         p.check(img.len <= MAX_SIZE, || {
             format!("{f}: {} bytes, more than {MAX_SIZE}", img.len)
         });
@@ -599,7 +631,7 @@ fn images_fit_in_two_pages_with_their_section_headers() {
 fn images_carry_a_build_id_and_their_variant_note() {
     let mut p = Problems::default();
     for img in images() {
-        let f = img.file;
+        let f = &img.file;
         let build_ids: Vec<&Note> = img
             .notes
             .iter()
@@ -613,19 +645,25 @@ fn images_carry_a_build_id_and_their_variant_note() {
                     .is_some_and(|id| !id.is_empty()),
             || format!("{f}: GNU build-id notes {build_ids:?}"),
         );
-        // readelf names type 1 of an owner it does not know NT_VERSION.
-        let variants: Vec<&Note> = img.notes.iter().filter(|n| n.owner == "vdso-rs").collect();
-        let mut expected = [0u8; 16];
-        expected[..img.variant.len()].copy_from_slice(img.variant.as_bytes());
+        // readelf names type 1 of an owner it does not know NT_VERSION,
+        // and type 3 not at all.
+        let ours: Vec<&Note> = img.notes.iter().filter(|n| n.owner == "vdso-rs").collect();
+        let spelled = |text: &str| {
+            let mut desc = [0u8; 16];
+            desc[..text.len()].copy_from_slice(text.as_bytes());
+            desc
+        };
         p.check(
-            variants.len() == 1
-                && variants[0].size == 16
-                && variants[0].kind.starts_with("NT_VERSION")
-                && variants[0].desc == expected,
+            ours.len() == 2
+                && ours.iter().all(|n| n.size == 16)
+                && ours[0].kind.starts_with("NT_VERSION")
+                && ours[0].desc == spelled(img.variant)
+                && ours[1].kind.contains("(0x00000003)")
+                && ours[1].desc == spelled(img.abi),
             || {
                 format!(
-                    "{f}: vdso-rs notes {variants:?}, expected one of type 1 spelling {:?}",
-                    img.variant
+                    "{f}: vdso-rs notes {ours:?}, expected type 1 spelling {:?} and type 3 spelling {:?}",
+                    img.variant, img.abi
                 )
             },
         );
@@ -652,23 +690,37 @@ fn text<'a>(v: &'a Value, key: &str, what: &str) -> &'a str {
 
 #[test]
 fn layout_json_describes_the_images_as_readelf_sees_them() {
-    let layout = layout();
-    let listed = field(&layout, "images", "the top level")
+    let mut p = Problems::default();
+    for (folder, abi) in folders() {
+        let layout = layout(folder);
+        describes_its_images(&layout, folder, &mut p);
+        p.check(text(&layout, "abi", folder) == abi, || {
+            format!(
+                "{folder}/layout.json names the layout {}",
+                text(&layout, "abi", folder)
+            )
+        });
+    }
+    p.assert_none();
+}
+
+fn describes_its_images(layout: &Value, folder: &str, p: &mut Problems) {
+    let listed = field(layout, "images", "the top level")
         .as_array()
         .expect("layout.json: images is not an array");
-    let mut p = Problems::default();
     p.check(listed.len() == IMAGES.len(), || {
         format!(
-            "layout.json lists {} images, not {}",
+            "{folder}/layout.json lists {} images, not {}",
             listed.len(),
             IMAGES.len()
         )
     });
-    for img in images() {
-        let f = img.file;
+    for img in pair(folder) {
+        let f = &img.file;
+        let name = Path::new(f).file_name().and_then(|n| n.to_str());
         let Some(entry) = listed
             .iter()
-            .find(|i| i.get("file").and_then(Value::as_str) == Some(f))
+            .find(|i| i.get("file").and_then(Value::as_str) == name)
         else {
             p.check(false, || format!("layout.json does not list {f}"));
             continue;
@@ -733,16 +785,22 @@ fn layout_json_describes_the_images_as_readelf_sees_them() {
             );
         }
     }
-    p.assert_none();
 }
 
 #[test]
 fn entries_sit_at_the_same_slots_in_both_images() {
-    let layout = layout();
+    let mut p = Problems::default();
+    for (folder, abi) in folders() {
+        same_slots(folder, abi, &mut p);
+    }
+    p.assert_none();
+}
+
+fn same_slots(folder: &str, abi: &str, p: &mut Problems) {
+    let layout = layout(folder);
     let slots = field(&layout, "slots", "the top level")
         .as_array()
         .expect("layout.json: slots is not an array");
-    let mut p = Problems::default();
     let listed: Vec<(String, String, u64, u64)> = slots
         .iter()
         .map(|s| {
@@ -754,7 +812,11 @@ fn entries_sit_at_the_same_slots_in_both_images() {
             )
         })
         .collect();
-    let expected: Vec<(String, String, u64, u64)> = xtask::build_vdso::entries(xtask::build_vdso::ABI)
+    let abi = common::abi::Abi::ALL
+        .into_iter()
+        .find(|a| a.name() == abi)
+        .expect("a layout xtask builds");
+    let expected: Vec<(String, String, u64, u64)> = xtask::build_vdso::entries(abi)
         .iter()
         .map(|e| {
             let alias = e.alias.unwrap_or_default().into();
@@ -762,11 +824,11 @@ fn entries_sit_at_the_same_slots_in_both_images() {
         })
         .collect();
     p.check(listed == expected, || {
-        format!("layout.json slots {listed:?} differ from the table of entries {expected:?}")
+        format!(
+            "{folder}/layout.json slots {listed:?} differ from the table of entries {expected:?}"
+        )
     });
-    let [host, timens] = images() else {
-        panic!("expected two images");
-    };
+    let [host, timens] = pair(folder);
     let offsets = |img: &Image| -> BTreeMap<String, u64> {
         img.exports()
             .iter()
@@ -793,5 +855,61 @@ fn entries_sit_at_the_same_slots_in_both_images() {
             }
         }
     }
+}
+
+/// Each `layout.json` gives its layout's data pages as Linux places them
+/// (offsets from the image base; stated here from the kernels' sources and
+/// this machine's 6.18 pages, not taken from `common`).
+#[test]
+fn layout_json_places_each_layouts_data_pages() {
+    let expected = |abi: &str| -> Value {
+        let linux_4_pages = |clock_size: u64, rng: Value, in_time_slot: bool| {
+            serde_json::json!({
+                "count": 4, "page_size": 4096,
+                "time": -16384, "pvclock": -12288, "hvclock": -8192, "namespace": -4096,
+                "rng": rng, "namespace_page_in_time_slot": in_time_slot,
+                "clocks_at": 128, "clock_size": clock_size, "aux_clocks": 0,
+                "tz_minuteswest": 128 + clock_size - 16, "hrtimer_res": 128 + clock_size - 8,
+                "cs_hres_coarse": 0, "cs_raw": 1,
+            })
+        };
+        match abi {
+            "linux-6.6" => linux_4_pages(240, Value::Null, false),
+            "linux-6.12" => linux_4_pages(
+                248,
+                serde_json::json!({"page": -16384, "offset": 640}),
+                true,
+            ),
+            "linux-6.18" => serde_json::json!({
+                "count": 6, "page_size": 4096,
+                "time": -24576, "namespace": -20480, "rng": {"page": -16384, "offset": 0},
+                "pvclock": -8192, "hvclock": -4096, "namespace_page_in_time_slot": true,
+                "clocks_at": 0, "clock_size": 232, "aux_clocks": 8,
+                "tz_minuteswest": 2320, "hrtimer_res": 2328,
+                "cs_hres_coarse": 0, "cs_raw": 1,
+            }),
+            other => panic!("no facts for {other}"),
+        }
+    };
+    let mut p = Problems::default();
+    for (folder, abi) in folders() {
+        let pages = field(&layout(folder), "data_pages", "the top level").clone();
+        let want = expected(abi);
+        p.check(pages == want, || {
+            format!("{folder}/layout.json: data_pages {pages}, not {want}")
+        });
+    }
     p.assert_none();
+}
+
+/// The pair at the top is the `linux-6.6` pair, byte for byte, for users
+/// who took `target/vdso/vdso.so` before each layout had a folder.
+#[test]
+fn the_top_pair_is_the_linux_6_6_pair() {
+    let dir = vdso_dir();
+    for (file, _) in IMAGES {
+        let top = std::fs::read(existing(&dir, file)).expect("readable");
+        let nested = std::fs::read(existing(&dir.join(TOP), file)).expect("readable");
+        assert!(top == nested, "{file} differs from {TOP}/{file}");
+    }
 }

@@ -44,7 +44,7 @@ fn build(root: &Path) -> Vec<Built> {
         build: root.join("build"),
         out: root.join("out"),
     };
-    build_vdso::build_pair(&sh, &dirs, &[])
+    build_vdso::build_pair(&sh, &dirs, build_vdso::ABI, &[])
         .unwrap_or_else(|e| panic!("building the images in {}: {e:#}", root.display()))
 }
 

@@ -41,8 +41,17 @@ fn built() -> Vec<u8> {
         manifest: &manifest,
         package: "sixth-entry",
     };
-    let staged = build_vdso::build_image(&sh, krate, Variant::Host, &placed(), &dirs, "sixth.so", &[])
-        .unwrap_or_else(|e| panic!("building the sixth-entry fixture: {e:#}"));
+    let staged = build_vdso::build_image(
+        &sh,
+        krate,
+        Variant::Host,
+        &build_vdso::layout(Abi::Linux6_6),
+        &placed(),
+        &dirs,
+        "sixth.so",
+        &[build_vdso::abi_cfg(Abi::Linux6_6)],
+    )
+    .unwrap_or_else(|e| panic!("building the sixth-entry fixture: {e:#}"));
     std::fs::read(&staged.path).expect("reading the built fixture")
 }
 
@@ -57,7 +66,7 @@ fn a_sixth_row_gets_the_next_slot() {
     assert_eq!(sixth.alias, Some("sixth"));
     assert_eq!(sixth.section, ".text.vdso.sixth");
     assert_eq!(sixth.slot.offset, five.last().unwrap().slot.end());
-    let linker = scripts::linker_script(&six);
+    let linker = scripts::linker_script(&six, &build_vdso::layout(Abi::Linux6_6));
     assert!(linker.contains("KEEP(*(.text.vdso.sixth))"), "{linker}");
     let version = scripts::version_script(&six);
     assert!(version.contains("__vdso_sixth; sixth;"), "{version}");
@@ -69,7 +78,14 @@ fn a_sixth_row_is_exported_checked_and_callable() {
     // The verifier held it to six entries (build_image refuses otherwise);
     // against the project's five it finds one export too many.
     let five: Vec<Placed> = Entry::placed(ENTRIES, Arch::X86_64, Abi::Linux6_6).collect();
-    let report = verify::verify(&bytes, Expect { entries: &five, variant: Variant::Host });
+    let report = verify::verify(
+        &bytes,
+        Expect {
+            entries: &five,
+            variant: Variant::Host,
+            abi: Abi::Linux6_6,
+        },
+    );
     assert_eq!(
         report.messages(),
         [
@@ -77,7 +93,9 @@ fn a_sixth_row_is_exported_checked_and_callable() {
             "exported symbol sixth is not an entry point of the list",
         ]
     );
-    let table = Elf::parse(&bytes).and_then(|e| e.dynamic()).expect("a dynamic table");
+    let table = Elf::parse(&bytes)
+        .and_then(|e| e.dynamic())
+        .expect("a dynamic table");
     let offset = |name: &str| {
         let e = placed().into_iter().find(|e| e.entry.name == name)?;
         let gnu = table.lookup(HashTable::Gnu, e.symbol, e.version).ok()?;
@@ -86,7 +104,7 @@ fn a_sixth_row_is_exported_checked_and_callable() {
         assert_eq!(gnu.offset, e.slot.offset, "{name}: not at its slot");
         Some(gnu.offset)
     };
-    let pages = DataPages::anonymous().expect("data pages");
+    let pages = DataPages::anonymous(Abi::Linux6_6).expect("data pages");
     let image = Image::parse(bytes.clone()).expect("the kernel side loads it");
     let mapping = Mapping::new(&pages, &image).expect("mapping it");
     let base = mapping.base() as usize;
@@ -94,13 +112,18 @@ fn a_sixth_row_is_exported_checked_and_callable() {
     // mapped above its data pages, resolved through its dynamic table;
     // `mapping` outlives every call below.
     let entries = unsafe { SixthPointers::resolve(|name| Some(base + offset(name)? as usize)) };
-    let sixth = entries.sixth.expect("the typed pointers have the sixth entry");
+    let sixth = entries
+        .sixth
+        .expect("the typed pointers have the sixth entry");
     // SAFETY: the sixth entry takes and returns a plain integer.
     assert_eq!(unsafe { sixth(7) }, 43);
     let mut ts = common::clock::Timespec::default();
     let clock_gettime = entries.clock_gettime.expect("clock_gettime");
     // SAFETY: the image's clock_gettime with a writable timespec.
-    assert_eq!(unsafe { clock_gettime(common::clock::CLOCK_MONOTONIC, &mut ts) }, 0);
+    assert_eq!(
+        unsafe { clock_gettime(common::clock::CLOCK_MONOTONIC, &mut ts) },
+        0
+    );
     assert!(ts.tv_sec > 0, "the five still work beside it");
 }
 
@@ -108,7 +131,14 @@ fn a_sixth_row_is_exported_checked_and_callable() {
 fn a_sixth_row_gets_a_counter() {
     assert_eq!(
         SixthCounts::<u64>::NAMES,
-        ["clock_gettime", "gettimeofday", "time", "clock_getres", "getcpu", "sixth"]
+        [
+            "clock_gettime",
+            "gettimeofday",
+            "time",
+            "clock_getres",
+            "getcpu",
+            "sixth"
+        ]
     );
     let mut counts = SixthCounts::<u64>::default();
     counts.sixth += 3;

@@ -39,9 +39,18 @@ fn compiled_static_image() -> Vec<u8> {
         package: "vdso-static",
     };
     let file = kernel_side::images::file_name(Variant::Static);
-    let path = build_vdso::build_image(&sh, krate, Variant::Static, &entries(), &dirs, file, &[])
-        .expect("building vdso-static.so")
-        .path;
+    let path = build_vdso::build_image(
+        &sh,
+        krate,
+        Variant::Static,
+        &build_vdso::layout(build_vdso::ABI),
+        &entries(),
+        &dirs,
+        file,
+        &[build_vdso::abi_cfg(build_vdso::ABI)],
+    )
+    .expect("building vdso-static.so")
+    .path;
     std::fs::read(path).expect("reading it back")
 }
 
@@ -65,6 +74,7 @@ fn the_namespace_image_differs_from_the_compiled_one_only_at_its_sites_and_notes
         Expect {
             entries: &entries(),
             variant: Variant::StaticTimens,
+            abi: xtask::build_vdso::ABI,
         },
     );
     assert!(report.is_clean(), "{:?}", report.messages());
@@ -73,6 +83,7 @@ fn the_namespace_image_differs_from_the_compiled_one_only_at_its_sites_and_notes
         Expect {
             entries: &entries(),
             variant: Variant::Static,
+            abi: xtask::build_vdso::ABI,
         },
     )
     .facts;
@@ -143,6 +154,7 @@ fn the_rdpid_alternative_leaves_a_verified_image(compiled: &[u8]) {
         Expect {
             entries: &entries(),
             variant: Variant::Static,
+            abi: xtask::build_vdso::ABI,
         },
     );
     assert!(report.is_clean(), "{:?}", report.messages());

@@ -133,7 +133,7 @@ fn link_fixture(case: &str, flaw: Option<&'static str>, entries: &[Placed]) -> L
     let dir = case_dir(case);
     let sh = shell();
     let dbg = dir.join("image.dbg.so");
-    link::link(&sh, &archive, entries, &dbg)
+    link::link(&sh, &archive, entries, &layout(), &dbg)
         .unwrap_or_else(|e| panic!("linking {}: {e:#}", dbg.display()));
     let image = dir.join("image.so");
     link::strip(&sh, &dbg, &image).unwrap_or_else(|e| panic!("stripping {}: {e:#}", dbg.display()));
@@ -145,7 +145,14 @@ fn read(path: &Path) -> Vec<u8> {
 }
 
 fn verify_file(path: &Path, variant: Variant, entries: &[Placed]) -> Report {
-    verify::verify(&read(path), Expect { entries, variant })
+    verify::verify(
+        &read(path),
+        Expect {
+            entries,
+            variant,
+            abi: xtask::build_vdso::ABI,
+        },
+    )
 }
 
 fn verify_host(path: &Path) -> Report {
@@ -193,6 +200,11 @@ fn assert_reports_only(report: &Report, expected: &[&str]) {
         listing(&messages),
         listing(&expected.iter().map(ToString::to_string).collect::<Vec<_>>())
     );
+}
+
+/// The layout the fixture is linked for.
+fn layout() -> common::layout::LayoutInfo {
+    build_vdso::layout(build_vdso::ABI)
 }
 
 /// The table's entries as the images place them.
@@ -264,7 +276,7 @@ fn link_clean_fixture_with_script(case: &str, script: &str, extra: &[&str]) -> P
 
 /// The project's linker script with `from` replaced by `to`, which must occur.
 fn edited_linker_script(from: &str, to: &str) -> String {
-    let script = scripts::linker_script(&entries());
+    let script = scripts::linker_script(&entries(), &layout());
     assert!(
         script.contains(from),
         "the linker script no longer contains `{from}`; update this test"
@@ -418,6 +430,7 @@ fn pipeline_refuses_a_panic_site_and_writes_no_image() {
         &shell(),
         fixture_crate(&manifest),
         Variant::Host,
+        &layout(),
         &entries(),
         &dirs,
         "panic-pipeline.so",
@@ -459,6 +472,7 @@ fn pipeline_refuses_an_entry_that_outgrows_its_slot() {
         &shell(),
         fixture_crate(&manifest),
         Variant::Host,
+        &layout(),
         &entries(),
         &dirs,
         "outgrown-slot.so",
@@ -529,6 +543,7 @@ fn verifier_refuses_a_file_that_is_not_elf() {
         Expect {
             entries: &entries(),
             variant: Variant::Host,
+            abi: xtask::build_vdso::ABI,
         },
     );
     assert_reports_only(
@@ -549,6 +564,7 @@ fn verifier_names_the_wrong_machine() {
         Expect {
             entries: &entries(),
             variant: Variant::Host,
+            abi: xtask::build_vdso::ABI,
         },
     );
     assert_reports_only(&report, &["machine 0xb7 is not x86-64 (0x3e)"]);
@@ -562,6 +578,26 @@ fn verifier_names_the_wrong_variant() {
     assert_reports_only(
         &verify_file(&linked.image, Variant::Timens, &entries()),
         &["the variant note says \"host\", expected \"timens\""],
+    );
+}
+
+#[test]
+fn verifier_names_the_wrong_layout() {
+    let _fixture = exclusive();
+    // The fixture's layout note says linux-6.6: an image verified for
+    // another layout's pages would read the wrong bytes as time.
+    let linked = link_fixture("wrong_layout", None, &entries());
+    let report = verify::verify(
+        &read(&linked.image),
+        Expect {
+            entries: &entries(),
+            variant: Variant::Host,
+            abi: common::abi::Abi::Linux6_18,
+        },
+    );
+    assert_reports_only(
+        &report,
+        &["the layout note says \"linux-6.6\", expected \"linux-6.18\""],
     );
 }
 

@@ -14,7 +14,7 @@
 use kernel_side::targets::{self, HOST, Target};
 use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::lfence_rdtsc;
-use vdso_benches::lab::{self, Clockwork, Lab};
+use vdso_benches::lab::{self, Lab, Pace};
 
 const CALLS: u64 = 2000;
 const ROUNDS: usize = 1001;
@@ -49,7 +49,7 @@ fn ratios<A: Entries, B: Entries>(a: &A, b: &B, call: Call) -> (f64, f64, f64) {
 
 fn main() -> Result<(), String> {
     let every: Vec<Target> = targets::all().filter(|t| !t.rdpid).collect();
-    let lab = Lab::new(Clockwork::ticking()?, &every)?;
+    let lab = Lab::new(Pace::Ticking, &every)?;
     let kernel = lab::kernel()?;
     lab::pin_to_last_cpu();
     let vdso = |t: Target| {
@@ -86,9 +86,9 @@ fn main() -> Result<(), String> {
             );
         }
     }
-    let mut stale = Lab::new(Clockwork::frozen()?, &[HOST])?;
+    let mut stale = Lab::new(Pace::Frozen, &[HOST])?;
     for secs in 1..=3 {
-        stale.clockwork.reanchor(common::clock::CLOCK_MONOTONIC)?;
+        Lab::reanchor(&mut stale.clockworks, common::clock::CLOCK_MONOTONIC)?;
         std::thread::sleep(std::time::Duration::from_secs(secs));
         let old = stale
             .process(HOST)

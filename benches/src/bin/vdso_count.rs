@@ -16,7 +16,7 @@ use std::ffi::CString;
 use kernel_side::targets::{self, Target};
 use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::Noop;
-use vdso_benches::lab::{self, Clockwork, Lab};
+use vdso_benches::lab::{self, Clockwork, Lab, Pace};
 use vdso_benches::valgrind;
 
 /// Calls per batch: enough that the batch's fixed cost is below one
@@ -31,7 +31,7 @@ fn batch<E: Entries>(e: &E, call: Call) {
 }
 
 fn count<E: Entries>(
-    clockwork: &mut Clockwork,
+    clockworks: &mut [Clockwork],
     target: &str,
     e: &E,
     call: Call,
@@ -42,7 +42,7 @@ fn count<E: Entries>(
         Call::ClockGettime(clock) => clock,
         _ => common::clock::CLOCK_REALTIME,
     };
-    clockwork.reanchor(clock)?;
+    Lab::reanchor(clockworks, clock)?;
     let name = CString::new(format!("{target}/{}", call.name())).expect("no NUL");
     valgrind::zero_stats();
     batch(e, call);
@@ -67,7 +67,7 @@ fn main() -> Result<(), String> {
         .position(|a| a == "--kernel-copy")
         .and_then(|i| args.get(i + 1));
     let counted: Vec<Target> = targets::all().filter(|t| !t.rdpid).collect();
-    let mut lab = Lab::new(Clockwork::frozen()?, &counted)?;
+    let mut lab = Lab::new(Pace::Frozen, &counted)?;
     let noop = Noop::new().map_err(|e| e.to_string())?;
     let kernel = match kernel_copy {
         Some(file) => {
@@ -76,14 +76,14 @@ fn main() -> Result<(), String> {
         }
         None => lab::kernel()?,
     };
-    let clockwork = &mut lab.clockwork;
+    let clockworks = &mut lab.clockworks;
     for call in Call::ALL {
-        count(clockwork, "noop", &noop.vdso(), call)?;
+        count(clockworks, "noop", &noop.vdso(), call)?;
         if !(skip_kernel_getcpu && call == Call::Getcpu) {
-            count(clockwork, "kernel", &kernel, call)?;
+            count(clockworks, "kernel", &kernel, call)?;
         }
         for (t, p) in &lab.processes {
-            count(clockwork, &t.name(), &p.vdso(), call)?;
+            count(clockworks, &t.name(), &p.vdso(), call)?;
         }
     }
     println!("{CALLS}");

@@ -3,42 +3,30 @@
 
 use core::arch::asm;
 
-use crate::vvar::{DataPage, TimensSlot};
-
-/// The vvar page, at the address the linker script gives `__vdso_vvar_page`
-/// (the image's base minus four pages).
+/// The time slot's address: the symbol the generated linker script sets
+/// to the image's base minus the slot's offset for the image's layout.
 #[inline(always)]
-pub fn vvar_page() -> &'static DataPage {
-    let page: *const DataPage;
+pub fn time_slot() -> *const u8 {
+    let slot: *const u8;
     // SAFETY: a `lea` computes an address and touches nothing. It is
     // PC-relative, so the image needs no relocation wherever it is mapped.
     unsafe {
-        asm!("lea {}, [rip + __vdso_vvar_page]", out(reg) page,
+        asm!("lea {}, [rip + __vdso_time_slot]", out(reg) slot,
              options(pure, nomem, nostack, preserves_flags));
     }
-    // SAFETY: the kernel maps the vvar page there before the image can run
-    // (docs/abi.md); it is never unmapped while the image is, and every field
-    // anyone writes is an atomic (the padding around the entries is never
-    // written), so a shared reference to it is sound.
-    unsafe { &*page }
+    slot
 }
 
-/// The time-namespace slot, one page below the image: a pointer, since
-/// only some processes have a page there.
+/// The namespace slot's address (as [`time_slot`]).
 #[inline(always)]
-pub fn timens_page() -> TimensSlot<'static> {
-    let page: *const DataPage;
-    // SAFETY: as in `vvar_page`.
+pub fn namespace_slot() -> *const u8 {
+    let slot: *const u8;
+    // SAFETY: as in `time_slot`.
     unsafe {
-        asm!("lea {}, [rip + __vdso_timens_page]", out(reg) page,
+        asm!("lea {}, [rip + __vdso_namespace_slot]", out(reg) slot,
              options(pure, nomem, nostack, preserves_flags));
     }
-    // SAFETY: the kernel maps a page there for every process whose image
-    // reads the slot (docs/abi.md: the namespace page below the timens
-    // image; a page of any content below design (b)'s image; the real vvar
-    // page below design (c)'s image when its vvar slot holds a namespace
-    // page), and the designs read it only then.
-    unsafe { TimensSlot::from_ptr(page) }
+    slot
 }
 
 /// The TSC, read after every earlier load has completed: a read hoisted

@@ -16,7 +16,7 @@ mod merged;
 mod static_branch;
 
 use crate::design::Design;
-use crate::vvar::{TimensSlot, clock_mode};
+use crate::vvar::{ClockData, TimeData, TimensSlot, clock_mode};
 
 pub use merged::Merged;
 
@@ -31,8 +31,8 @@ pub struct Branch;
 
 impl Design for Branch {
     #[inline(always)]
-    fn in_namespace(timens: TimensSlot<'_>, cs: usize) -> bool {
-        timens.page().data(cs).clock_mode() == clock_mode::TIMENS
+    fn in_namespace<P: TimeData>(timens: TimensSlot<'_, P>, cs: usize) -> bool {
+        timens.page().clock(cs).clock_mode() == clock_mode::TIMENS
     }
 }
 
@@ -45,7 +45,7 @@ pub struct Static;
 
 impl Design for Static {
     #[inline(always)]
-    fn in_namespace(_: TimensSlot<'_>, _: usize) -> bool {
+    fn in_namespace<P: TimeData>(_: TimensSlot<'_, P>, _: usize) -> bool {
         static_branch::timens_static_branch()
     }
 

@@ -78,4 +78,3 @@ pub fn cpu_node_alternative() -> u32 {
     }
     aux
 }
-

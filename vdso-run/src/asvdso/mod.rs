@@ -38,7 +38,7 @@ use translate::{Call, Pending, Resume, SLOTS};
 pub use check::program as check_program;
 
 /// The four data pages below the image (docs/abi.md).
-const DATA_SIZE: u64 = kernel_side::pages::DATA_SIZE as u64;
+const DATA_SIZE: u64 = crate::layout::DATA_SIZE as u64;
 
 /// What the tracer knows of one thread.
 #[derive(Default)]

@@ -21,7 +21,7 @@ use common::abi::Arch;
 use common::entries::{ENTRIES, PerEntry, Pointers};
 use common::note::Variant;
 use common::route::route;
-use common::vvar::{CS_HRES_COARSE, DataPage};
+use common::vvar::{CS_HRES_COARSE, ClockData, TimeData, VvarPage as DataPage};
 use vdso_elf::{Elf, HashTable};
 
 use crate::env;
@@ -114,7 +114,7 @@ impl Ns {
             return 0;
         }
         self.timens_page()
-            .data(r.cs())
+            .clock(r.cs())
             .timens_offset(clock as usize)
             .as_nanos()
     }
@@ -123,7 +123,7 @@ impl Ns {
     /// more? Measured with the TSC against `cycle_last`.
     #[inline(always)]
     pub fn check_counter(self) {
-        let last = self.vvar().data(CS_HRES_COARSE).cycle_last();
+        let last = self.vvar().clock(CS_HRES_COARSE).cycle_last();
         let now = sys::rdtsc();
         if now > last && now - last > self.joined().second_cycles {
             stale(self);
@@ -307,7 +307,7 @@ fn fill(start: usize, fd: c_int, writable: bool, prot_rw: c_int) -> Result<(), W
     // SAFETY: our own mapping; nothing runs in it yet.
     unsafe { sys::mprotect(base, IMAGE_ROOM, libc::PROT_READ | libc::PROT_EXEC) }
         .map_err(Why::Map)?;
-    let hres = ns.vvar().data(CS_HRES_COARSE);
+    let hres = ns.vvar().clock(CS_HRES_COARSE);
     let (mult, shift) = (u128::from(hres.mult()), hres.shift().min(64));
     let second_cycles = (1_000_000_000u128 << shift)
         .checked_div(mult)

@@ -23,6 +23,11 @@ use common::entries::PerEntry;
 /// at load and puts it back into the environment of every program it execs.
 pub const ENV_NAMESPACE: &str = "VDSO_RUN_NAMESPACE";
 
+/// The data layout of the namespace file's pages and the images vdso-run
+/// maps over them.
+#[allow(dead_code)] // the preload library reads the pages through their type
+pub const ABI: common::abi::Abi = common::abi::Abi::Linux6_6;
+
 pub const PAGE_SIZE: usize = 4096;
 /// The four data pages.
 pub const DATA_SIZE: usize = 4 * PAGE_SIZE;

@@ -12,9 +12,9 @@ use std::sync::Mutex;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::abi::Arch;
+use common::abi::{Abi, Arch};
 use common::note::Variant;
-use kernel_side::{images, pages};
+use kernel_side::images;
 
 pub const WATCHDOG: Duration = Duration::from_secs(20);
 pub const NS: i128 = 1_000_000_000;
@@ -339,7 +339,7 @@ pub fn variant(timens: bool) -> Variant {
 
 /// The bytes of `vdso.so` (`timens` false) or `vdso-timens.so`.
 pub fn image_bytes(timens: bool) -> Vec<u8> {
-    let path = images_dir().join(images::path(Arch::HOST, pages::ABI, variant(timens)));
+    let path = images_dir().join(images::path(Arch::HOST, Abi::Linux6_6, variant(timens)));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

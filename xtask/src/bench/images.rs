@@ -26,8 +26,13 @@ impl ImageFacts {
         let out = build_vdso::Dirs::standard().out;
         for variant in Variant::ALL.into_iter().chain(Variant::DESIGNS) {
             let path = out.join(images::path(build_vdso::ARCH, build_vdso::ABI, variant));
-            let facts =
-                build_vdso::verified(&path, variant, &build_vdso::entries(build_vdso::ABI))?.facts;
+            let facts = build_vdso::verified(
+                &path,
+                variant,
+                build_vdso::ABI,
+                &build_vdso::entries(build_vdso::ABI),
+            )?
+            .facts;
             let data = std::fs::read(&path)?;
             let entry = &facts.exports["__vdso_clock_gettime"];
             let code = &data[entry.offset as usize..(entry.offset + entry.size) as usize];
@@ -119,6 +124,7 @@ pub(super) fn disassembly(
     let facts = build_vdso::verified(
         &host_file,
         Variant::Host,
+        build_vdso::ABI,
         &build_vdso::entries(build_vdso::ABI),
     )?
     .facts;

@@ -131,6 +131,9 @@ pub struct Recognised {
     pub layout: KernelLayout,
     /// Whether this process is in a time namespace other than the host's.
     pub namespaced: bool,
+    /// The time data's clock mode (`common::vvar::clock_mode`): whether
+    /// the vDSO reads the TSC, a paravirtual clock, or asks the kernel.
+    pub clock_mode: i32,
 }
 
 #[derive(Debug)]
@@ -209,11 +212,12 @@ pub fn recognise() -> Result<Recognised, RecogniseError> {
         .ok_or_else(|| RecogniseError::TooOld(release.clone()))?;
     let vvar = Vvar::find().ok_or(RecogniseError::NoVdso)?;
     let matches = |layout: KernelLayout| vvar.holds(layout);
-    if let Some(namespaced) = matches(expected) {
+    if let Some((namespaced, clock_mode)) = matches(expected) {
         return Ok(Recognised {
             release,
             layout: expected,
             namespaced,
+            clock_mode,
         });
     }
     let others: Vec<KernelLayout> = KernelLayout::ALL
@@ -277,8 +281,8 @@ impl Vvar {
         Some(unsafe { std::ptr::read_volatile(addr as *const u32) })
     }
 
-    /// `Some(namespaced)` if the pages hold `layout`.
-    fn holds(&self, layout: KernelLayout) -> Option<bool> {
+    /// `Some((namespaced, clock mode))` if the pages hold `layout`.
+    fn holds(&self, layout: KernelLayout) -> Option<(bool, i32)> {
         let s = layout.shape();
         if self.base.checked_sub(s.vvar_pages * PAGE_SIZE) != Some(self.start) {
             return None;
@@ -302,18 +306,16 @@ impl Vvar {
                 .is_some_and(|r| (1..=10_000_000).contains(&r))
         };
         // A few tries: an update in progress makes the counts differ or odd.
-        let consistent = (0..8).any(|_| {
-            let (Some((seq0, mode0)), Some((seq1, mode1))) = (entry(real, 0), entry(real, 1))
-            else {
-                return false;
-            };
-            seq0 == seq1 && seq0 != 0 && seq0 % 2 == 0 && mode0 == mode1 && (0..=3).contains(&mode0)
-        });
+        let mode = (0..8).find_map(|_| {
+            let ((seq0, mode0), (seq1, mode1)) = (entry(real, 0)?, entry(real, 1)?);
+            let at_rest = seq0 == seq1 && seq0 != 0 && seq0 % 2 == 0;
+            (at_rest && mode0 == mode1 && (0..=3).contains(&mode0)).then_some(mode0)
+        })?;
         let tail = match layout {
             KernelLayout::Linux6_15 => self.word(real, 2328) == Some(0),
             _ => true,
         };
-        (consistent && resolution(s.hrtimer_res_at) && tail).then_some(namespaced)
+        (resolution(s.hrtimer_res_at) && tail).then_some((namespaced, mode))
     }
 }
 

@@ -210,8 +210,12 @@ fn each_reanchoring_continues_the_line_readers_were_on() {
             rate_changes += usize::from(new.mult != old.mult);
         }
     }
+    // From a 1000 ppm skew, steering moves `mult` on most ticks while it
+    // converges (hundreds of changes on an idle machine, 75 seen at a load
+    // of 7 on 2 cores, where ticks come late and fewer fall in the first
+    // second): 20 still shows the re-anchorings above crossed rate changes.
     assert!(
-        rate_changes > 100,
+        rate_changes > 20,
         "mult changed only {rate_changes} times: steering was not exercised"
     );
 }

@@ -23,6 +23,7 @@
 //!
 //! Data flows one way: the timekeeper writes, the images read.
 
+pub mod aux_clocks;
 pub mod image;
 pub mod images;
 pub mod in_place;

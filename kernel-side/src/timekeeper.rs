@@ -22,6 +22,7 @@ use common::seqlock::WriteError;
 use common::vvar::{ShiftedNanos, clock_mode};
 use common::writer::{Anchor, CoarseBase, HresBase, Scale};
 
+use crate::aux_clocks::{AuxClock, AuxLines};
 use crate::pages::DataPages;
 use crate::tsc::{self, Pair};
 
@@ -163,6 +164,8 @@ pub struct Timekeeper {
     /// Errors (kernel minus ours, ns) measured by the last tick, per clock:
     /// REALTIME, MONOTONIC, BOOTTIME, TAI, MONOTONIC_RAW.
     last_errors: [i128; 5],
+    /// The auxiliary clocks that run (layouts from 6.17).
+    aux: AuxLines,
 }
 
 const HRES_CLOCKS: [i32; 4] = [CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_TAI];
@@ -184,6 +187,7 @@ impl Timekeeper {
             hres: Group::new(HRES_CLOCKS.len(), hz, hres_pairs[1]),
             raw: Group::new(1, hz, raw_pairs[0]),
             last_errors: [0; 5],
+            aux: AuxLines::default(),
         };
         // Anchor at the MONOTONIC pairing; every other clock is carried to
         // that cycle at the calibrated rate.
@@ -222,6 +226,36 @@ impl Timekeeper {
     /// minus images): REALTIME, MONOTONIC, BOOTTIME, TAI, MONOTONIC_RAW.
     pub fn last_errors(&self) -> [i128; 5] {
         self.last_errors
+    }
+
+    /// Starts auxiliary clock `n` (`CLOCK_AUX + n`) from MONOTONIC as it
+    /// reads now, or stops it (`None`: its readers ask the kernel again).
+    /// Fails where the layout has no such clock.
+    pub fn set_aux(&mut self, n: usize, clock: Option<AuxClock>) -> Result<(), TimekeeperError> {
+        let writer = self.pages.writer();
+        match clock {
+            Some(clock) => {
+                let scale = Scale {
+                    mult: self.hres.published_mult,
+                    shift: self.hres.shift,
+                };
+                let monotonic = self.hres.bases[1];
+                let anchor = self.aux.start(n, clock, self.cycle_last, monotonic, scale);
+                writer.set_aux(n, Some(&anchor))?;
+            }
+            None => {
+                writer.set_aux(n, None)?;
+                self.aux.stop(n);
+            }
+        }
+        Ok(())
+    }
+
+    /// Auxiliary clock `n` at TSC `cycle`, in ns, exactly as a reader of
+    /// the page computes it (the model the images are held to); `None`
+    /// while it is stopped.
+    pub fn aux_ns_at(&self, n: usize, cycle: u64) -> Option<i128> {
+        self.aux.ns_at(n, cycle)
     }
 
     /// One tick: measure against the kernel, steer, re-anchor.
@@ -283,6 +317,11 @@ impl Timekeeper {
         self.hres.published_mult = self.hres.mult;
         self.raw.published_mult = self.raw.mult;
         self.cycle_last = cycle_now;
+        // Each aux clock under its own sequence count, as Linux updates them.
+        let writer = self.pages.writer();
+        for (n, anchor) in self.aux.advance(cycle_now) {
+            writer.set_aux(n, Some(&anchor))?;
+        }
         Ok(())
     }
 

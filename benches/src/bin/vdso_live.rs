@@ -17,6 +17,7 @@ use std::process::ExitCode;
 
 use common::note::Variant;
 use kernel_side::in_place::VdsoSlot;
+use vdso_elf::patch::SiteKind;
 use kernel_side::{Vdso, images, kernel_vdso, running, variants};
 use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::lfence_rdtsc;
@@ -74,8 +75,12 @@ fn run() -> Result<(), String> {
     let image =
         images::load(abi, Variant::Host).map_err(|e| format!("the {abi} host image: {e}"))?;
     // As Linux applies its alternatives to its own vDSO at boot, a kernel
-    // applies the image's to it before mapping it.
-    let rdpid = variants::cpu_has_rdpid();
+    // applies the image's (if it carries any) before mapping it.
+    let has_site = variants::patch_sites(&image)
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|s| s.kind == SiteKind::Rdpid);
+    let rdpid = has_site && variants::cpu_has_rdpid();
     let image = if rdpid {
         variants::with_rdpid(&image)?
     } else {

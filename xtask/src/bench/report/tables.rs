@@ -34,7 +34,7 @@ impl Report {
                 let alternative = if *rdpid {
                     "with its RDPID alternative applied, as the kernel applied its own"
                 } else {
-                    "as built"
+                    "as built: it carries no CPU-feature alternatives yet, so its `getcpu` reads TSC_AUX with `rdtscp` where the kernel's may use `rdpid`"
                 };
                 let mut t = String::new();
                 let _ = writeln!(

@@ -65,8 +65,8 @@ impl KernelLayout {
         KernelLayout::Linux6_17,
     ];
 
-    /// The layout a kernel of `major.minor` uses, or `None` before 5.7
-    /// (no time namespaces).
+    /// The layout a kernel of `major.minor` uses, or `None` before 5.7,
+    /// the first version the `linux-6.6` pair is built and checked for.
     pub fn of_version(major: u32, minor: u32) -> Option<KernelLayout> {
         Some(match (major, minor) {
             (0..=4, _) | (5, 0..=6) => return None,
@@ -162,7 +162,7 @@ impl fmt::Display for RecogniseError {
             RecogniseError::TooOld(r) => {
                 write!(
                     f,
-                    "Linux {r} predates time namespaces (5.7): no layout is served"
+                    "Linux {r} predates the data layouts served (5.7 and later): no pair serves it"
                 )
             }
             RecogniseError::Unknown { release } => write!(

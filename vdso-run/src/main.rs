@@ -5,9 +5,11 @@
 mod asvdso;
 mod cli;
 mod locate;
+mod nsfile;
 mod offset;
+mod parent;
+mod preload_run;
 mod program;
-mod supervise;
 
 // Shared with the preload library, which uses all of them.
 #[path = "shared/deadline.rs"]
@@ -19,12 +21,28 @@ mod elfcheck;
 #[path = "shared/layout.rs"]
 mod layout;
 
+use std::ffi::OsString;
+use std::path::PathBuf;
+
 use common::note::Variant;
 use common::timens::{self, Offsets};
 use common::vvar::TimensOffset;
 
+use harness::Image;
+
 use cli::{Cli, Failure, Mode};
-use supervise::Plan;
+
+/// Everything decided before PROGRAM starts, in either mode.
+pub struct Plan {
+    pub program: PathBuf,
+    pub argv0: OsString,
+    pub args: Vec<OsString>,
+    pub image_path: PathBuf,
+    pub image: Image,
+    /// `Some` with the time-namespace image.
+    pub offsets: Option<Offsets>,
+    pub verbose: bool,
+}
 
 fn main() {
     // A bug must still end in one line and vdso-run's own exit code.
@@ -71,7 +89,7 @@ fn run() -> Result<i32, Failure> {
     };
     match preload {
         // LD_PRELOAD of the library, vdso-run PROGRAM's parent.
-        Some(preload) => supervise::run(plan, preload),
+        Some(preload) => preload_run::run(plan, preload),
         // `--as-vdso`: the image as the real vDSO of PROGRAM and every
         // program its descendants exec, under ptrace.
         None => asvdso::run(plan),
@@ -86,7 +104,7 @@ fn namespace(cli: &Cli) -> Result<(Option<Offsets>, Variant), Failure> {
     });
     if let Some(offsets) = &offsets {
         // Linux's own checks, against the clocks as they read now.
-        timens::validate(offsets, &supervise::kernel_now())
+        timens::validate(offsets, &nsfile::kernel_now())
             .map_err(|e| Failure::own(format!("bad offset: {e}")))?;
     }
     let variant = if offsets.is_some() {

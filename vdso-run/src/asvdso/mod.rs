@@ -29,9 +29,11 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 
+use crate::Plan;
 use crate::cli::{EXIT_CANNOT_RUN, Failure};
+use crate::nsfile::create_ns_file;
 use crate::offset;
-use crate::supervise::{self, Parent, Plan, create_ns_file, exit_code};
+use crate::parent::{self, Parent, exit_code};
 use sys::Pid;
 use translate::{Call, Pending, Resume, SLOTS};
 
@@ -146,7 +148,7 @@ impl Tracer {
 
     /// Handles every tracee event until PROGRAM and every process it left
     /// behind have gone, forwarding signals as the preload mode does
-    /// (`supervise::forward`).
+    /// (`parent::forward`).
     fn run(&mut self, parent: &Parent) {
         loop {
             loop {
@@ -158,7 +160,7 @@ impl Tracer {
                 }
             }
             let sig = parent.next_signal();
-            supervise::forward(sig, self.program, self.program_status.is_some());
+            parent::forward(sig, self.program, self.program_status.is_some());
         }
     }
 
@@ -167,7 +169,7 @@ impl Tracer {
             "vdso-run: execs given the image: {}; refused: {}",
             self.installed, self.refused
         );
-        supervise::report_translated(Call::ALL.iter().map(|c| c.name()).zip(self.translated));
+        parent::report_translated(Call::ALL.iter().map(|c| c.name()).zip(self.translated));
     }
 }
 

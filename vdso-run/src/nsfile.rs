@@ -1,0 +1,214 @@
+//! The namespace file: one per run, in a shared-memory folder, holding the
+//! data pages (`harness::DataPages`), the control page and the checked
+//! image (shared/layout.rs). vdso-run creates it, writes the namespace's
+//! offsets and sets up the timekeeper of its vvar page, and removes it when
+//! the run ends; a file left by a killed vdso-run is removed by the next.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use common::clock::{CLOCK_BOOTTIME, CLOCK_MONOTONIC, Timespec};
+use common::timens::{self, Now, Offsets};
+use harness::timekeeper::Config;
+use harness::{DataPages, Timekeeper};
+
+use crate::cli::Failure;
+use crate::layout::{CONTROL_OFFSET, CONTROL_SIZE, Control, FILE_SIZE};
+
+/// The host's MONOTONIC and BOOTTIME now, from the kernel.
+pub fn kernel_now() -> Now {
+    let read = |clock| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid clock id and a writable timespec. This binary is
+        // never preloaded, so this is the kernel's clock.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        Timespec {
+            tv_sec: ts.tv_sec,
+            tv_nsec: ts.tv_nsec,
+        }
+    };
+    Now {
+        monotonic: read(CLOCK_MONOTONIC),
+        boottime: read(CLOCK_BOOTTIME),
+    }
+}
+
+/// The namespace file, removed when dropped.
+pub(crate) struct NsFile {
+    pub(crate) path: PathBuf,
+    pub(crate) pages: Arc<DataPages>,
+    pub(crate) file: File,
+}
+
+impl NsFile {
+    /// Writes the namespace's offsets into its page (Linux's checks first),
+    /// then sets up the timekeeper of its vvar page.
+    pub(crate) fn timekeeper(&self, offsets: Option<&Offsets>) -> Result<Timekeeper, Failure> {
+        if let Some(offsets) = offsets {
+            // Before any process can map the page: its readers take no
+            // sequence count.
+            timens::write_page(self.pages.timens(), offsets, &kernel_now())
+                .map_err(|e| Failure::own(format!("bad offset: {e}")))?;
+        }
+        Timekeeper::new(self.pages.clone(), Config::default())
+            .map_err(|e| Failure::own(format!("cannot keep the images' time: {e}")))
+    }
+}
+
+impl Drop for NsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A shared-memory folder: /dev/shm, else $XDG_RUNTIME_DIR, else the
+/// temporary folder.
+fn shm_dir() -> PathBuf {
+    let writable = |p: &Path| {
+        let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else {
+            return false;
+        };
+        // SAFETY: a valid NUL-terminated path.
+        p.is_dir() && unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0
+    };
+    let shm = Path::new("/dev/shm");
+    if writable(shm) {
+        return shm.to_path_buf();
+    }
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)
+        && writable(&dir)
+    {
+        return dir;
+    }
+    std::env::temp_dir()
+}
+
+/// Removes namespace files a killed vdso-run left behind: no process holds
+/// their lock any more, and they are older than a minute (a file only just
+/// created may not be locked yet). The processes of a namespace remove the
+/// file themselves when they notice vdso-run is gone; this catches the rest.
+fn remove_abandoned(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with("vdso-run.") {
+            continue;
+        }
+        let path = entry.path();
+        let old = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(60));
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        // SAFETY: flock on a descriptor we own.
+        let unlocked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        if old && unlocked {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+pub(crate) fn create_ns_file() -> Result<NsFile, Failure> {
+    let dir = shm_dir();
+    remove_abandoned(&dir);
+    let pid = std::process::id();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    for attempt in 0..64u64 {
+        let path = dir.join(format!(
+            "vdso-run.{pid}.{:016x}",
+            seed.wrapping_add(attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        ));
+        match DataPages::create_file(&path) {
+            Ok(pages) => {
+                let file = pages
+                    .fd()
+                    .try_clone_to_owned()
+                    .map(File::from)
+                    .map_err(|e| Failure::own(format!("{}: {e}", path.display())))?;
+                // Liveness: the preload library in any process of the
+                // namespace can tell whether vdso-run still holds this lock
+                // (flock locks go with the open file, which dies with
+                // vdso-run however it dies).
+                // SAFETY: flock on our own descriptor.
+                if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                    let e = io::Error::last_os_error();
+                    let _ = std::fs::remove_file(&path);
+                    return Err(Failure::own(format!("cannot lock {}: {e}", path.display())));
+                }
+                let ns = NsFile {
+                    path,
+                    pages: Arc::new(pages),
+                    file,
+                };
+                ns.file
+                    .set_len(FILE_SIZE as u64)
+                    .map_err(|e| Failure::own(format!("cannot size {}: {e}", ns.path.display())))?;
+                return Ok(ns);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(Failure::own(format!(
+                    "cannot create the namespace file {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Err(Failure::own(format!(
+        "cannot create a namespace file in {}: every name taken",
+        dir.display()
+    )))
+}
+
+/// The control page, mapped read-write in vdso-run.
+pub(crate) struct ControlMap(NonNull<Control>);
+
+impl ControlMap {
+    pub(crate) fn new(file: &File) -> io::Result<ControlMap> {
+        // SAFETY: a new shared mapping of our own file at a kernel-chosen
+        // address; it aliases no Rust object.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                CONTROL_SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                CONTROL_OFFSET as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        NonNull::new(p.cast())
+            .map(ControlMap)
+            .ok_or_else(|| io::Error::other("mmap returned NULL"))
+    }
+
+    pub(crate) fn get(&self) -> &Control {
+        // SAFETY: a live, page-aligned mapping of CONTROL_SIZE bytes holding
+        // only atomics (valid at any bit pattern, zero at first).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for ControlMap {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping; no reference from `get` outlives self.
+        unsafe { libc::munmap(self.0.as_ptr().cast(), CONTROL_SIZE) };
+    }
+}

@@ -548,41 +548,63 @@ pub fn monotonic_ten_days_ahead(
     run
 }
 
-/// What a program printed under vdso-run and under Linux's own time
-/// namespace with the same offsets.
-pub struct BesideLinux {
-    pub ours: HashMap<String, String>,
-    pub linux: HashMap<String, String>,
-    /// How much later the Linux run started, in ns.
-    pub later: i128,
-}
+/// How far apart a program's readings of a clock, each taken relative to
+/// its reading of REALTIME, may be between a run under vdso-run and one in
+/// Linux's own time namespace. A time namespace keeps `clock - REALTIME`
+/// constant (it shifts the one and not the other), so the difference does
+/// not depend on when either run started, which on a loaded machine may be
+/// seconds apart. What remains:
+/// - the time between a program's REALTIME read and its read of the other
+///   clock: microseconds, unless the scheduler preempts it in between (a
+///   time slice of a few ms on a busy 2-core machine; 50 ms allows several);
+/// - coarse clocks lag their precise ones by up to a tick (at most 10 ms);
+/// - MONOTONIC_RAW is not slewed by NTP and REALTIME is, by at most 500 ppm
+///   of the time between the runs (`SLEW_PPM`).
+///
+/// An offset applied wrongly (or to REALTIME) is whole seconds here; a
+/// reading of the wrong clock or a timekeeper off by more than the bound
+/// fails too. (A step of the host's REALTIME between the two runs, such as
+/// an NTP step, would fail it spuriously.)
+pub const BESIDE_LINUX_NS: i128 = 50_000_000;
+const SLEW_PPM: i128 = 500;
+
+/// Clocks that read whole seconds (`time()`, sysinfo's `uptime`): their
+/// value relative to REALTIME moves by less than a second between runs.
+const WHOLE_SECONDS: [&str; 2] = ["time", "uptime"];
 
 /// Linux is the judge: runs PROGRAM under `vdso_run` (vdso-run with its
 /// mode's options) and under `unshare --time --fork` (root only), both with
 /// `--monotonic +10d --boottime` minus half the uptime, and checks that the
-/// two runs printed the same clocks (`name value` lines).
-pub fn beside_linux(
-    mut vdso_run: Command,
-    program: &[impl AsRef<OsStr>],
-    label: &str,
-) -> BesideLinux {
+/// two runs printed the same clocks (`name value` lines, one of them
+/// `realtime` or `clock_realtime`): each run's REALTIME lies within the
+/// host's REALTIME over that run, and every other clock reads the same
+/// relative to REALTIME in both (`BESIDE_LINUX_NS`); an error a clock
+/// reports must be the same in both.
+pub fn beside_linux(mut vdso_run: Command, program: &[impl AsRef<OsStr>], label: &str) {
     let (n_arg, m_arg) = (offset_arg(TEN_DAYS), offset_arg(minus_half_uptime()));
-    let t_ours = host_ns(libc::CLOCK_MONOTONIC);
-    let ours = run(vdso_run
-        .args(["--monotonic", &n_arg, "--boottime", &m_arg, "--"])
-        .args(program))
-    .expect_success();
-    let t_linux = host_ns(libc::CLOCK_MONOTONIC);
-    let linux = run(Command::new("unshare")
-        .args([
-            "--time",
-            "--fork",
-            "--monotonic",
-            &n_arg,
-            "--boottime",
-            &m_arg,
-        ])
-        .args(program));
+    let timed = |cmd: &mut Command| {
+        let before = host_ns(libc::CLOCK_REALTIME);
+        let run = run(cmd);
+        (run, before, host_ns(libc::CLOCK_REALTIME))
+    };
+    let (ours, ours_from, ours_to) = timed(
+        vdso_run
+            .args(["--monotonic", &n_arg, "--boottime", &m_arg, "--"])
+            .args(program),
+    );
+    let ours = ours.expect_success();
+    let (linux, linux_from, linux_to) = timed(
+        Command::new("unshare")
+            .args([
+                "--time",
+                "--fork",
+                "--monotonic",
+                &n_arg,
+                "--boottime",
+                &m_arg,
+            ])
+            .args(program),
+    );
     assert!(
         linux.status.success(),
         "unshare --time cannot create a time namespace here, so vdso-run cannot be compared \
@@ -597,10 +619,44 @@ pub fn beside_linux(
         k
     };
     assert_eq!(sorted(&ours), sorted(&linux), "{label}: different clocks");
-    BesideLinux {
-        ours,
-        linux,
-        later: t_linux - t_ours,
+    let realtime = ["realtime", "clock_realtime"]
+        .into_iter()
+        .find(|k| ours.contains_key(*k))
+        .unwrap_or_else(|| panic!("{label}: no REALTIME reading in {ours:?}"));
+    let (ours_rt, linux_rt) = (parse_ns(&ours[realtime]), parse_ns(&linux[realtime]));
+    // REALTIME is not shifted: each reading lies within its run.
+    for (who, rt, from, to) in [
+        ("vdso-run", ours_rt, ours_from, ours_to),
+        ("Linux's time namespace", linux_rt, linux_from, linux_to),
+    ] {
+        assert!(
+            (from..=to).contains(&rt),
+            "{label}: under {who} REALTIME read {rt}, outside the run ({from} to {to})"
+        );
+    }
+    let between = (linux_from - ours_from).abs();
+    let bound = BESIDE_LINUX_NS + between * SLEW_PPM / 1_000_000;
+    for (clock, value) in &ours {
+        let theirs = &linux[clock];
+        if value.contains("error") || theirs.contains("error") {
+            assert_eq!(value, theirs, "{label} {clock}: errors differ");
+            continue;
+        }
+        let slack = if WHOLE_SECONDS.contains(&clock.as_str()) {
+            NS + bound
+        } else {
+            bound
+        };
+        let d = (parse_ns(value) - ours_rt) - (parse_ns(theirs) - linux_rt);
+        assert!(
+            d.abs() <= slack,
+            "{label} {clock}: vdso-run read {value} and REALTIME {}, Linux's time namespace \
+             {theirs} and REALTIME {}: {:.3} s apart relative to REALTIME (at most {:.3} s)",
+            ours[realtime],
+            linux[realtime],
+            d as f64 / 1e9,
+            slack as f64 / 1e9
+        );
     }
 }
 

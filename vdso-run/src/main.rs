@@ -4,6 +4,7 @@
 
 mod asvdso;
 mod cli;
+mod inherited;
 mod locate;
 mod nsfile;
 mod offset;
@@ -61,6 +62,7 @@ fn main() {
 }
 
 fn run() -> Result<i32, Failure> {
+    inherited::take_sigchld();
     let cli = Cli::parse_args()?;
     let mode = cli.mode();
     let (offsets, variant) = namespace(&cli)?;

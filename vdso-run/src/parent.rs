@@ -27,14 +27,10 @@ fn handled_signals() -> libc::sigset_t {
     set
 }
 
-/// Blocks `set` in this thread (and the threads it starts from now on);
-/// returns the mask before.
-fn block(set: &libc::sigset_t) -> libc::sigset_t {
-    // SAFETY: as above.
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: valid sigset pointers.
-    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, &mut old) };
-    old
+/// Blocks `set` in this thread (and the threads it starts from now on).
+fn block(set: &libc::sigset_t) {
+    // SAFETY: a valid sigset pointer.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, std::ptr::null_mut()) };
 }
 
 /// vdso-run as PROGRAM's parent, in either mode, from before PROGRAM
@@ -42,8 +38,6 @@ fn block(set: &libc::sigset_t) -> libc::sigset_t {
 pub(crate) struct Parent {
     /// The signals taken with sigwaitinfo.
     signals: libc::sigset_t,
-    /// The mask before, PROGRAM's.
-    pub(crate) program_mask: libc::sigset_t,
     /// Keeps the vvar page ticking.
     pub(crate) ticker: Ticker,
 }
@@ -54,17 +48,13 @@ impl Parent {
     /// them; starts the ticker; and makes this process a child subreaper.
     pub(crate) fn start(tk: Timekeeper) -> Parent {
         let signals = handled_signals();
-        let program_mask = block(&signals);
+        block(&signals);
         let ticker = tk.spawn();
         // Orphans of the namespace come to us, not to init: we reap them,
         // and keep ticking until the last one has gone.
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        Parent {
-            signals,
-            program_mask,
-            ticker,
-        }
+        Parent { signals, ticker }
     }
 
     /// The next of the signals it handles (-1 if interrupted).

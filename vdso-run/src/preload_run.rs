@@ -15,7 +15,7 @@ use crate::layout::{
 };
 use crate::nsfile::{ControlMap, create_ns_file};
 use crate::parent::{Parent, report_translated, wait};
-use crate::{offset, program};
+use crate::{inherited, offset, program};
 
 /// Runs PROGRAM under the plan with the preload library at `preload`;
 /// returns its exit code (128 + N for signal N).
@@ -42,7 +42,6 @@ pub fn run(plan: Plan, preload: PathBuf) -> Result<i32, Failure> {
     c.magic.store(MAGIC, Relaxed);
 
     let parent = Parent::start(tk);
-    let old_mask = parent.program_mask;
 
     let mut preload_var = preload.clone().into_os_string();
     if let Some(theirs) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
@@ -66,11 +65,13 @@ pub fn run(plan: Plan, preload: PathBuf) -> Result<i32, Failure> {
         .args(&plan.args)
         .env("LD_PRELOAD", &preload_var)
         .env(ENV_NAMESPACE, &ns.path);
-    // SAFETY: the closure makes only async-signal-safe calls (sigprocmask,
+    // SAFETY: the closure makes only async-signal-safe calls (sigaction,
+    // sigprocmask,
     // prctl, getppid, kill), as required between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
-            libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
+            // std has set SIGPIPE to its default and emptied the mask.
+            inherited::restore();
             // If vdso-run dies, however it dies, the kernel kills PROGRAM:
             // it must not run on data pages that no longer tick.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);

@@ -35,6 +35,11 @@ fn exit_status_is_program_s() {
 }
 
 #[test]
+fn program_inherits_the_signal_dispositions_and_mask_it_would_without_vdso_run() {
+    assert_program_inherits_the_signal_state(as_vdso);
+}
+
+#[test]
 fn sigterm_and_sighup_are_forwarded() {
     assert_sigterm_and_sighup_are_forwarded(|| {
         let mut cmd = as_vdso();

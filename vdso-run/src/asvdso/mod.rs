@@ -254,13 +254,7 @@ pub fn run(plan: Plan) -> Result<i32, Failure> {
         );
     }
 
-    let spawned = spawn::spawn(
-        &plan.program,
-        &plan.argv0,
-        &plan.args,
-        &prog,
-        &parent.program_mask,
-    )?;
+    let spawned = spawn::spawn(&plan.program, &plan.argv0, &plan.args, &prog)?;
     let mut tracer = Tracer {
         offsets: (mono, boot),
         ns_path,

@@ -12,7 +12,7 @@ use std::path::Path;
 use super::filter;
 use super::sys::{self, Pid};
 use crate::cli::Failure;
-use crate::program;
+use crate::{inherited, program};
 
 /// Every ptrace option the tracer relies on. EXITKILL: if vdso-run dies,
 /// however it dies, the kernel kills every tracee, rather than let them run
@@ -55,13 +55,12 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Starts PROGRAM as a tracee. `mask` is the signal mask it gets.
+/// Starts PROGRAM as a tracee, with the signal state vdso-run was given.
 pub fn spawn(
     program: &Path,
     argv0: &OsStr,
     args: &[OsString],
     prog: &[libc::sock_filter],
-    mask: &libc::sigset_t,
 ) -> Result<Spawned, Failure> {
     let path = cstring(program.as_os_str())?;
     let mut argv = vec![cstring(argv0)?];
@@ -97,7 +96,6 @@ pub fn spawn(
     if pid == 0 {
         child(
             parent,
-            mask,
             go_r.as_raw_fd(),
             go_w.as_raw_fd(),
             err_w.as_raw_fd(),
@@ -133,7 +131,6 @@ pub fn spawn(
 #[allow(clippy::too_many_arguments)]
 fn child(
     parent: Pid,
-    mask: &libc::sigset_t,
     go_r: RawFd,
     go_w: RawFd,
     err_w: RawFd,
@@ -152,11 +149,10 @@ fn child(
             libc::_exit(if stage == STAGE_EXEC { 127 } else { 125 })
         }
     };
+    inherited::restore();
     // SAFETY: only async-signal-safe system calls on data prepared before
-    // the fork: the signal mask, the death signal, one read, the filter,
-    // execve.
+    // the fork: the death signal, one read, the filter, execve.
     unsafe {
-        libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut());
         // Until the tracer has attached (and EXITKILL covers it), the
         // kernel kills the child if vdso-run dies.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);

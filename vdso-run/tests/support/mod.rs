@@ -820,6 +820,44 @@ print('sigints', n, flush=True)";
     assert!(run.stdout.contains("sigints 1"), "{}", run.stdout);
 }
 
+/// Every signal disposition and the signal mask PROGRAM starts with are
+/// what it would start with without vdso-run: tests/c/sigstate.c, as a
+/// parent that leaves everything at its default and as one that ignores and
+/// blocks an unusual set (SIGPIPE and SIGCHLD among them), runs vdso-run
+/// (`vdso_run` with the mode's options; with and without offsets), which
+/// runs sigstate again to print what the kernel shows of its own state; the
+/// same parent runs it directly for comparison.
+pub fn assert_program_inherits_the_signal_state(vdso_run: impl Fn() -> Command) {
+    let sigstate = c_program("sigstate");
+    for state in ["default", "odd"] {
+        let direct = run(Command::new(&sigstate)
+            .args([state])
+            .arg(&sigstate)
+            .arg("print"))
+        .expect_success();
+        assert!(direct.stdout.contains("SigIgn:"), "{}", direct.stdout);
+        for offsets in [&[][..], &["--monotonic", "+1d"][..]] {
+            let mut cmd = vdso_run();
+            let program = cmd.get_program().to_owned();
+            let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+            cmd = Command::new(&sigstate);
+            cmd.arg(state)
+                .arg(program)
+                .args(args)
+                .args(offsets)
+                .arg("--")
+                .arg(&sigstate)
+                .arg("print");
+            let ours = run_for(&mut cmd, Duration::from_secs(10)).expect_success();
+            assert_eq!(
+                ours.stdout, direct.stdout,
+                "parent state {state:?}, offsets {offsets:?}: PROGRAM's signal state differs from \
+                 what it is without vdso-run"
+            );
+        }
+    }
+}
+
 /// `run` failed with `code` and one line on stderr, `vdso-run: ...`, that
 /// says each of `says`, and printed nothing. `what` names it in messages.
 pub fn assert_one_line_error(what: &str, run: &Run, code: i32, says: &[&str]) {

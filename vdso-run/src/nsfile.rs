@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -134,30 +135,10 @@ pub(crate) fn create_ns_file() -> Result<NsFile, Failure> {
         ));
         match DataPages::create_file(&path) {
             Ok(pages) => {
-                let file = pages
-                    .fd()
-                    .try_clone_to_owned()
-                    .map(File::from)
-                    .map_err(|e| Failure::own(format!("{}: {e}", path.display())))?;
-                // Liveness: the preload library in any process of the
-                // namespace can tell whether vdso-run still holds this lock
-                // (flock locks go with the open file, which dies with
-                // vdso-run however it dies).
-                // SAFETY: flock on our own descriptor.
-                if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-                    let e = io::Error::last_os_error();
+                return set_up(pages, &path, &dir).map_err(|failure| {
                     let _ = std::fs::remove_file(&path);
-                    return Err(Failure::own(format!("cannot lock {}: {e}", path.display())));
-                }
-                let ns = NsFile {
-                    path,
-                    pages: Arc::new(pages),
-                    file,
-                };
-                ns.file
-                    .set_len(FILE_SIZE as u64)
-                    .map_err(|e| Failure::own(format!("cannot size {}: {e}", ns.path.display())))?;
-                return Ok(ns);
+                    failure
+                });
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => {
@@ -172,6 +153,54 @@ pub(crate) fn create_ns_file() -> Result<NsFile, Failure> {
         "cannot create a namespace file in {}: every name taken",
         dir.display()
     )))
+}
+
+/// A new namespace file's room and lock; the caller removes the file if
+/// this fails.
+fn set_up(pages: DataPages, path: &Path, dir: &Path) -> Result<NsFile, Failure> {
+    let file = pages
+        .fd()
+        .try_clone_to_owned()
+        .map(File::from)
+        .map_err(|e| Failure::own(format!("{}: {e}", path.display())))?;
+    // Before anything is written through a mapping: a page of a sparse file
+    // that a full tmpfs cannot back is a SIGBUS at the write, where a
+    // failed allocation here is a message.
+    allocate(&file).map_err(|e| {
+        Failure::own(format!(
+            "cannot make room for the namespace file {}: {e}; it needs {} KiB in {}",
+            path.display(),
+            FILE_SIZE / 1024,
+            dir.display()
+        ))
+    })?;
+    // Liveness: the preload library in any process of the namespace can
+    // tell whether vdso-run still holds this lock (flock locks go with the
+    // open file, which dies with vdso-run however it dies).
+    // SAFETY: flock on our own descriptor.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = io::Error::last_os_error();
+        return Err(Failure::own(format!("cannot lock {}: {e}", path.display())));
+    }
+    Ok(NsFile {
+        path: path.to_path_buf(),
+        pages: Arc::new(pages),
+        file,
+    })
+}
+
+/// Gives the whole file real blocks: fallocate, or on a filesystem
+/// without it, zeros written.
+fn allocate(file: &File) -> io::Result<()> {
+    // SAFETY: fallocate on our own descriptor, mode 0 (allocate and extend).
+    if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, FILE_SIZE as libc::off_t) } == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() != Some(libc::EOPNOTSUPP) {
+        return Err(e);
+    }
+    file.write_all_at(&[0u8; FILE_SIZE], 0)
 }
 
 /// The control page, mapped read-write in vdso-run.

@@ -4,6 +4,8 @@
 
 mod asvdso;
 mod cli;
+mod fds;
+mod front;
 mod inherited;
 mod locate;
 mod nsfile;
@@ -43,6 +45,10 @@ pub struct Plan {
     /// `Some` with the time-namespace image.
     pub offsets: Option<Offsets>,
     pub verbose: bool,
+    /// `--wait`: return when every process of the namespace has exited.
+    pub wait: bool,
+    /// The front's pid (front.rs): the one the caller knows.
+    pub front: libc::pid_t,
 }
 
 fn main() {
@@ -71,6 +77,7 @@ fn run() -> Result<i32, Failure> {
         Mode::Preload => Some(locate::preload()?),
         Mode::AsVdso => None,
     };
+    let wait = cli.wait();
     let mut command = cli.command.into_iter();
     let argv0 = command.next().unwrap_or_default();
     let program = program::resolve(&argv0)?;
@@ -88,13 +95,18 @@ fn run() -> Result<i32, Failure> {
         image,
         offsets,
         verbose: cli.verbose,
+        wait,
+        // SAFETY: getpid cannot fail.
+        front: unsafe { libc::getpid() },
     };
     match preload {
         // LD_PRELOAD of the library, vdso-run PROGRAM's parent.
-        Some(preload) => preload_run::run(plan, preload),
+        Some(preload) => front::run(plan, |plan, release| {
+            preload_run::run(plan, preload, release)
+        }),
         // `--as-vdso`: the image as the real vDSO of PROGRAM and every
         // program its descendants exec, under ptrace.
-        None => asvdso::run(plan),
+        None => front::run(plan, asvdso::run),
     }
 }
 

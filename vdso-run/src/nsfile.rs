@@ -4,9 +4,11 @@
 //! offsets and sets up the timekeeper of its vvar page, and removes it when
 //! the run ends; a file left by a killed vdso-run is removed by the next.
 
+use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
@@ -18,6 +20,7 @@ use harness::timekeeper::Config;
 use harness::{DataPages, Timekeeper};
 
 use crate::cli::Failure;
+use crate::fds;
 use crate::layout::{CONTROL_OFFSET, CONTROL_SIZE, Control, FILE_SIZE};
 
 /// The host's MONOTONIC and BOOTTIME now, from the kernel.
@@ -41,14 +44,28 @@ pub fn kernel_now() -> Now {
     }
 }
 
-/// The namespace file, removed when dropped.
+/// The namespace file, removed when dropped, or by its janitor if the
+/// keeper dies first.
 pub(crate) struct NsFile {
     pub(crate) path: PathBuf,
     pub(crate) pages: Arc<DataPages>,
     pub(crate) file: File,
+    /// The janitor waits for this pipe's end to close.
+    _janitor: Option<OwnedFd>,
 }
 
 impl NsFile {
+    /// Creates the namespace file, named after the front's pid (the pid
+    /// the caller knows vdso-run by), and its janitor. Must run before the
+    /// keeper has threads or is a subreaper (see `janitor`).
+    pub(crate) fn create(front: libc::pid_t) -> Result<NsFile, Failure> {
+        let mut ns = create_ns_file(front)?;
+        let path = CString::new(ns.path.as_os_str().as_bytes())
+            .map_err(|_| Failure::own("the namespace file's path contains a NUL byte"))?;
+        ns._janitor = janitor(&path);
+        Ok(ns)
+    }
+
     /// Writes the namespace's offsets into its page (Linux's checks first),
     /// then sets up the timekeeper of its vvar page.
     pub(crate) fn timekeeper(&self, offsets: Option<&Offsets>) -> Result<Timekeeper, Failure> {
@@ -120,10 +137,9 @@ fn remove_abandoned(dir: &Path) {
     }
 }
 
-pub(crate) fn create_ns_file() -> Result<NsFile, Failure> {
+fn create_ns_file(pid: libc::pid_t) -> Result<NsFile, Failure> {
     let dir = shm_dir();
     remove_abandoned(&dir);
-    let pid = std::process::id();
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -135,9 +151,8 @@ pub(crate) fn create_ns_file() -> Result<NsFile, Failure> {
         ));
         match DataPages::create_file(&path) {
             Ok(pages) => {
-                return set_up(pages, &path, &dir).map_err(|failure| {
+                return set_up(pages, &path, &dir).inspect_err(|_| {
                     let _ = std::fs::remove_file(&path);
-                    failure
                 });
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -186,6 +201,7 @@ fn set_up(pages: DataPages, path: &Path, dir: &Path) -> Result<NsFile, Failure> 
         path: path.to_path_buf(),
         pages: Arc::new(pages),
         file,
+        _janitor: None,
     })
 }
 
@@ -240,4 +256,49 @@ impl Drop for ControlMap {
         // SAFETY: our own mapping; no reference from `get` outlives self.
         unsafe { libc::munmap(self.0.as_ptr().cast(), CONTROL_SIZE) };
     }
+}
+
+/// Removes the namespace file if the keeper dies without removing it
+/// (SIGKILL, or with the front: PR_SET_PDEATHSIG): a detached process that
+/// waits for the end of a pipe only the keeper holds, then unlinks the
+/// file. It is started with a double fork, so that it is nobody's child
+/// here (the keeper waits for all its children) and survives the keeper.
+/// Returns the pipe's write end, to hold until the file is removed.
+fn janitor(path: &CString) -> Option<OwnedFd> {
+    let (r, w) = fds::pipe().ok()?;
+    // SAFETY: a valid path; a new descriptor or -1.
+    let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    // SAFETY: the keeper has no other thread yet; the children make only
+    // system calls on data prepared before the fork.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: as above: async-signal-safe calls, then _exit.
+        unsafe {
+            if libc::fork() != 0 {
+                libc::_exit(0);
+            }
+            libc::setsid();
+            for fd in 0..3 {
+                libc::dup2(null, fd);
+            }
+            libc::close(w.as_raw_fd());
+            let mut byte = 0u8;
+            while libc::read(r.as_raw_fd(), (&raw mut byte).cast(), 1) != 0
+                && *libc::__errno_location() == libc::EINTR
+            {}
+            libc::unlink(path.as_ptr());
+            libc::_exit(0);
+        }
+    }
+    if null >= 0 {
+        // SAFETY: our own descriptor.
+        unsafe { libc::close(null) };
+    }
+    if pid > 0 {
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+    }
+    drop(r);
+    Some(w)
 }

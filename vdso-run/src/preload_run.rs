@@ -10,17 +10,18 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use crate::Plan;
 use crate::cli::Failure;
+use crate::front::Release;
 use crate::layout::{
     Control, ENV_NAMESPACE, FLAG_COUNT, FLAG_TIMENS, IMAGE_OFFSET, MAGIC, SERVED, TRANSLATED,
 };
-use crate::nsfile::{ControlMap, create_ns_file};
-use crate::parent::{Parent, report_translated, wait};
+use crate::nsfile::{ControlMap, NsFile};
+use crate::parent::{Parent, exit_code, report_translated, wait_program, wait_rest};
 use crate::{inherited, offset, program};
 
-/// Runs PROGRAM under the plan with the preload library at `preload`;
-/// returns its exit code (128 + N for signal N).
-pub fn run(plan: Plan, preload: PathBuf) -> Result<i32, Failure> {
-    let ns = create_ns_file()?;
+/// Runs PROGRAM under the plan with the preload library at `preload`, as
+/// the keeper (front.rs); returns its exit code (128 + N for signal N).
+pub fn run(plan: Plan, preload: PathBuf, release: Release) -> Result<i32, Failure> {
+    let ns = NsFile::create(plan.front)?;
     let control = ControlMap::new(&ns.file)
         .map_err(|e| Failure::own(format!("cannot map {}: {e}", ns.path.display())))?;
     ns.file
@@ -38,10 +39,10 @@ pub fn run(plan: Plan, preload: PathBuf) -> Result<i32, Failure> {
     }
     c.flags.store(flags, Relaxed);
     c.image_len.store(plan.image.bytes().len() as u32, Relaxed);
-    c.timekeeper_pid.store(std::process::id(), Relaxed);
+    c.timekeeper_pid.store(plan.front as u32, Relaxed);
     c.magic.store(MAGIC, Relaxed);
 
-    let parent = Parent::start(tk);
+    let mut parent = Parent::start(tk, release);
 
     let mut preload_var = preload.clone().into_os_string();
     if let Some(theirs) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
@@ -59,7 +60,8 @@ pub fn run(plan: Plan, preload: PathBuf) -> Result<i32, Failure> {
         );
     }
 
-    let parent_pid = std::process::id() as libc::pid_t;
+    // SAFETY: getpid cannot fail.
+    let parent_pid = unsafe { libc::getpid() };
     let mut cmd = Command::new(&plan.program);
     cmd.arg0(&plan.argv0)
         .args(&plan.args)
@@ -86,16 +88,34 @@ pub fn run(plan: Plan, preload: PathBuf) -> Result<i32, Failure> {
         .map_err(|e| program::exec_failure(&plan.program, e))?;
     let program = child.id() as libc::pid_t;
     drop(child);
+    parent.detach();
 
-    let status = wait(program, &parent, plan.verbose);
+    let (status, left_some) = wait_program(program, &parent);
+    let code = exit_code(status);
+    let mut reported = false;
+    if left_some {
+        reported = parent.program_left_some(code, || {
+            if plan.verbose {
+                report(c);
+            }
+        });
+        if plan.verbose && !reported {
+            eprintln!(
+                "vdso-run: PROGRAM has exited; waiting for the processes it left behind (the \
+                 namespace lives as long as they do)"
+            );
+        }
+        wait_rest(&parent);
+    }
 
     drop(parent.ticker.stop());
-    if plan.verbose {
+    if plan.verbose && !reported {
         report(c);
     }
     drop(control);
     drop(ns);
-    Ok(status)
+    parent.release.send(code);
+    Ok(code)
 }
 
 /// `--verbose` at exit: the calls each entry served, and the translations.

@@ -190,13 +190,7 @@ fn no_other_tracer_can_attach() {
     // And neither can this test process, by pid.
     let child = spawn(as_vdso().args(["--", "sleep", "2"]));
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let sleeper =
-        std::fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id()))
-            .expect("children")
-            .split_whitespace()
-            .next()
-            .and_then(|p| p.parse::<i32>().ok())
-            .expect("sleep's pid");
+    let sleeper = descendant_named(child.id() as i32, "sleep");
     // SAFETY: a ptrace request with integer arguments.
     let r = unsafe { libc::ptrace(libc::PTRACE_SEIZE, sleeper, 0, 0) };
     let e = std::io::Error::last_os_error();

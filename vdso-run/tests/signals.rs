@@ -18,6 +18,11 @@ fn program_inherits_the_signal_dispositions_and_mask_it_would_without_vdso_run()
 }
 
 #[test]
+fn a_stopped_orphan_does_not_keep_vdso_run_waiting() {
+    assert_a_stopped_orphan_does_not_keep_vdso_run_waiting(vdso_run);
+}
+
+#[test]
 fn sigterm_and_sighup_are_forwarded() {
     assert_sigterm_and_sighup_are_forwarded(vdso_run);
 }

@@ -25,13 +25,13 @@ mod translate;
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 
 use crate::Plan;
 use crate::cli::{EXIT_CANNOT_RUN, Failure};
-use crate::nsfile::create_ns_file;
+use crate::front::Release;
+use crate::nsfile::NsFile;
 use crate::offset;
 use crate::parent::{self, Parent, exit_code};
 use sys::Pid;
@@ -146,10 +146,10 @@ impl Tracer {
         }
     }
 
-    /// Handles every tracee event until PROGRAM and every process it left
-    /// behind have gone, forwarding signals as the preload mode does
-    /// (`parent::forward`).
-    fn run(&mut self, parent: &Parent) {
+    /// Handles every tracee event until PROGRAM has gone (`until_program`)
+    /// or until every process it left behind has gone too, forwarding
+    /// signals as the preload mode does (`parent::forward`).
+    fn run(&mut self, parent: &Parent, until_program: bool) {
         loop {
             loop {
                 match sys::wait(-1, true) {
@@ -157,6 +157,9 @@ impl Tracer {
                     Ok(None) => break,
                     // ECHILD: no child and no tracee left.
                     Err(_) => return,
+                }
+                if until_program && self.program_status.is_some() {
+                    return;
                 }
             }
             let sig = parent.next_signal();
@@ -173,53 +176,10 @@ impl Tracer {
     }
 }
 
-/// Removes the namespace file if vdso-run is killed (the tracees die with
-/// it, so none of them is left to notice): a detached process that waits
-/// for the end of a pipe only vdso-run holds, then unlinks the file. It is
-/// started with a double fork, so that it is nobody's child here (the
-/// tracer waits for all its children) and survives vdso-run. Returns the
-/// pipe's write end, to hold until exit.
-fn janitor(path: &CString) -> Option<std::os::fd::OwnedFd> {
-    let (r, w) = spawn::pipe().ok()?;
-    // SAFETY: a valid path; a new descriptor or -1.
-    let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-    // SAFETY: vdso-run has no other thread yet; the children make only
-    // system calls on data prepared before the fork.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        // SAFETY: as above: async-signal-safe calls, then _exit.
-        unsafe {
-            if libc::fork() != 0 {
-                libc::_exit(0);
-            }
-            libc::setsid();
-            for fd in 0..3 {
-                libc::dup2(null, fd);
-            }
-            libc::close(w.as_raw_fd());
-            let mut byte = 0u8;
-            while libc::read(r.as_raw_fd(), (&raw mut byte).cast(), 1) != 0
-                && *libc::__errno_location() == libc::EINTR
-            {}
-            libc::unlink(path.as_ptr());
-            libc::_exit(0);
-        }
-    }
-    if null >= 0 {
-        // SAFETY: our own descriptor.
-        unsafe { libc::close(null) };
-    }
-    if pid > 0 {
-        let _ = sys::wait(pid, false);
-    }
-    drop(r);
-    Some(w)
-}
-
-/// Runs PROGRAM with the image as its vDSO; returns its exit code.
-/// PROGRAM has passed `check_program`.
-pub fn run(plan: Plan) -> Result<i32, Failure> {
-    let ns = create_ns_file()?;
+/// Runs PROGRAM with the image as its vDSO, as the keeper (front.rs);
+/// returns its exit code. PROGRAM has passed `check_program`.
+pub fn run(plan: Plan, release: Release) -> Result<i32, Failure> {
+    let ns = NsFile::create(plan.front)?;
     // Every process of the tree opens it by path, whatever user it becomes:
     // it holds only the clocks.
     let _ = ns
@@ -228,8 +188,6 @@ pub fn run(plan: Plan) -> Result<i32, Failure> {
     let tk = ns.timekeeper(plan.offsets.as_ref())?;
     let ns_path = CString::new(ns.path.as_os_str().as_bytes())
         .map_err(|_| Failure::own("the namespace file's path contains a NUL byte"))?;
-    // Before any thread or the subreaper flag: see `janitor`.
-    let _janitor = janitor(&ns_path);
 
     let (mono, boot) = plan
         .offsets
@@ -240,7 +198,7 @@ pub fn run(plan: Plan) -> Result<i32, Failure> {
         boottime: boot != 0,
     });
 
-    let parent = Parent::start(tk);
+    let mut parent = Parent::start(tk, release);
 
     if plan.verbose {
         eprintln!(
@@ -255,6 +213,7 @@ pub fn run(plan: Plan) -> Result<i32, Failure> {
     }
 
     let spawned = spawn::spawn(&plan.program, &plan.argv0, &plan.args, &prog)?;
+    parent.detach();
     let mut tracer = Tracer {
         offsets: (mono, boot),
         ns_path,
@@ -271,20 +230,32 @@ pub fn run(plan: Plan) -> Result<i32, Failure> {
         refused: 0,
         translated: [0; Call::ALL.len()],
     };
-    tracer.run(&parent);
+    tracer.run(&parent, true);
+    let result = if !tracer.program_execed
+        && let Some(failure) = spawned.failure(&plan.program)
+    {
+        Err(failure)
+    } else if tracer.program_refused {
+        Ok(EXIT_CANNOT_RUN)
+    } else {
+        Ok(tracer.program_status.map_or(EXIT_CANNOT_RUN, exit_code))
+    };
+    let code = result.as_ref().map_or_else(|f| f.code, |c| *c);
+    let mut reported = false;
+    if !parent::children().is_empty() {
+        reported = parent.program_left_some(code, || {
+            if plan.verbose {
+                tracer.report();
+            }
+        });
+        tracer.run(&parent, false);
+    }
 
     drop(parent.ticker.stop());
-    if plan.verbose {
+    if plan.verbose && !reported {
         tracer.report();
     }
     drop(ns);
-    if !tracer.program_execed
-        && let Some(failure) = spawned.failure(&plan.program)
-    {
-        return Err(failure);
-    }
-    if tracer.program_refused {
-        return Ok(EXIT_CANNOT_RUN);
-    }
-    Ok(tracer.program_status.map_or(EXIT_CANNOT_RUN, exit_code))
+    parent.release.send(code);
+    result
 }

@@ -5,13 +5,14 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::filter;
 use super::sys::{self, Pid};
 use crate::cli::Failure;
+use crate::fds::pipe;
 use crate::{inherited, program};
 
 /// Every ptrace option the tracer relies on. EXITKILL: if vdso-run dies,
@@ -42,17 +43,6 @@ fn cstring(s: &OsStr) -> Result<CString, Failure> {
             s.to_string_lossy()
         ))
     })
-}
-
-/// A pipe, both ends close-on-exec: (read end, write end).
-pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: a valid array of two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors are new and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// Starts PROGRAM as a tracee, with the signal state vdso-run was given.

@@ -173,18 +173,29 @@ pub fn run(cmd: &mut Command) -> Run {
     run_for(cmd, WATCHDOG)
 }
 
-/// vdso-run removes its namespace file however PROGRAM ends.
+/// vdso-run removes its namespace file however PROGRAM ends: at once when
+/// PROGRAM left nothing behind, else (its keeper, in the background) just
+/// after the last process it left behind has exited, which may be a moment
+/// after that process closed its output.
 pub fn assert_no_leftover_file(pid: u32) {
     let prefix = format!("vdso-run.{pid}.");
+    let start = Instant::now();
     for dir in ["/dev/shm", "/tmp"] {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                assert!(
-                    !name.starts_with(&prefix),
-                    "vdso-run (pid {pid}) left {dir}/{name} behind"
-                );
-            }
+        loop {
+            let left = std::fs::read_dir(dir).ok().and_then(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .find(|name| name.starts_with(&prefix))
+            });
+            let Some(name) = left else {
+                break;
+            };
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "vdso-run (pid {pid}) left {dir}/{name} behind"
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
@@ -775,6 +786,41 @@ pub fn state(pid: i32) -> Option<char> {
     (c != 'Z' && c != 'X').then_some(c)
 }
 
+/// Every process below `pid` (children, theirs, ...), from /proc.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+                for child in list.split_whitespace().filter_map(|c| c.parse().ok()) {
+                    found.push(child);
+                    todo.push(child);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The process below `pid` whose command name is `comm`, once there is one.
+pub fn descendant_named(pid: i32, comm: &str) -> i32 {
+    let start = Instant::now();
+    loop {
+        let hit = descendants(pid).into_iter().find(|d| {
+            std::fs::read_to_string(format!("/proc/{d}/comm")).is_ok_and(|c| c.trim() == comm)
+        });
+        if let Some(d) = hit {
+            return d;
+        }
+        assert!(start.elapsed() < WATCHDOG, "no {comm} below {pid}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// PROGRAM's exit status is vdso-run's, 128 + N when signal N ended it.
 /// `vdso_run` makes vdso-run's command with the mode's options.
 pub fn assert_exit_status_is_program_s(vdso_run: impl Fn() -> Command) {
@@ -796,6 +842,73 @@ pub fn assert_sigterm_and_sighup_are_forwarded(vdso_run: impl Fn() -> Command) {
         let run = finish(&text, child, WATCHDOG);
         assert_eq!(run.code(), Some(128 + sig), "{}", run.stderr);
         assert!(run.elapsed < Duration::from_secs(5));
+        assert_no_leftover_file(run.pid);
+    }
+}
+
+/// Waits until `ok` holds, for at most three seconds.
+pub fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < Duration::from_secs(3), "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A stopped process PROGRAM left behind does not keep vdso-run waiting.
+/// By default vdso-run returns with PROGRAM, as `unshare --fork` does, and
+/// the kernel then wakes the orphaned process group with SIGHUP and
+/// SIGCONT, which ends it. With `--wait` vdso-run waits for it, and SIGTERM
+/// or SIGINT to vdso-run after PROGRAM has exited ends the wait at once with
+/// PROGRAM's status.
+pub fn assert_a_stopped_orphan_does_not_keep_vdso_run_waiting(vdso_run: impl Fn() -> Command) {
+    let pidfile = tmp_dir().join("stopped-orphan");
+    // The pause lets the stop take effect before PROGRAM exits: a process
+    // that stops only after its process group was orphaned stays stopped
+    // (the kernel wakes the stopped ones at the moment of orphaning), and
+    // under --as-vdso the stop passes through the tracer first.
+    let script = format!(
+        "sleep 30 >/dev/null 2>&1 & echo $! $$ > {}; kill -STOP $!; sleep 0.3",
+        pidfile.display()
+    );
+    // (the orphan, PROGRAM)
+    let pids = || -> (i32, i32) {
+        let mut line = String::new();
+        eventually("PROGRAM never wrote the pids", || {
+            line = std::fs::read_to_string(&pidfile).unwrap_or_default();
+            line.ends_with('\n')
+        });
+        let mut pids = line.split_whitespace().map(|p| p.parse().expect("pid"));
+        (pids.next().expect("pid"), pids.next().expect("pid"))
+    };
+    let _ = std::fs::remove_file(&pidfile);
+    let run = run_for(
+        vdso_run().args(["--", "sh", "-c", &script]),
+        Duration::from_secs(5),
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    let (pid, _) = pids();
+    eventually("the stopped orphan outlived its process group", || {
+        state(pid).is_none()
+    });
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let _ = std::fs::remove_file(&pidfile);
+        let mut cmd = vdso_run();
+        cmd.args(["--wait", "--", "sh", "-c", &script]);
+        let mut child = spawn(&mut cmd);
+        let (pid, program) = pids();
+        eventually("PROGRAM did not exit", || state(program).is_none());
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "--wait returned while a process PROGRAM left behind is there"
+        );
+        kill(child.id() as i32, sig);
+        let run = finish("vdso-run --wait", child, Duration::from_secs(3));
+        assert_eq!(run.code(), Some(0), "signal {sig}: {}", run.stderr);
+        eventually("the stopped orphan outlived the wait", || {
+            state(pid).is_none()
+        });
         assert_no_leftover_file(run.pid);
     }
 }

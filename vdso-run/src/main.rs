@@ -52,9 +52,10 @@ pub struct Plan {
 }
 
 fn main() {
-    // A bug must still end in one line and vdso-run's own exit code.
+    // A bug must still end in one line and vdso-run's own exit code (the
+    // namespace file's janitor removes the file).
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("vdso-run: internal error: {info}");
+        eprintln!("vdso-run: internal error: {}", one_line(&info.to_string()));
         std::process::exit(cli::EXIT_FAILURE);
     }));
     let code = match run() {
@@ -127,4 +128,26 @@ fn namespace(cli: &Cli) -> Result<(Option<Offsets>, Variant), Failure> {
         Variant::Host
     };
     Ok((offsets, variant))
+}
+
+/// A message as one line: its lines joined (a panic's says "panicked at
+/// FILE:LINE:" on a line of its own).
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_panic_message_is_one_line() {
+        let text = "panicked at src/x.rs:1:2:\nsomething broke\n  at depth\n";
+        assert_eq!(
+            super::one_line(text),
+            "panicked at src/x.rs:1:2: something broke at depth"
+        );
+    }
 }

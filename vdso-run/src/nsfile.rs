@@ -62,7 +62,12 @@ impl NsFile {
         let mut ns = create_ns_file(front)?;
         let path = CString::new(ns.path.as_os_str().as_bytes())
             .map_err(|_| Failure::own("the namespace file's path contains a NUL byte"))?;
-        ns._janitor = janitor(&path);
+        ns._janitor = Some(janitor(&path).map_err(|e| {
+            Failure::own(format!(
+                "cannot start the process that removes {} if vdso-run dies: {e}",
+                ns.path.display()
+            ))
+        })?);
         Ok(ns)
     }
 
@@ -177,7 +182,7 @@ fn set_up(pages: DataPages, path: &Path, dir: &Path) -> Result<NsFile, Failure> 
         .fd()
         .try_clone_to_owned()
         .map(File::from)
-        .map_err(|e| Failure::own(format!("{}: {e}", path.display())))?;
+        .map_err(|e| Failure::own(format!("cannot hold {} open: {e}", path.display())))?;
     // Before anything is written through a mapping: a page of a sparse file
     // that a full tmpfs cannot back is a SIGBUS at the write, where a
     // failed allocation here is a message.
@@ -264,8 +269,8 @@ impl Drop for ControlMap {
 /// file. It is started with a double fork, so that it is nobody's child
 /// here (the keeper waits for all its children) and survives the keeper.
 /// Returns the pipe's write end, to hold until the file is removed.
-fn janitor(path: &CString) -> Option<OwnedFd> {
-    let (r, w) = fds::pipe().ok()?;
+fn janitor(path: &CString) -> io::Result<OwnedFd> {
+    let (r, w) = fds::pipe()?;
     // SAFETY: a valid path; a new descriptor or -1.
     let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
     // SAFETY: the keeper has no other thread yet; the children make only
@@ -294,11 +299,12 @@ fn janitor(path: &CString) -> Option<OwnedFd> {
         // SAFETY: our own descriptor.
         unsafe { libc::close(null) };
     }
-    if pid > 0 {
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
     }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
     drop(r);
-    Some(w)
+    Ok(w)
 }

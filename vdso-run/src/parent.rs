@@ -8,6 +8,7 @@ use std::io;
 use harness::Timekeeper;
 use harness::timekeeper::Ticker;
 
+use crate::cli::Failure;
 use crate::fds;
 use crate::front::Release;
 
@@ -68,7 +69,7 @@ impl Parent {
     /// Blocks the signals the keeper takes before the ticker thread exists,
     /// so that it inherits the mask and never takes them; starts the
     /// ticker; and makes this process a child subreaper.
-    pub(crate) fn start(tk: Timekeeper, release: Release) -> Parent {
+    pub(crate) fn start(tk: Timekeeper, release: Release) -> Result<Parent, Failure> {
         let signals = taken_signals();
         // SAFETY: a valid sigset pointer.
         unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &signals, std::ptr::null_mut()) };
@@ -77,16 +78,20 @@ impl Parent {
             // disposition vdso-run was given: inherited.rs).
             unsafe { libc::signal(sig, libc::SIG_IGN) };
         }
-        let ticker = tk.spawn();
+        let ticker = tk.try_spawn().map_err(|e| {
+            Failure::own(format!(
+                "cannot start the thread that keeps the images' time: {e}"
+            ))
+        })?;
         // Orphans of the namespace come to us, not to init: we reap them,
         // and keep ticking until the last one has gone.
         // SAFETY: prctl with integer arguments.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        Parent {
+        Ok(Parent {
             signals,
             ticker,
             release,
-        }
+        })
     }
 
     /// PROGRAM has started: the keeper leaves the caller's session and

@@ -42,7 +42,7 @@ pub fn run(plan: Plan, preload: PathBuf, release: Release) -> Result<i32, Failur
     c.timekeeper_pid.store(plan.front as u32, Relaxed);
     c.magic.store(MAGIC, Relaxed);
 
-    let mut parent = Parent::start(tk, release);
+    let mut parent = Parent::start(tk, release)?;
 
     let mut preload_var = preload.clone().into_os_string();
     if let Some(theirs) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {

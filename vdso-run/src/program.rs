@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{EXIT_CANNOT_RUN, EXIT_NOT_FOUND, Failure};
+use crate::cli::{EXIT_CANNOT_RUN, EXIT_FAILURE, EXIT_NOT_FOUND, Failure};
 use crate::elfcheck::{self, Kind, Source};
 
 /// A file, for `elfcheck::inspect`.
@@ -149,13 +149,15 @@ pub fn check_reachable(path: &Path) -> Result<(), Failure> {
     })
 }
 
-/// PROGRAM's exec failed: exit 127 if it was not found, else 126, as
-/// env(1) says.
+/// PROGRAM could not be started: exit 127 if it was not found, 126 if it
+/// cannot be run, as env(1) says; but out of descriptors or processes
+/// (the pipes and the fork of starting it; execve itself opens no
+/// descriptor of the caller's) is vdso-run's own failure, 125.
 pub fn exec_failure(program: &Path, e: std::io::Error) -> Failure {
-    let code = if e.kind() == std::io::ErrorKind::NotFound {
-        EXIT_NOT_FOUND
-    } else {
-        EXIT_CANNOT_RUN
+    let code = match e.raw_os_error() {
+        Some(libc::ENOENT) => EXIT_NOT_FOUND,
+        Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN) => EXIT_FAILURE,
+        _ => EXIT_CANNOT_RUN,
     };
     Failure::new(code, format!("cannot run {}: {e}", program.display()))
 }

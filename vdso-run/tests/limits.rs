@@ -60,3 +60,58 @@ echo left $(ls -A /dev/shm)",
         );
     }
 }
+
+/// Runs vdso-run (`mode`) under the shell limit `ulimit FLAG VALUE`, for
+/// each value, and checks that each run either succeeds or is vdso-run's
+/// own failure (one line, 125, nothing left behind, no panic). Values so
+/// small that the dynamic loader cannot even start vdso-run (the loader's
+/// message, 127) say nothing about vdso-run. Returns how many runs were
+/// vdso-run's own failure.
+fn under_limit(flag: &str, values: impl Iterator<Item = u32>, mode: &[&str]) -> usize {
+    let mut failures = 0;
+    for value in values {
+        let script = format!(
+            "ulimit {flag} {value} && exec {} -- true",
+            vdso_run_line(mode)
+        );
+        let run = run(Command::new("sh")
+            .args(["-c", &script])
+            .env("VDSO_DIR", images_dir()));
+        let what = format!("{mode:?} under ulimit {flag} {value}");
+        if run.code() == Some(0) {
+            continue;
+        }
+        if run.code() == Some(127) && run.stderr.contains("error while loading shared libraries") {
+            continue;
+        }
+        assert_one_line_error(&what, &run, 125, &[]);
+        // The front's pid is the shell's, which exec'd it.
+        assert_no_leftover_file(run.pid);
+        failures += 1;
+    }
+    failures
+}
+
+#[test]
+fn too_little_address_space_is_one_line_and_125() {
+    // From too little to load vdso-run at all to enough to run it: every
+    // step of vdso-run's start-up fails somewhere in between.
+    for mode in MODES {
+        let failures = under_limit("-v", (4000..=14000).step_by(250), mode);
+        assert!(
+            failures > 0,
+            "{mode:?}: no value of ulimit -v made vdso-run itself fail"
+        );
+    }
+}
+
+#[test]
+fn too_few_descriptors_is_one_line_and_125() {
+    for mode in MODES {
+        let failures = under_limit("-n", 3..=16, mode);
+        assert!(
+            failures > 0,
+            "{mode:?}: no value of ulimit -n made vdso-run itself fail"
+        );
+    }
+}

@@ -23,6 +23,11 @@ fn a_stopped_orphan_does_not_keep_vdso_run_waiting() {
 }
 
 #[test]
+fn no_namespace_file_is_left_however_vdso_run_ends() {
+    assert_no_file_is_left_however_vdso_run_ends(vdso_run);
+}
+
+#[test]
 fn sigterm_and_sighup_are_forwarded() {
     assert_sigterm_and_sighup_are_forwarded(vdso_run);
 }

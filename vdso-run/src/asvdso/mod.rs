@@ -198,7 +198,7 @@ pub fn run(plan: Plan, release: Release) -> Result<i32, Failure> {
         boottime: boot != 0,
     });
 
-    let mut parent = Parent::start(tk, release);
+    let mut parent = Parent::start(tk, release)?;
 
     if plan.verbose {
         eprintln!(

@@ -68,7 +68,9 @@ pub fn spawn(
         len: u16::try_from(prog.len()).expect("a short filter"),
         filter: prog.as_ptr().cast_mut(),
     };
-    let pipe = || pipe().map_err(|e| Failure::own(format!("pipe: {e}")));
+    let pipe = || {
+        pipe().map_err(|e| Failure::own(format!("cannot start {}: pipe: {e}", program.display())))
+    };
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     // SAFETY: getpid cannot fail.

@@ -913,6 +913,55 @@ pub fn assert_a_stopped_orphan_does_not_keep_vdso_run_waiting(vdso_run: impl Fn(
     }
 }
 
+/// However vdso-run ends, its namespace file goes: SIGUSR1 (passed on to
+/// PROGRAM, which it ends: 128 + 10), SIGXCPU (which the kernel sends about
+/// vdso-run itself and which ends it; its keeper and PROGRAM die with it),
+/// and SIGKILL of the keeper, the process that holds the file (one line and
+/// 125 from the front; PROGRAM dies with the keeper).
+pub fn assert_no_file_is_left_however_vdso_run_ends(vdso_run: impl Fn() -> Command) {
+    let start = |what: &str| {
+        let mut cmd = vdso_run();
+        cmd.args(["--", "sleep", "30"]);
+        let child = spawn(&mut cmd);
+        let front = child.id() as i32;
+        let sleep = descendant_named(front, "sleep");
+        (format!("{what}: {cmd:?}"), child, front, sleep)
+    };
+    let (what, child, front, _) = start("SIGUSR1");
+    kill(front, libc::SIGUSR1);
+    let run = finish(&what, child, WATCHDOG);
+    assert_eq!(
+        run.code(),
+        Some(128 + libc::SIGUSR1),
+        "{what}: {}",
+        run.stderr
+    );
+    assert_eq!(run.stderr, "", "{what}");
+    assert_no_leftover_file(run.pid);
+
+    let (what, child, front, sleep_pid) = start("SIGXCPU");
+    kill(front, libc::SIGXCPU);
+    let run = finish(&what, child, WATCHDOG);
+    assert_eq!(run.code(), None, "{what}: {}", run.stderr);
+    eventually(&format!("{what}: PROGRAM outlived vdso-run"), || {
+        state(sleep_pid).is_none()
+    });
+    assert_no_leftover_file(run.pid);
+
+    let (what, child, front, sleep_pid) = start("SIGKILL of the keeper");
+    let keeper = descendants(front)
+        .into_iter()
+        .find(|d| descendants(*d).contains(&sleep_pid))
+        .expect("the keeper: the process between vdso-run and PROGRAM");
+    kill(keeper, libc::SIGKILL);
+    let run = finish(&what, child, WATCHDOG);
+    assert_one_line_error(&what, &run, 125, &["was killed by signal 9"]);
+    eventually(&format!("{what}: PROGRAM outlived the keeper"), || {
+        state(sleep_pid).is_none()
+    });
+    assert_no_leftover_file(run.pid);
+}
+
 /// The terminal sends SIGINT to the whole process group: vdso-run must not
 /// send it a second time. PROGRAM counts the SIGINTs it gets.
 pub fn assert_sigint_to_the_group_reaches_program_once(vdso_run: impl Fn() -> Command) {

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -60,6 +60,12 @@ impl NsFile {
     /// keeper has threads or is a subreaper (see `janitor`).
     pub(crate) fn create(front: libc::pid_t) -> Result<NsFile, Failure> {
         let mut ns = create_ns_file(front)?;
+        // Every process of the namespace opens it by path, whatever user it
+        // becomes and whatever vdso-run's umask: it holds only the clocks
+        // (and counters, which only vdso-run's user can add to).
+        ns.file
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Failure::own(format!("cannot chmod {}: {e}", ns.path.display())))?;
         let path = CString::new(ns.path.as_os_str().as_bytes())
             .map_err(|_| Failure::own("the namespace file's path contains a NUL byte"))?;
         ns._janitor = Some(janitor(&path).map_err(|e| {

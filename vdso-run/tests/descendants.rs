@@ -93,3 +93,33 @@ fn a_child_left_running_keeps_the_namespace_alive() {
         );
     }
 }
+
+#[test]
+fn a_descendant_that_becomes_another_user_keeps_the_namespace() {
+    // Whatever vdso-run's umask, every user can open the namespace file (it
+    // holds only the clocks): a root shell drops to nobody and execs.
+    let clocks = c_program("clocks");
+    let public = Public::new(&[&clocks]);
+    let script = format!(
+        "umask 077; exec {} --monotonic +10d -- setpriv --reuid={NOBODY} --regid={NOBODY} \
+         --clear-groups {}",
+        public.vdso_run_line(),
+        public.path(&clocks).display()
+    );
+    let before = host_ns(libc::CLOCK_MONOTONIC);
+    let run = run(std::process::Command::new("sh").args(["-c", &script])).expect_success();
+    let mono = parse_ns(
+        run.values()
+            .get("monotonic")
+            .unwrap_or_else(|| panic!("{}\n{}", run.stdout, run.stderr)),
+    );
+    let after = host_ns(libc::CLOCK_MONOTONIC);
+    assert_near(
+        "nobody's CLOCK_MONOTONIC",
+        mono,
+        before,
+        TEN_DAYS,
+        0,
+        after - before,
+    );
+}

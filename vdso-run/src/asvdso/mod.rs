@@ -26,7 +26,6 @@ mod translate;
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 
 use crate::Plan;
 use crate::cli::{EXIT_CANNOT_RUN, Failure};
@@ -180,11 +179,6 @@ impl Tracer {
 /// returns its exit code. PROGRAM has passed `check_program`.
 pub fn run(plan: Plan, release: Release) -> Result<i32, Failure> {
     let ns = NsFile::create(plan.front)?;
-    // Every process of the tree opens it by path, whatever user it becomes:
-    // it holds only the clocks.
-    let _ = ns
-        .file
-        .set_permissions(std::fs::Permissions::from_mode(0o644));
     let tk = ns.timekeeper(plan.offsets.as_ref())?;
     let ns_path = CString::new(ns.path.as_os_str().as_bytes())
         .map_err(|_| Failure::own("the namespace file's path contains a NUL byte"))?;

@@ -1051,3 +1051,129 @@ pub fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
+
+/// A static 32-bit i386 program that exits 42: an ELF header, one PT_LOAD,
+/// `mov eax, 1; mov ebx, 42; int 0x80`.
+pub fn i386_program() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_i386_program).clone()
+}
+
+fn build_i386_program() -> PathBuf {
+    let base: u32 = 0x0804_8000;
+    let code: [u8; 12] = [
+        0xb8, 1, 0, 0, 0, // mov eax, 1 (exit)
+        0xbb, 42, 0, 0, 0, // mov ebx, 42
+        0xcd, 0x80, // int 0x80
+    ];
+    let size = (52 + 32 + code.len()) as u32;
+    let mut elf = Vec::new();
+    elf.extend_from_slice(b"\x7fELF\x01\x01\x01\0\0\0\0\0\0\0\0\0");
+    for v in [2u16, 3] {
+        elf.extend_from_slice(&v.to_le_bytes()); // ET_EXEC, EM_386
+    }
+    for v in [1u32, base + 84, 52, 0, 0] {
+        elf.extend_from_slice(&v.to_le_bytes()); // version, entry, phoff, shoff, flags
+    }
+    for v in [52u16, 32, 1, 40, 0, 0] {
+        elf.extend_from_slice(&v.to_le_bytes()); // ehsize, phentsize, phnum, shentsize, shnum, shstrndx
+    }
+    for v in [1u32, 0, base, base, size, size, 5, 0x1000] {
+        elf.extend_from_slice(&v.to_le_bytes()); // PT_LOAD, R+X
+    }
+    elf.extend_from_slice(&code);
+    executable_file("i386-exit-42", &elf)
+}
+
+/// The user tests become to check what another user may do.
+pub const NOBODY: u32 = 65534;
+
+/// Copies of vdso-run, its preload library, the images and the programs a
+/// test names, in a fresh folder every user can read (mode 0755, under
+/// /tmp): a test that runs something as another user cannot rely on the
+/// tree, which may be cloned into a private folder. Removed when dropped.
+pub struct Public {
+    pub dir: PathBuf,
+}
+
+impl Public {
+    pub fn new(programs: &[&Path]) -> Public {
+        let template = std::ffi::CString::new("/tmp/vdso-run-public.XXXXXX").expect("template");
+        let mut bytes = template.into_bytes_with_nul();
+        // SAFETY: a writable NUL-terminated template, as mkdtemp requires.
+        let made = unsafe { libc::mkdtemp(bytes.as_mut_ptr().cast()) };
+        assert!(
+            !made.is_null(),
+            "mkdtemp: {}",
+            std::io::Error::last_os_error()
+        );
+        bytes.pop();
+        let dir = PathBuf::from(String::from_utf8(bytes).expect("utf-8"));
+        chmod(&dir, 0o755);
+        let public = Public { dir };
+        let exe = Path::new(env!("CARGO_BIN_EXE_vdso-run"));
+        let folder = exe.parent().expect("target/debug");
+        // vdso-run takes the newest of these, as locate::preload does.
+        let preload = [
+            folder.join("libvdso_run_preload.so"),
+            folder.join("deps/libvdso_run_preload.so"),
+        ]
+        .into_iter()
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max()
+        .map(|(_, p)| p)
+        .expect("the preload library beside vdso-run");
+        public.copy(exe, "vdso-run");
+        public.copy(&preload, "libvdso_run_preload.so");
+        std::fs::create_dir(public.dir.join("vdso")).expect("mkdir");
+        chmod(&public.dir.join("vdso"), 0o755);
+        for image in ["vdso.so", "vdso-timens.so"] {
+            public.copy(&images_dir().join(image), &format!("vdso/{image}"));
+        }
+        for program in programs {
+            let name = program
+                .file_name()
+                .expect("a file")
+                .to_str()
+                .expect("utf-8");
+            public.copy(program, name);
+        }
+        public
+    }
+
+    /// `cp`, as `executable_file` says why; readable and, for programs,
+    /// executable by all.
+    fn copy(&self, from: &Path, to: &str) {
+        let to = self.dir.join(to);
+        let status = Command::new("cp").arg(from).arg(&to).status().expect("cp");
+        assert!(status.success(), "cp {}", from.display());
+        chmod(&to, 0o755);
+    }
+
+    /// The copy of `program` (given to `new`).
+    pub fn path(&self, program: &Path) -> PathBuf {
+        self.dir.join(program.file_name().expect("a file"))
+    }
+
+    /// The copy of vdso-run, with the copied images.
+    pub fn vdso_run(&self) -> Command {
+        let mut cmd = Command::new(self.dir.join("vdso-run"));
+        cmd.arg("--images").arg(self.dir.join("vdso"));
+        cmd
+    }
+
+    /// The same as a shell command line.
+    pub fn vdso_run_line(&self) -> String {
+        format!(
+            "{} --images {}",
+            self.dir.join("vdso-run").display(),
+            self.dir.join("vdso").display()
+        )
+    }
+}
+
+impl Drop for Public {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -6,8 +6,8 @@
 //! single step each):
 //!
 //! ```text
-//!   mmap(NULL, 16 KiB + image + scratch, RW, private anonymous) -> R
-//!   openat(namespace file)                       (path written into R's scratch)
+//!   mmap(NULL, 16 KiB + image, RW, private anonymous) -> R
+//!   openat(namespace file)                       (path written where the image goes)
 //!   mmap(R, 16 KiB, PROT_READ, MAP_SHARED|MAP_FIXED, fd, 0)    the data pages
 //!   close(fd)
 //!   (the image's bytes written at B = R + 16 KiB)
@@ -24,7 +24,6 @@ use std::io;
 
 use super::check::{self, Identity};
 use super::sys::{self, Pid, Regs};
-use super::translate::SCRATCH_SIZE;
 use super::{DATA_SIZE, Tracer};
 
 const AT_NULL: u64 = 0;
@@ -131,7 +130,7 @@ impl Tracer {
 
         self.patch(p, SYSCALL_INSN)?;
         let room = self.image_room();
-        let total = DATA_SIZE + room + SCRATCH_SIZE;
+        let total = DATA_SIZE + room;
         let r = self.remote(
             p,
             libc::SYS_mmap,
@@ -146,15 +145,16 @@ impl Tracer {
             "mmap (the region)",
         )?;
         let base = r + DATA_SIZE;
-        let scratch = base + room;
+        // The image's pages are still writable: the path goes there, and
+        // the image over it.
         let path = self.ns_path.as_bytes_with_nul().to_vec();
-        sys::write_mem(p.pid, scratch, &path)?;
+        sys::write_mem(p.pid, base, &path)?;
         let fd = self.remote(
             p,
             libc::SYS_openat,
             [
                 libc::AT_FDCWD as u64,
-                scratch,
+                base,
                 (libc::O_RDONLY | libc::O_CLOEXEC) as u64,
                 0,
                 0,
@@ -176,6 +176,7 @@ impl Tracer {
             "mmap (the data pages)",
         )?;
         self.remote(p, libc::SYS_close, [fd, 0, 0, 0, 0, 0], "close")?;
+        sys::write_mem(p.pid, base, &vec![0u8; path.len()])?;
         sys::write_mem(p.pid, base, &self.image)?;
         self.remote(
             p,
@@ -190,7 +191,6 @@ impl Tracer {
             ],
             "mprotect (the image)",
         )?;
-        sys::write_mem(p.pid, scratch, &vec![0u8; path.len()])?;
 
         // The image must read back as the checked bytes.
         let mut back = vec![0u8; self.image.len()];
@@ -205,7 +205,6 @@ impl Tracer {
         regs.orig_rax = u64::MAX;
         sys::setregs(p.pid, &regs)?;
         sys::write_mem(p.pid, slot, &base.to_le_bytes())?;
-        self.scratch.insert(p.pid, scratch);
         Ok(())
     }
 

@@ -34,7 +34,7 @@ use crate::nsfile::NsFile;
 use crate::offset;
 use crate::parent::{self, Parent, exit_code};
 use sys::Pid;
-use translate::{Call, Pending, Resume, SLOTS};
+use translate::{Call, Pending, Resume};
 
 pub use check::program as check_program;
 
@@ -46,6 +46,9 @@ const DATA_SIZE: u64 = harness::pages::DATA_SIZE as u64;
 struct Thread {
     tgid: Option<Pid>,
     pending: Option<Pending>,
+    /// The stack address this thread was last made to fault in, until its
+    /// call is translated (a second failure there is not retried).
+    faulted_in: Option<u64>,
 }
 
 /// The tracer's state.
@@ -57,9 +60,6 @@ pub struct Tracer {
     threads: HashMap<Pid, Thread>,
     /// POSIX timers and their clocks, by (process, kernel timer id).
     timers: HashMap<(Pid, i32), i32>,
-    /// Each process's scratch region.
-    scratch: HashMap<Pid, u64>,
-    slots: Vec<bool>,
     program: Pid,
     program_execed: bool,
     program_refused: bool,
@@ -214,8 +214,6 @@ pub fn run(plan: Plan, release: Release) -> Result<i32, Failure> {
         image: plan.image.bytes().to_vec(),
         threads: HashMap::new(),
         timers: HashMap::new(),
-        scratch: HashMap::new(),
-        slots: vec![false; SLOTS],
         program: spawned.pid,
         program_execed: false,
         program_refused: false,

@@ -21,6 +21,7 @@ mod filter;
 mod inject;
 mod spawn;
 mod sys;
+mod timers;
 mod translate;
 
 use std::collections::HashMap;
@@ -34,6 +35,7 @@ use crate::nsfile::NsFile;
 use crate::offset;
 use crate::parent::{self, Parent, exit_code};
 use sys::Pid;
+use timers::Timers;
 use translate::{Call, Pending, Resume};
 
 pub use check::program as check_program;
@@ -58,8 +60,8 @@ pub struct Tracer {
     ns_path: CString,
     image: Vec<u8>,
     threads: HashMap<Pid, Thread>,
-    /// POSIX timers and their clocks, by (process, kernel timer id).
-    timers: HashMap<(Pid, i32), i32>,
+    /// The clocks of POSIX timers.
+    timers: Timers,
     program: Pid,
     program_execed: bool,
     program_refused: bool,
@@ -213,7 +215,7 @@ pub fn run(plan: Plan, release: Release) -> Result<i32, Failure> {
         ns_path,
         image: plan.image.bytes().to_vec(),
         threads: HashMap::new(),
-        timers: HashMap::new(),
+        timers: Timers::default(),
         program: spawned.pid,
         program_execed: false,
         program_refused: false,

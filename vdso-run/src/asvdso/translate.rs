@@ -95,8 +95,6 @@ pub enum Pending {
     /// The call was turned into a `clock_gettime` that faults the stack in
     /// (see the module's doc): put these registers back and make it again.
     Again { regs: Box<Regs> },
-    /// Learn the new timer's id.
-    TimerCreate { clock: i32, id_at: u64 },
 }
 
 fn timespec(b: &[u8]) -> (i64, i64) {
@@ -190,18 +188,21 @@ impl Tracer {
                 self.translate(tid, &regs, Reg::Rdx, 32, offset, Call::TimerfdSettime)
             }
             libc::SYS_timer_settime if a1 & libc::TIMER_ABSTIME != 0 => {
-                let clock = self
-                    .tgid(tid)
-                    .and_then(|tgid| self.timers.get(&(tgid, a0 as i32)).copied());
+                let Some(tgid) = self.tgid(tid) else {
+                    return Resume::None;
+                };
+                let clock = match self.timers.clock(tgid, tid, a0 as i32) {
+                    Ok(clock) => clock,
+                    Err(e) => {
+                        return self.cannot_translate(
+                            tid,
+                            Call::TimerSettime,
+                            &format!("finding its timer's clock: {e}"),
+                        );
+                    }
+                };
                 let offset = clock.map_or(0, |c| self.offset_of(c));
                 self.translate(tid, &regs, Reg::Rdx, 32, offset, Call::TimerSettime)
-            }
-            libc::SYS_timer_create => {
-                self.thread(tid).pending = Some(Pending::TimerCreate {
-                    clock: a0 as i32,
-                    id_at: regs.rdx,
-                });
-                Resume::Exit
             }
             _ => Resume::Cont,
         }
@@ -313,17 +314,6 @@ impl Tracer {
                     return Resume::None;
                 }
             }
-            Some(Pending::TimerCreate { clock, id_at }) => {
-                let ok = sys::getregs(tid).is_ok_and(|r| r.rax == 0);
-                let mut id = [0u8; 4];
-                if ok
-                    && sys::read_mem(tid, id_at, &mut id).is_ok()
-                    && let Some(tgid) = self.tgid(tid)
-                {
-                    // A new timer replaces whatever had its id before.
-                    self.timers.insert((tgid, i32::from_le_bytes(id)), clock);
-                }
-            }
             None => {}
         }
         Resume::Cont
@@ -355,7 +345,7 @@ impl Tracer {
     /// Forgets a process (exec'd or gone): its timers, and
     /// every thread of it but `keep`.
     pub fn forget_process(&mut self, tgid: Pid, keep: Option<Pid>) {
-        self.timers.retain(|(t, _), _| *t != tgid);
+        self.timers.forget(tgid);
         let gone: Vec<Pid> = self
             .threads
             .iter()

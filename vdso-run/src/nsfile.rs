@@ -168,6 +168,9 @@ fn create_ns_file(pid: libc::pid_t) -> Result<NsFile, Failure> {
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => {
+                // Made, then not mapped (ENOMEM): the error is not about
+                // the name, which is ours.
+                let _ = std::fs::remove_file(&path);
                 return Err(Failure::own(format!(
                     "cannot create the namespace file {}: {e}",
                     path.display()

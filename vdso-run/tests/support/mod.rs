@@ -141,9 +141,15 @@ pub fn finish(cmd_text: &str, mut child: Child, limit: Duration) -> Run {
         match rx.recv_timeout(Duration::from_secs(5)) {
             Ok((true, s)) => stdout = s,
             Ok((false, s)) => stderr = s,
-            Err(_) => panic!(
-                "{cmd_text} exited ({status:?}) but something it started still holds its output"
-            ),
+            Err(_) => {
+                // SAFETY: killing the process group we created, which holds
+                // what was left running, so that it does not outlive the test.
+                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+                panic!(
+                    "{cmd_text} exited ({status:?}) but something it started still holds its \
+                     output"
+                )
+            }
         }
     }
     Run {

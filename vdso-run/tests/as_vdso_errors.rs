@@ -280,3 +280,58 @@ fn a_set_user_id_program_on_a_nosuid_mount_runs() {
         run.stderr
     );
 }
+
+#[test]
+fn a_program_s_own_user_notification_filter_cannot_take_translated_waits() {
+    // Its filter's SECCOMP_RET_USER_NOTIF outranks vdso-run's stop: a
+    // clock_nanosleep sent to the program's own supervisor would run with
+    // its deadline untranslated. So with offsets such a filter is refused
+    // (EPERM, one line), and the sleep is translated; one that takes only
+    // calls vdso-run never translates, or one installed with no offsets,
+    // is installed as asked.
+    let prog = c_program("notif");
+    let native = run(std::process::Command::new(&prog).arg("sleep")).expect_success();
+    assert_eq!(native.values()["install"], "ok", "{}", native.stdout);
+    let slept = |run: &Run, what: &str| {
+        let ms = run.ms("sleep_ms");
+        assert!((100..=300).contains(&ms), "{what}: slept {ms} ms");
+    };
+    for (label, offset) in wait_offsets() {
+        let run = run_for(
+            as_vdso()
+                .args(["--monotonic", &offset, "--"])
+                .arg(&prog)
+                .arg("sleep"),
+            std::time::Duration::from_secs(5),
+        )
+        .expect_success();
+        assert_eq!(
+            run.values()["install"],
+            "Operation not permitted",
+            "{label}: {}",
+            run.stdout
+        );
+        slept(&run, label);
+        let lines = lines_starting(&run.stderr, "vdso-run: ");
+        assert_eq!(lines.len(), 1, "{label}: {}", run.stderr);
+        assert!(
+            lines[0].contains("SECCOMP_RET_USER_NOTIF") && lines[0].contains("clock_nanosleep"),
+            "{}",
+            lines[0]
+        );
+        let run = run_for(
+            as_vdso()
+                .args(["--monotonic", &offset, "--"])
+                .arg(&prog)
+                .arg("getppid"),
+            std::time::Duration::from_secs(5),
+        )
+        .expect_success();
+        assert_eq!(run.values()["install"], "ok", "{label}: {}", run.stdout);
+        assert_eq!(run.values()["getppid"], "0", "{label}: {}", run.stdout);
+        assert_eq!(run.stderr, "", "{label}");
+    }
+    let run = run(as_vdso().arg("--").arg(&prog).arg("sleep")).expect_success();
+    assert_eq!(run.values()["install"], "ok", "{}", run.stdout);
+    slept(&run, "no offsets");
+}

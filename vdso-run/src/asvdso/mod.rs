@@ -19,6 +19,7 @@
 mod check;
 mod filter;
 mod inject;
+mod notif;
 mod spawn;
 mod sys;
 mod timers;

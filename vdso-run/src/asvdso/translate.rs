@@ -25,6 +25,7 @@
 //! that the thread makes its call again and is translated then.
 
 use super::Tracer;
+use super::notif;
 use super::sys::{self, Pid, Regs};
 use crate::deadline::{self, futex_waits_on_monotonic};
 
@@ -53,6 +54,17 @@ impl Call {
         Call::Futex,
         Call::FutexWaitv,
     ];
+
+    /// Its x86-64 system call.
+    pub fn number(self) -> u32 {
+        (match self {
+            Call::ClockNanosleep => libc::SYS_clock_nanosleep,
+            Call::TimerfdSettime => libc::SYS_timerfd_settime,
+            Call::TimerSettime => libc::SYS_timer_settime,
+            Call::Futex => libc::SYS_futex,
+            Call::FutexWaitv => libc::SYS_futex_waitv,
+        }) as u32
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -204,7 +216,74 @@ impl Tracer {
                 let offset = clock.map_or(0, |c| self.offset_of(c));
                 self.translate(tid, &regs, Reg::Rdx, 32, offset, Call::TimerSettime)
             }
+            libc::SYS_seccomp => self.on_own_filter(tid, &regs),
             _ => Resume::Cont,
+        }
+    }
+
+    /// A filter of the program's own, with a listener (notif.rs): refused
+    /// if it can take a call vdso-run translates.
+    fn on_own_filter(&mut self, tid: Pid, regs: &Regs) -> Resume {
+        let mut fprog = [0u8; 16];
+        match sys::read_mem(tid, regs.rdx, &mut fprog) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Resume::None,
+            // A bad pointer: the kernel answers EFAULT itself.
+            Err(_) => return Resume::Cont,
+        }
+        let len = usize::from(u16::from_le_bytes([fprog[0], fprog[1]]));
+        let at = u64::from_le_bytes(fprog[8..16].try_into().expect("8 bytes"));
+        if len == 0 || len > notif::MAX_INSNS {
+            // The kernel refuses it.
+            return Resume::Cont;
+        }
+        let mut raw = vec![0u8; len * 8];
+        match sys::read_mem(tid, at, &mut raw) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Resume::None,
+            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => return Resume::Cont,
+            Err(e) => return self.refuse_filter(tid, regs, &format!("cannot read it: {e}")),
+        }
+        let prog: Vec<libc::sock_filter> = raw
+            .chunks_exact(8)
+            .map(|i| libc::sock_filter {
+                code: u16::from_le_bytes([i[0], i[1]]),
+                jt: i[2],
+                jf: i[3],
+                k: u32::from_le_bytes([i[4], i[5], i[6], i[7]]),
+            })
+            .collect();
+        let taken = Call::ALL
+            .iter()
+            .find(|c| notif::may_notify(&prog, &[c.number()]));
+        match taken {
+            Some(call) => self.refuse_filter(
+                tid,
+                regs,
+                &format!(
+                    "it may send {} to the program's own supervisor (SECCOMP_RET_USER_NOTIF), \
+                     which takes the call before vdso-run could translate an absolute deadline on \
+                     the namespace's clocks",
+                    call.name()
+                ),
+            ),
+            None => Resume::Cont,
+        }
+    }
+
+    /// Fails the `seccomp` call at `regs` with EPERM, saying why in one line.
+    fn refuse_filter(&mut self, tid: Pid, regs: &Regs, why: &str) -> Resume {
+        let tgid = self.tgid(tid).unwrap_or(tid);
+        eprintln!(
+            "vdso-run: refusing a seccomp filter with a listener in process {tgid}: {why}; its \
+             seccomp() call fails with EPERM"
+        );
+        let mut r = *regs;
+        r.orig_rax = u64::MAX;
+        r.rax = (-libc::EPERM) as u64;
+        match sys::setregs(tid, &r) {
+            Ok(()) => Resume::Cont,
+            Err(_) => Resume::None,
         }
     }
 

@@ -51,6 +51,59 @@ pub struct Plan {
     pub front: libc::pid_t,
 }
 
+/// Out of memory is vdso-run's own failure, one line and exit 125 as any
+/// other, not Rust's two lines and an abort (the namespace file's janitor
+/// removes the file).
+struct Allocator;
+
+#[global_allocator]
+static ALLOCATOR: Allocator = Allocator;
+
+fn out_of_memory() -> ! {
+    const MESSAGE: &[u8] = b"vdso-run: out of memory (see ulimit -v)\n";
+    // SAFETY: write and _exit take no memory; the message is static.
+    unsafe {
+        libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
+        libc::_exit(cli::EXIT_FAILURE)
+    }
+}
+
+// SAFETY: every call is passed to the system allocator with the caller's
+// arguments, as GlobalAlloc requires; only a failure is handled here.
+unsafe impl std::alloc::GlobalAlloc for Allocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller's layout, as the trait's contract says.
+        let p = unsafe { std::alloc::System.alloc(layout) };
+        if p.is_null() {
+            out_of_memory();
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: as in alloc.
+        let p = unsafe { std::alloc::System.alloc_zeroed(layout) };
+        if p.is_null() {
+            out_of_memory();
+        }
+        p
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        // SAFETY: the caller's block, layout and size, as the contract says.
+        let p = unsafe { std::alloc::System.realloc(ptr, layout, new) };
+        if p.is_null() {
+            out_of_memory();
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: the caller's block and layout.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
 fn main() {
     // A bug must still end in one line and vdso-run's own exit code (the
     // namespace file's janitor removes the file).

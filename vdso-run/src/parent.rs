@@ -4,6 +4,8 @@
 //! exited, and PROGRAM's exit code.
 
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use harness::Timekeeper;
 use harness::timekeeper::Ticker;
@@ -109,6 +111,39 @@ impl Parent {
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: valid set and info pointers.
         unsafe { libc::sigwaitinfo(&self.signals, &mut info) }
+    }
+
+    /// Passes signals on from a thread of its own, for a keeper whose own
+    /// thread waits in waitpid (the tracer); returns the flag that thread
+    /// sets once PROGRAM has exited.
+    pub(crate) fn forward_from_a_thread(
+        &self,
+        program: libc::pid_t,
+    ) -> Result<Arc<AtomicBool>, Failure> {
+        let exited = Arc::new(AtomicBool::new(false));
+        let flag = exited.clone();
+        let mut signals = self.signals;
+        // SAFETY: a valid set and a signal that exists.
+        unsafe { libc::sigdelset(&mut signals, libc::SIGCHLD) };
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                loop {
+                    // SAFETY: siginfo_t is plain data.
+                    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                    // SAFETY: valid set and info pointers.
+                    let sig = unsafe { libc::sigwaitinfo(&signals, &mut info) };
+                    if sig > 0 {
+                        forward(sig, program, flag.load(Ordering::Relaxed));
+                    }
+                }
+            })
+            .map_err(|e| {
+                Failure::own(format!(
+                    "cannot start the thread that passes signals on: {e}"
+                ))
+            })?;
+        Ok(exited)
     }
 
     /// PROGRAM has exited with `code`, leaving processes behind: the front

@@ -971,21 +971,38 @@ pub fn assert_no_file_is_left_however_vdso_run_ends(vdso_run: impl Fn() -> Comma
 /// The terminal sends SIGINT to the whole process group: vdso-run must not
 /// send it a second time. PROGRAM counts the SIGINTs it gets.
 pub fn assert_sigint_to_the_group_reaches_program_once(vdso_run: impl Fn() -> Command) {
-    let code = "import signal, time
+    // Python says when its handler is in place (it may take more than a
+    // second to start on a loaded machine), then waits a second for the
+    // signal.
+    let ready = tmp_dir().join(format!("sigint-ready-{:?}", std::thread::current().id()));
+    let _ = std::fs::remove_file(&ready);
+    let code = format!(
+        "import signal, time
 n = 0
 def h(s, f):
     global n
     n += 1
 signal.signal(signal.SIGINT, h)
+open({:?}, 'w').write('ready')
 time.sleep(1.0)
-print('sigints', n, flush=True)";
-    let child = spawn(vdso_run().args(["--", "python3", "-c", code]));
+print('sigints', n, flush=True)",
+        ready.to_str().expect("utf-8")
+    );
+    let child = spawn(vdso_run().args(["--", "python3", "-c", &code]));
     let pgid = child.id() as i32;
-    std::thread::sleep(Duration::from_millis(700));
+    let start = Instant::now();
+    while !std::fs::read_to_string(&ready).is_ok_and(|r| r == "ready") {
+        assert!(
+            start.elapsed() < WATCHDOG,
+            "python never installed its handler"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // SAFETY: signalling the process group this test created.
     unsafe { libc::kill(-pgid, libc::SIGINT) };
     let run = finish("python counting SIGINTs", child, WATCHDOG).expect_success();
     assert!(run.stdout.contains("sigints 1"), "{}", run.stdout);
+    let _ = std::fs::remove_file(&ready);
 }
 
 /// Every signal disposition and the signal mask PROGRAM starts with are

@@ -326,7 +326,15 @@ impl Timekeeper {
     }
 
     /// Runs [`tick`](Self::tick) every `config.tick` on a thread of its own.
+    /// Panics if the thread cannot be started; see [`try_spawn`](Self::try_spawn).
     pub fn spawn(self) -> Ticker {
+        self.try_spawn().expect("spawning the timekeeper thread")
+    }
+
+    /// As [`spawn`](Self::spawn), but a thread the system cannot start (out
+    /// of memory or address space, `ulimit -v`, a thread limit) is an error
+    /// for the caller to report.
+    pub fn try_spawn(self) -> std::io::Result<Ticker> {
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             paused: Mutex::new(false),
@@ -359,12 +367,11 @@ impl Timekeeper {
                     shared.ticks.fetch_add(1, Ordering::Release);
                 }
                 tk
-            })
-            .expect("spawning the timekeeper thread");
-        Ticker {
+            })?;
+        Ok(Ticker {
             handle: Some(handle),
             shared,
-        }
+        })
     }
 }
 

@@ -85,6 +85,16 @@ pub struct Cli {
     #[arg(long)]
     pub as_vdso: bool,
 
+    /// Return only when PROGRAM and every process it left behind have exited (a namespace lives
+    /// as long as a process is in it); SIGTERM or SIGINT ends the wait.
+    #[arg(long, overrides_with = "no_wait")]
+    pub wait: bool,
+
+    /// Return PROGRAM's status as soon as it exits, as `unshare --fork` does (the default); the
+    /// processes it left behind keep the namespace, served in the background.
+    #[arg(long, overrides_with = "wait")]
+    pub no_wait: bool,
+
     /// The program and its arguments.
     #[arg(
         required = true,
@@ -127,6 +137,11 @@ impl Cli {
         } else {
             Mode::Preload
         }
+    }
+
+    /// `--wait` (the last of `--wait` and `--no-wait` given).
+    pub fn wait(&self) -> bool {
+        self.wait && !self.no_wait
     }
 
     /// True when PROGRAM gets the time-namespace image.

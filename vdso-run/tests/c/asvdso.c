@@ -17,6 +17,10 @@
  *   shared            four threads wait on one deadline 200 ms ahead, at once
  *   int80             an absolute clock_nanosleep through the i386 ABI
  *   undumpable        PR_SET_DUMPABLE 0, then an absolute sleep 200 ms ahead
+ *   edge              an absolute clock_nanosleep 200 ms ahead made with the
+ *                     stack pointer 64 bytes above the bottom of the main
+ *                     thread's stack mapping ([stack]): the pages below it
+ *                     are not there yet; says whether the mapping grew
  *   exec PATH ARGS..  execs PATH (the rest of the arguments are its own) */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -347,6 +351,37 @@ static void int80(void) {
     printf("int80 %ld\n", ret);
 }
 
+/* The start of the [stack] mapping. */
+static unsigned long stack_bottom(void) {
+    unsigned long lo = 0, hi;
+    char line[512];
+    FILE *f = fopen("/proc/self/maps", "r");
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, "[stack]")) sscanf(line, "%lx-%lx", &lo, &hi);
+    fclose(f);
+    return lo;
+}
+
+static void edge(void) {
+    static struct timespec d;
+    unsigned long bottom = stack_bottom();
+    long long start = deadline_in(&d, 200);
+    register long r10 asm("r10") = 0;
+    long ret;
+    /* No signal handler runs meanwhile: a signal frame would be written
+     * below the stack pointer too, which is allowed. */
+    asm volatile("mov %%rsp, %%r12\n\t"
+                 "mov %[sp], %%rsp\n\t"
+                 "syscall\n\t"
+                 "mov %%r12, %%rsp"
+                 : "=a"(ret)
+                 : "a"((long)SYS_clock_nanosleep), "D"((long)CLOCK_MONOTONIC),
+                   "S"((long)TIMER_ABSTIME), "d"(&d), "r"(r10), [sp] "r"(bottom + 64)
+                 : "rcx", "r11", "r12", "memory");
+    printf("edge_ms %lld %ld grew %d\n", (now(CLOCK_MONOTONIC) - start) / 1000000, ret,
+           stack_bottom() < bottom);
+}
+
 static void undumpable(void) {
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     nap();
@@ -384,6 +419,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "shared")) shared();
         else if (!strcmp(argv[i], "int80")) int80();
         else if (!strcmp(argv[i], "undumpable")) undumpable();
+        else if (!strcmp(argv[i], "edge")) edge();
         else if (!strcmp(argv[i], "thread-exec") && i + 1 < argc) {
             char *args[] = {argv[i + 1], "clocks", NULL};
             thread_argv = args;

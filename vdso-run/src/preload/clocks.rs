@@ -5,13 +5,11 @@
 use core::ffi::{c_int, c_void};
 
 use common::clock::Timespec;
-use common::vvar::{ClockData, TimeData};
 use common::route::{Read, route};
+use common::vvar::{ClockData, TimeData};
 use libc::{clockid_t, timespec};
 
-use crate::layout::{
-    T_SYSCALL_OFFSET, T_SYSINFO,
-};
+use crate::layout::{T_SYSCALL_OFFSET, T_SYSINFO};
 use crate::next;
 use crate::ns::{self, Ns};
 use crate::sys;

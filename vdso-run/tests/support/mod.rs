@@ -1132,7 +1132,17 @@ pub struct Public {
 }
 
 impl Public {
+    /// Copies of this build (the vdso-run cargo built, and the images of
+    /// [`images_dir`]) and of `programs`.
     pub fn new(programs: &[&Path]) -> Public {
+        let exe = Path::new(env!("CARGO_BIN_EXE_vdso-run"));
+        let folder = exe.parent().expect("target/debug");
+        Public::from_build(folder, &images_dir(), programs)
+    }
+
+    /// Copies of the vdso-run and preload library in `folder` (as cargo
+    /// lays them out), the images in `images`, and `programs`.
+    pub fn from_build(folder: &Path, images: &Path, programs: &[&Path]) -> Public {
         let template = std::ffi::CString::new("/tmp/vdso-run-public.XXXXXX").expect("template");
         let mut bytes = template.into_bytes_with_nul();
         // SAFETY: a writable NUL-terminated template, as mkdtemp requires.
@@ -1146,8 +1156,7 @@ impl Public {
         let dir = PathBuf::from(String::from_utf8(bytes).expect("utf-8"));
         chmod(&dir, 0o755);
         let public = Public { dir };
-        let exe = Path::new(env!("CARGO_BIN_EXE_vdso-run"));
-        let folder = exe.parent().expect("target/debug");
+        let exe = folder.join("vdso-run");
         // vdso-run takes the newest of these, as locate::preload does.
         let preload = [
             folder.join("libvdso_run_preload.so"),
@@ -1158,12 +1167,12 @@ impl Public {
         .max()
         .map(|(_, p)| p)
         .expect("the preload library beside vdso-run");
-        public.copy(exe, "vdso-run");
+        public.copy(&exe, "vdso-run");
         public.copy(&preload, "libvdso_run_preload.so");
         std::fs::create_dir(public.dir.join("vdso")).expect("mkdir");
         chmod(&public.dir.join("vdso"), 0o755);
         for image in ["vdso.so", "vdso-timens.so"] {
-            public.copy(&images_dir().join(image), &format!("vdso/{image}"));
+            public.copy(&images.join(image), &format!("vdso/{image}"));
         }
         for program in programs {
             let name = program

@@ -23,8 +23,10 @@
 use std::fmt;
 use std::fs;
 
-use common::abi::Abi;
-use common::vvar::PAGE_SIZE;
+use common::abi::{Abi, Arch};
+use common::layout::LayoutInfo;
+use common::vvar::{PAGE_SIZE, RngData};
+use vdso_elf::{Elf, HashTable};
 
 /// A data layout of some range of Linux versions (x86_64), served or not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,6 +236,56 @@ pub fn recognise() -> Result<Recognised, RecogniseError> {
     }
 }
 
+/// The kernel's random generator data (`generation`, `is_ready`) as this
+/// process's `[vvar]` pages show it, on a kernel whose layout a pair serves
+/// and whose vDSO has `getrandom`: where the layout keeps it (for a process
+/// in a time namespace, where Linux moved it), for whoever must mirror it
+/// into data pages of their own (vdso-run replaces a program's `[vvar]`).
+/// `None` where the kernel has no such data for this process: a layout
+/// without it, or a kernel built without `CONFIG_VDSO_GETRANDOM`, which
+/// leaves the page unpopulated (a read would be SIGBUS) and exports no
+/// `getrandom` from its vDSO.
+pub fn kernel_rng() -> Option<&'static RngData> {
+    let recognised = recognise().ok()?;
+    let info = LayoutInfo::of(Arch::HOST, recognised.layout.served()?);
+    let (slot, at) = if recognised.namespaced {
+        info.namespaced_rng()?
+    } else {
+        info.rng?
+    };
+    if !kernel_vdso_exports("getrandom") {
+        return None;
+    }
+    let vvar = Vvar::find()?;
+    let addr = vvar
+        .base
+        .checked_add_signed(info.offset(slot))?
+        .checked_add(at)?;
+    let size = std::mem::size_of::<RngData>();
+    if addr < vvar.start || addr + size > vvar.end || !addr.is_multiple_of(8) {
+        return None;
+    }
+    // SAFETY: an aligned `vdso_rng_data` inside `[vvar]`, in the page the
+    // recognised layout keeps it in, which the kernel populates (its vDSO
+    // reads it); `[vvar]` stays mapped for the life of the process, and
+    // the data is atomics the kernel writes concurrently.
+    Some(unsafe { &*(addr as *const RngData) })
+}
+
+/// Whether the kernel's vDSO exports entry `name` (`__vdso_<name>` at the
+/// architecture's version), as a libc would find it.
+fn kernel_vdso_exports(name: &str) -> bool {
+    let arch = Arch::HOST;
+    let symbol = format!("{}{name}", arch.symbol_prefix());
+    crate::kernel_vdso::image()
+        .and_then(|image| Elf::parse(image).ok()?.dynamic().ok())
+        .is_some_and(|table| {
+            table
+                .lookup(HashTable::Gnu, &symbol, arch.symbol_version())
+                .is_ok()
+        })
+}
+
 /// This process's `[vvar]` mapping and the image base above the data pages.
 struct Vvar {
     start: usize,
@@ -372,5 +424,22 @@ mod tests {
         assert_eq!(matching, [r.layout], "{}", r.release);
         // Whether `namespaced` is right is the live-kernel test's to show,
         // which runs in and out of a time namespace.
+    }
+
+    /// Where the running kernel's layout has random generator data and its
+    /// vDSO reads it, the data is found, ready, at a generation.
+    #[test]
+    fn the_kernel_s_random_generator_data_is_found_where_it_has_some() {
+        let r = recognise().unwrap_or_else(|e| panic!("{e}"));
+        let has = r
+            .layout
+            .served()
+            .is_some_and(|abi| LayoutInfo::of(Arch::HOST, abi).rng.is_some())
+            && kernel_vdso_exports("getrandom");
+        let rng = kernel_rng();
+        assert_eq!(rng.is_some(), has, "{}", r.release);
+        if let Some(rng) = rng {
+            assert!(rng.is_ready() && rng.generation() != 0, "{}", r.release);
+        }
     }
 }

@@ -19,7 +19,7 @@ use common::clock::{
     CLOCK_REALTIME_COARSE, CLOCK_TAI, NSEC_PER_SEC,
 };
 use common::seqlock::WriteError;
-use common::vvar::{ShiftedNanos, clock_mode};
+use common::vvar::{RngData, ShiftedNanos, clock_mode};
 use common::writer::{Anchor, CoarseBase, HresBase, Scale};
 
 use crate::aux_clocks::{AuxClock, AuxLines};
@@ -166,6 +166,8 @@ pub struct Timekeeper {
     last_errors: [i128; 5],
     /// The auxiliary clocks that run (layouts from 6.17).
     aux: AuxLines,
+    /// The random generator data mirrored at every tick (`mirror_rng`).
+    rng_source: Option<&'static RngData>,
 }
 
 const HRES_CLOCKS: [i32; 4] = [CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_TAI];
@@ -188,6 +190,7 @@ impl Timekeeper {
             raw: Group::new(1, hz, raw_pairs[0]),
             last_errors: [0; 5],
             aux: AuxLines::default(),
+            rng_source: None,
         };
         // Anchor at the MONOTONIC pairing; every other clock is carried to
         // that cycle at the calibrated rate.
@@ -258,6 +261,29 @@ impl Timekeeper {
         self.aux.ns_at(n, cycle)
     }
 
+    /// Copies `source`'s `generation` and `is_ready` (the host kernel's,
+    /// `running::kernel_rng`) into these pages' random generator data now
+    /// and at every tick, where the layout has such data: for pages that
+    /// replace the kernel's own, whose generator is still the one keys come
+    /// from.
+    pub fn mirror_rng(&mut self, source: &'static RngData) {
+        self.rng_source = Some(source);
+        self.copy_rng();
+    }
+
+    fn copy_rng(&self) {
+        let (Some(from), Some(to)) = (self.rng_source, self.pages.rng_writer()) else {
+            return;
+        };
+        // A generation of 0 is "no key yet": the kernel has not reseeded,
+        // and the writer never stores 0.
+        let generation = from.generation();
+        if generation != 0 {
+            to.set_generation(generation);
+        }
+        to.set_ready(from.is_ready());
+    }
+
     /// One tick: measure against the kernel, steer, re-anchor.
     pub fn tick(&mut self) -> Result<(), TimekeeperError> {
         let hres_pairs: Vec<Pair> = HRES_CLOCKS.iter().map(|&c| tsc::paired_read(c)).collect();
@@ -286,7 +312,9 @@ impl Timekeeper {
         steer(&mut self.raw, raw_pair, raw_err[0]);
         let hres_steps = steps(&hres_err, 1);
         let raw_steps = steps(&raw_err, 0);
-        self.publish(&hres_steps, &raw_steps)
+        self.publish(&hres_steps, &raw_steps)?;
+        self.copy_rng();
+        Ok(())
     }
 
     /// Writes the page with `cycle_last` read inside the update (readers

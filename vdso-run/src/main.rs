@@ -7,6 +7,7 @@ mod cli;
 mod fds;
 mod front;
 mod inherited;
+mod layout_choice;
 mod locate;
 mod nsfile;
 mod offset;
@@ -27,6 +28,7 @@ mod layout;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use common::abi::Abi;
 use common::note::Variant;
 use common::timens::{self, Offsets};
 use common::vvar::TimensOffset;
@@ -42,9 +44,13 @@ pub struct Plan {
     pub args: Vec<OsString>,
     pub image_path: PathBuf,
     pub image: Image,
+    /// The data layout of the image and the namespace file's pages.
+    pub abi: Abi,
     /// `Some` with the time-namespace image.
     pub offsets: Option<Offsets>,
     pub verbose: bool,
+    /// `--keep-kernel-vdso`: with `--as-vdso`, never in the kernel's vDSO's place.
+    pub keep_kernel_vdso: bool,
     /// `--wait`: return when every process of the namespace has exited.
     pub wait: bool,
     /// The front's pid (front.rs): the one the caller knows.
@@ -126,7 +132,11 @@ fn run() -> Result<i32, Failure> {
     let cli = Cli::parse_args()?;
     let mode = cli.mode();
     let (offsets, variant) = namespace(&cli)?;
-    let (image_path, image) = locate::image(cli.images.as_deref(), variant, layout::ABI)?;
+    let layout = layout_choice::choose(cli.abi);
+    if cli.verbose {
+        eprintln!("vdso-run: layout {} ({})", layout.abi, layout.why);
+    }
+    let (image_path, image) = locate::image(cli.images.as_deref(), variant, layout.abi)?;
     let preload = match mode {
         Mode::Preload => Some(locate::preload()?),
         Mode::AsVdso => None,
@@ -147,8 +157,10 @@ fn run() -> Result<i32, Failure> {
         args: command.collect(),
         image_path,
         image,
+        abi: layout.abi,
         offsets,
         verbose: cli.verbose,
+        keep_kernel_vdso: cli.keep_kernel_vdso,
         wait,
         // SAFETY: getpid cannot fail.
         front: unsafe { libc::getpid() },

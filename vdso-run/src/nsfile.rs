@@ -1,8 +1,9 @@
 //! The namespace file: one per run, in a shared-memory folder, holding the
-//! data pages (`kernel_side::DataPages`), the control page and the checked
-//! image (shared/layout.rs). vdso-run creates it, writes the namespace's
-//! offsets and sets up the timekeeper of its vvar page, and removes it when
-//! the run ends; a file left by a killed vdso-run is removed by the next.
+//! run's layout's data pages (`kernel_side::DataPages`), the control page
+//! and the checked image (shared/layout.rs). vdso-run creates it, writes
+//! the namespace's offsets, the image and the control page, sets up the
+//! timekeeper of its time data, and removes it when the run ends; a file
+//! left by a killed vdso-run is removed by the next.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -14,14 +15,17 @@ use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
+use std::sync::atomic::Ordering::Relaxed;
+
+use common::abi::Abi;
 use common::clock::{CLOCK_BOOTTIME, CLOCK_MONOTONIC, Timespec};
 use common::timens::{Now, Offsets};
 use kernel_side::timekeeper::Config;
-use kernel_side::{DataPages, Timekeeper};
+use kernel_side::{DataPages, Timekeeper, running};
 
 use crate::cli::Failure;
 use crate::fds;
-use crate::layout::{CONTROL_OFFSET, CONTROL_SIZE, Control, FILE_SIZE};
+use crate::layout::{CONTROL_SIZE, Control, FLAG_COUNT, FLAG_TIMENS, FileLayout, MAGIC};
 
 /// The host's MONOTONIC and BOOTTIME now, from the kernel.
 pub fn kernel_now() -> Now {
@@ -50,6 +54,7 @@ pub(crate) struct NsFile {
     pub(crate) path: PathBuf,
     pub(crate) pages: Arc<DataPages>,
     pub(crate) file: File,
+    pub(crate) layout: FileLayout,
     /// The janitor waits for this pipe's end to close.
     _janitor: Option<OwnedFd>,
 }
@@ -57,9 +62,10 @@ pub(crate) struct NsFile {
 impl NsFile {
     /// Creates the namespace file, named after the front's pid (the pid
     /// the caller knows vdso-run by), and its janitor. Must run before the
-    /// keeper has threads or is a subreaper (see `janitor`).
-    pub(crate) fn create(front: libc::pid_t) -> Result<NsFile, Failure> {
-        let mut ns = create_ns_file(front)?;
+    /// keeper has threads or is a subreaper (see `janitor`). Its data
+    /// pages are `abi`'s.
+    pub(crate) fn create(front: libc::pid_t, abi: Abi) -> Result<NsFile, Failure> {
+        let mut ns = create_ns_file(front, FileLayout::of(abi))?;
         // Every process of the namespace opens it by path, whatever user it
         // becomes and whatever vdso-run's umask: it holds only the clocks
         // (and counters, which only vdso-run's user can add to).
@@ -78,7 +84,10 @@ impl NsFile {
     }
 
     /// Writes the namespace's offsets into its page (Linux's checks first),
-    /// then sets up the timekeeper of its vvar page.
+    /// then sets up the timekeeper of its time data. Where the layout has
+    /// random generator data and the kernel's can be read, the timekeeper
+    /// mirrors the kernel's into it at every tick: with `--as-vdso` these
+    /// pages replace the kernel's, its rng page included.
     pub(crate) fn timekeeper(&self, offsets: Option<&Offsets>) -> Result<Timekeeper, Failure> {
         if let Some(offsets) = offsets {
             // Before any process can map the page: its readers take no
@@ -87,8 +96,39 @@ impl NsFile {
                 .write_namespace(offsets, &kernel_now())
                 .map_err(|e| Failure::own(format!("bad offset: {e}")))?;
         }
-        Timekeeper::new(self.pages.clone(), Config::default())
-            .map_err(|e| Failure::own(format!("cannot keep the images' time: {e}")))
+        let mut tk = Timekeeper::new(self.pages.clone(), Config::default())
+            .map_err(|e| Failure::own(format!("cannot keep the images' time: {e}")))?;
+        if self.pages.rng().is_some()
+            && let Some(kernel) = running::kernel_rng()
+        {
+            tk.mirror_rng(kernel);
+        }
+        Ok(tk)
+    }
+
+    /// Writes the checked image and then the control page (magic last: a
+    /// process that finds the magic finds everything else written), before
+    /// any process of the namespace starts. Returns the control page.
+    pub(crate) fn publish(
+        &self,
+        image: &[u8],
+        timens: bool,
+        count: bool,
+        front: libc::pid_t,
+    ) -> Result<ControlMap, Failure> {
+        let control = ControlMap::new(&self.file, &self.layout)
+            .map_err(|e| Failure::own(format!("cannot map {}: {e}", self.path.display())))?;
+        self.file
+            .write_all_at(image, self.layout.image_offset as u64)
+            .map_err(|e| Failure::own(format!("cannot write {}: {e}", self.path.display())))?;
+        let c = control.get();
+        let flags = if timens { FLAG_TIMENS } else { 0 } | if count { FLAG_COUNT } else { 0 };
+        c.flags.store(flags, Relaxed);
+        c.image_len.store(image.len() as u32, Relaxed);
+        c.timekeeper_pid.store(front as u32, Relaxed);
+        c.layout.store(FileLayout::code(self.layout.abi), Relaxed);
+        c.magic.store(MAGIC, Relaxed);
+        Ok(control)
     }
 }
 
@@ -149,7 +189,7 @@ fn remove_abandoned(dir: &Path) {
     }
 }
 
-fn create_ns_file(pid: libc::pid_t) -> Result<NsFile, Failure> {
+fn create_ns_file(pid: libc::pid_t, layout: FileLayout) -> Result<NsFile, Failure> {
     let dir = shm_dir();
     remove_abandoned(&dir);
     let seed = std::time::SystemTime::now()
@@ -161,9 +201,9 @@ fn create_ns_file(pid: libc::pid_t) -> Result<NsFile, Failure> {
             "vdso-run.{pid}.{:016x}",
             seed.wrapping_add(attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
         ));
-        match DataPages::create_file(&path, crate::layout::ABI) {
+        match DataPages::create_file(&path, layout.abi) {
             Ok(pages) => {
-                return set_up(pages, &path, &dir).inspect_err(|_| {
+                return set_up(pages, layout, &path, &dir).inspect_err(|_| {
                     let _ = std::fs::remove_file(&path);
                 });
             }
@@ -187,7 +227,12 @@ fn create_ns_file(pid: libc::pid_t) -> Result<NsFile, Failure> {
 
 /// A new namespace file's room and lock; the caller removes the file if
 /// this fails.
-fn set_up(pages: DataPages, path: &Path, dir: &Path) -> Result<NsFile, Failure> {
+fn set_up(
+    pages: DataPages,
+    layout: FileLayout,
+    path: &Path,
+    dir: &Path,
+) -> Result<NsFile, Failure> {
     let file = pages
         .fd()
         .try_clone_to_owned()
@@ -196,11 +241,11 @@ fn set_up(pages: DataPages, path: &Path, dir: &Path) -> Result<NsFile, Failure> 
     // Before anything is written through a mapping: a page of a sparse file
     // that a full tmpfs cannot back is a SIGBUS at the write, where a
     // failed allocation here is a message.
-    allocate(&file).map_err(|e| {
+    allocate(&file, layout.file_size).map_err(|e| {
         Failure::own(format!(
             "cannot make room for the namespace file {}: {e}; it needs {} KiB in {}",
             path.display(),
-            FILE_SIZE / 1024,
+            layout.file_size / 1024,
             dir.display()
         ))
     })?;
@@ -216,29 +261,30 @@ fn set_up(pages: DataPages, path: &Path, dir: &Path) -> Result<NsFile, Failure> 
         path: path.to_path_buf(),
         pages: Arc::new(pages),
         file,
+        layout,
         _janitor: None,
     })
 }
 
 /// Gives the whole file real blocks: fallocate, or on a filesystem
 /// without it, zeros written.
-fn allocate(file: &File) -> io::Result<()> {
+fn allocate(file: &File, size: usize) -> io::Result<()> {
     // SAFETY: fallocate on our own descriptor, mode 0 (allocate and extend).
-    if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, FILE_SIZE as libc::off_t) } == 0 {
+    if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, size as libc::off_t) } == 0 {
         return Ok(());
     }
     let e = io::Error::last_os_error();
     if e.raw_os_error() != Some(libc::EOPNOTSUPP) {
         return Err(e);
     }
-    file.write_all_at(&[0u8; FILE_SIZE], 0)
+    file.write_all_at(&vec![0u8; size], 0)
 }
 
 /// The control page, mapped read-write in vdso-run.
 pub(crate) struct ControlMap(NonNull<Control>);
 
 impl ControlMap {
-    pub(crate) fn new(file: &File) -> io::Result<ControlMap> {
+    pub(crate) fn new(file: &File, layout: &FileLayout) -> io::Result<ControlMap> {
         // SAFETY: a new shared mapping of our own file at a kernel-chosen
         // address; it aliases no Rust object.
         let p = unsafe {
@@ -248,7 +294,7 @@ impl ControlMap {
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED,
                 file.as_raw_fd(),
-                CONTROL_OFFSET as libc::off_t,
+                layout.control_offset as libc::off_t,
             )
         };
         if p == libc::MAP_FAILED {

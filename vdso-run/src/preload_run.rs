@@ -2,7 +2,6 @@
 //! library and the namespace file's path in its environment, vdso-run its
 //! parent until it and everything it left behind have exited.
 
-use std::os::unix::fs::FileExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,36 +10,23 @@ use std::sync::atomic::Ordering::Relaxed;
 use crate::Plan;
 use crate::cli::Failure;
 use crate::front::Release;
-use crate::layout::{
-    Control, ENV_NAMESPACE, FLAG_COUNT, FLAG_TIMENS, IMAGE_OFFSET, MAGIC, TRANSLATED,
-};
-use crate::nsfile::{ControlMap, NsFile};
+use crate::layout::{Control, ENV_NAMESPACE, TRANSLATED};
+use crate::nsfile::NsFile;
 use crate::parent::{Parent, exit_code, report_translated, wait_program, wait_rest};
 use crate::{inherited, offset, program};
 
 /// Runs PROGRAM under the plan with the preload library at `preload`, as
 /// the keeper (front.rs); returns its exit code (128 + N for signal N).
 pub fn run(plan: Plan, preload: PathBuf, release: Release) -> Result<i32, Failure> {
-    let ns = NsFile::create(plan.front)?;
-    let control = ControlMap::new(&ns.file)
-        .map_err(|e| Failure::own(format!("cannot map {}: {e}", ns.path.display())))?;
-    ns.file
-        .write_all_at(plan.image.bytes(), IMAGE_OFFSET as u64)
-        .map_err(|e| Failure::own(format!("cannot write {}: {e}", ns.path.display())))?;
+    let ns = NsFile::create(plan.front, plan.abi)?;
+    let control = ns.publish(
+        plan.image.bytes(),
+        plan.offsets.is_some(),
+        plan.verbose,
+        plan.front,
+    )?;
     let tk = ns.timekeeper(plan.offsets.as_ref())?;
-
     let c = control.get();
-    let mut flags = 0;
-    if plan.offsets.is_some() {
-        flags |= FLAG_TIMENS;
-    }
-    if plan.verbose {
-        flags |= FLAG_COUNT;
-    }
-    c.flags.store(flags, Relaxed);
-    c.image_len.store(plan.image.bytes().len() as u32, Relaxed);
-    c.timekeeper_pid.store(plan.front as u32, Relaxed);
-    c.magic.store(MAGIC, Relaxed);
 
     let mut parent = Parent::start(tk, release)?;
 
@@ -51,10 +37,11 @@ pub fn run(plan: Plan, preload: PathBuf, release: Release) -> Result<i32, Failur
     }
     if plan.verbose {
         eprintln!(
-            "vdso-run: {} on {} ({}); data pages {}; preload {}",
+            "vdso-run: {} on {} ({}; layout {}); data pages {}; preload {}",
             plan.program.display(),
             plan.image_path.display(),
             offset::describe(plan.offsets.as_ref()),
+            plan.abi,
             ns.path.display(),
             preload.display()
         );

@@ -101,7 +101,14 @@ fn missing_or_wrong_images() {
     std::fs::create_dir_all(&other).expect("dir");
     std::fs::copy(images.join("linux-6.12/vdso.so"), other.join("vdso.so")).expect("copy image");
     expect_error(
-        &["--images", other.to_str().expect("utf-8"), "--", "true"],
+        &[
+            "--abi",
+            "linux-6.6",
+            "--images",
+            other.to_str().expect("utf-8"),
+            "--",
+            "true",
+        ],
         125,
         "this image reads linux-6.12's data pages, not linux-6.6's",
     );

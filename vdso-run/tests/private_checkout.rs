@@ -10,6 +10,9 @@ use std::process::Command;
 
 use std::os::unix::process::CommandExt;
 
+use common::abi::{Abi, Arch};
+use common::note::Variant;
+use kernel_side::images;
 use support::{NOBODY, Public, chmod, images_dir, run, tmp_dir};
 
 #[test]
@@ -36,8 +39,16 @@ fn another_user_runs_the_public_copies_of_a_private_build() {
     .map(|(_, p)| p)
     .expect("the preload library beside vdso-run");
     copy(&preload, "libvdso_run_preload.so");
-    for image in ["vdso.so", "vdso-timens.so"] {
-        copy(&images_dir().join(image), &format!("vdso/{image}"));
+    for abi in Abi::ALL {
+        let folder = images::layout_folder(Arch::HOST, abi);
+        std::fs::create_dir_all(private.join("vdso").join(&folder)).expect("mkdir");
+        for variant in [Variant::Host, Variant::Timens] {
+            let image = images::path(Arch::HOST, abi, variant);
+            copy(
+                &images_dir().join(&image),
+                &format!("vdso/{}", image.display()),
+            );
+        }
     }
 
     // Straight from the private folder, another user cannot even start it:

@@ -6,7 +6,8 @@
 //! thread of every descendant:
 //!
 //! - at each exec stop it maps the data pages and the image into the new
-//!   program and points its `AT_SYSINFO_EHDR` at the image (inject.rs),
+//!   program, in place of the kernel's vDSO where they fit (place.rs), else
+//!   elsewhere with its `AT_SYSINFO_EHDR` pointed at the image (inject.rs),
 //!   before the program's loader or start code runs, so that every libc and
 //!   runtime finds the image through its own, unmodified code;
 //! - at each seccomp stop (only absolute waits on shifted clocks, filter.rs)
@@ -20,6 +21,7 @@ mod check;
 mod filter;
 mod inject;
 mod notif;
+mod place;
 mod spawn;
 mod sys;
 mod timers;
@@ -34,6 +36,7 @@ use std::time::{Duration, Instant};
 use crate::Plan;
 use crate::cli::{EXIT_CANNOT_RUN, Failure};
 use crate::front::Release;
+use crate::layout::FileLayout;
 use crate::nsfile::NsFile;
 use crate::offset;
 use crate::parent::{self, Parent, exit_code};
@@ -55,9 +58,6 @@ pub use check::program as check_program;
 /// the same way for each step of the calls it injects.
 const POLL: Duration = Duration::from_micros(200);
 
-/// The four data pages below the image (docs/abi.md).
-const DATA_SIZE: u64 = crate::layout::DATA_SIZE as u64;
-
 /// What the tracer knows of one thread.
 #[derive(Default)]
 struct Thread {
@@ -73,7 +73,14 @@ pub struct Tracer {
     /// Monotonic and boottime offsets, in ns.
     offsets: (i128, i128),
     ns_path: CString,
+    /// The namespace file's layout, and whether its data pages are mapped
+    /// for a namespaced process.
+    layout: FileLayout,
+    timens: bool,
     image: Vec<u8>,
+    /// Whether processes map the image from the namespace file (else its
+    /// folder is `noexec` and the image is written into them).
+    image_from_file: bool,
     threads: HashMap<Pid, Thread>,
     /// The clocks of POSIX timers.
     timers: Timers,
@@ -82,7 +89,14 @@ pub struct Tracer {
     program_refused: bool,
     program_status: Option<i32>,
     installed: u64,
+    /// Execs whose image took the kernel's vDSO's place.
+    in_place: u64,
     refused: u64,
+    verbose: bool,
+    /// `--keep-kernel-vdso`: never in the kernel's vDSO's place.
+    keep_kernel_vdso: bool,
+    /// The reasons an image went elsewhere, said once each.
+    not_in_place: Vec<place::NotInPlace>,
     /// Whether to poll for events (`POLL`): not on a single CPU.
     poll: bool,
     translated: [u64; Call::ALL.len()],
@@ -195,8 +209,8 @@ impl Tracer {
 
     fn report(&self) {
         eprintln!(
-            "vdso-run: execs given the image: {}; refused: {}",
-            self.installed, self.refused
+            "vdso-run: execs given the image: {} (in place of the kernel's vDSO: {}); refused: {}",
+            self.installed, self.in_place, self.refused
         );
         parent::report_translated(Call::ALL.iter().map(|c| c.name()).zip(self.translated));
     }
@@ -205,7 +219,14 @@ impl Tracer {
 /// Runs PROGRAM with the image as its vDSO, as the keeper (front.rs);
 /// returns its exit code. PROGRAM has passed `check_program`.
 pub fn run(plan: Plan, release: Release) -> Result<i32, Failure> {
-    let ns = NsFile::create(plan.front)?;
+    let ns = NsFile::create(plan.front, plan.abi)?;
+    let _control = ns.publish(
+        plan.image.bytes(),
+        plan.offsets.is_some(),
+        false,
+        plan.front,
+    )?;
+    let image_from_file = image_maps_from(&ns, plan.image.bytes());
     let tk = ns.timekeeper(plan.offsets.as_ref())?;
     let ns_path = CString::new(ns.path.as_os_str().as_bytes())
         .map_err(|_| Failure::own("the namespace file's path contains a NUL byte"))?;
@@ -223,12 +244,18 @@ pub fn run(plan: Plan, release: Release) -> Result<i32, Failure> {
 
     if plan.verbose {
         eprintln!(
-            "vdso-run: {} with {} as its vDSO ({}); data pages {}; seccomp filter of {} \
-             instructions",
+            "vdso-run: {} with {} as its vDSO ({}; layout {}); data pages {}; the image {}; \
+             seccomp filter of {} instructions",
             plan.program.display(),
             plan.image_path.display(),
             offset::describe(plan.offsets.as_ref()),
+            plan.abi,
             ns.path.display(),
+            if image_from_file {
+                "mapped from that file"
+            } else {
+                "written into each process (the file's folder is noexec)"
+            },
             prog.len()
         );
     }
@@ -239,7 +266,10 @@ pub fn run(plan: Plan, release: Release) -> Result<i32, Failure> {
     let mut tracer = Tracer {
         offsets: (mono, boot),
         ns_path,
+        layout: ns.layout,
+        timens: plan.offsets.is_some(),
         image: plan.image.bytes().to_vec(),
+        image_from_file,
         threads: HashMap::new(),
         timers: Timers::default(),
         program: spawned.pid,
@@ -247,7 +277,11 @@ pub fn run(plan: Plan, release: Release) -> Result<i32, Failure> {
         program_refused: false,
         program_status: None,
         installed: 0,
+        in_place: 0,
         refused: 0,
+        verbose: plan.verbose,
+        keep_kernel_vdso: plan.keep_kernel_vdso,
+        not_in_place: Vec::new(),
         poll: std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
         translated: [0; Call::ALL.len()],
     };
@@ -279,4 +313,32 @@ pub fn run(plan: Plan, release: Release) -> Result<i32, Failure> {
     drop(ns);
     parent.release.send(code);
     result
+}
+
+/// Whether the namespace file's image can be mapped read and execute (its
+/// folder is not mounted `noexec`) and holds exactly the checked bytes:
+/// then every process maps it from there.
+fn image_maps_from(ns: &NsFile, image: &[u8]) -> bool {
+    use std::os::fd::AsRawFd;
+    let len = image.len();
+    // SAFETY: a new private mapping of our own file at a kernel-chosen
+    // address, unmapped below; it aliases no Rust object.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_EXEC,
+            libc::MAP_PRIVATE,
+            ns.file.as_raw_fd(),
+            ns.layout.image_offset as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return false;
+    }
+    // SAFETY: `len` readable bytes, mapped above.
+    let same = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) } == image;
+    // SAFETY: our own mapping; the slice above is gone.
+    unsafe { libc::munmap(p, len) };
+    same
 }

@@ -354,9 +354,36 @@ pub fn variant(timens: bool) -> Variant {
     }
 }
 
-/// The bytes of `vdso.so` (`timens` false) or `vdso-timens.so`.
+/// The layout vdso-run picks without `--abi` (the running kernel's), as
+/// its `--verbose` names it.
+pub fn default_abi() -> Abi {
+    static CHOSEN: std::sync::OnceLock<Abi> = std::sync::OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        let run = run(vdso_run().args(["--verbose", "--", "true"])).expect_success();
+        chosen_abi(&run)
+    })
+}
+
+/// The layout a `--verbose` run names in its first line
+/// (`vdso-run: layout NAME (why)`).
+pub fn chosen_abi(run: &Run) -> Abi {
+    run.stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("vdso-run: layout "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(Abi::from_name)
+        .unwrap_or_else(|| panic!("no layout named in:\n{}", run.stderr))
+}
+
+/// The bytes of `vdso.so` (`timens` false) or `vdso-timens.so` of the
+/// layout vdso-run picks by default.
 pub fn image_bytes(timens: bool) -> Vec<u8> {
-    let path = images_dir().join(images::path(Arch::HOST, Abi::Linux6_6, variant(timens)));
+    image_bytes_of(default_abi(), timens)
+}
+
+/// The bytes of `abi`'s `vdso.so` or `vdso-timens.so`.
+pub fn image_bytes_of(abi: Abi, timens: bool) -> Vec<u8> {
+    let path = images_dir().join(images::path(Arch::HOST, abi, variant(timens)));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -1169,10 +1196,18 @@ impl Public {
         .expect("the preload library beside vdso-run");
         public.copy(&exe, "vdso-run");
         public.copy(&preload, "libvdso_run_preload.so");
+        // Every layout's pair, in its folder, as `cargo xtask build-vdso`
+        // writes them.
         std::fs::create_dir(public.dir.join("vdso")).expect("mkdir");
         chmod(&public.dir.join("vdso"), 0o755);
-        for image in ["vdso.so", "vdso-timens.so"] {
-            public.copy(&images.join(image), &format!("vdso/{image}"));
+        for abi in Abi::ALL {
+            let folder = images::layout_folder(Arch::HOST, abi);
+            std::fs::create_dir(public.dir.join("vdso").join(&folder)).expect("mkdir");
+            chmod(&public.dir.join("vdso").join(&folder), 0o755);
+            for variant in [Variant::Host, Variant::Timens] {
+                let image = images::path(Arch::HOST, abi, variant);
+                public.copy(&images.join(&image), &format!("vdso/{}", image.display()));
+            }
         }
         for program in programs {
             let name = program

@@ -17,11 +17,11 @@ use std::process::ExitCode;
 
 use common::note::Variant;
 use kernel_side::in_place::VdsoSlot;
-use vdso_elf::patch::SiteKind;
 use kernel_side::{Vdso, images, kernel_vdso, running, variants};
 use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::lfence_rdtsc;
 use vdso_benches::lab;
+use vdso_elf::patch::SiteKind;
 
 const CALLS: u64 = 2000;
 const ROUNDS: usize = 401;

@@ -230,19 +230,21 @@ impl<'a> DynamicTable<'a> {
         let symoffset = header.symbol_base.get(LE);
         let bloom_size = header.bloom_count.get(LE) as usize;
         let bloom_shift = header.bloom_shift.get(LE);
-        if nbucket == 0 || bloom_size == 0 {
+        // glibc masks the word index with the count minus one and shifts
+        // the 32-bit hash as x86 does: any other count or shift is read
+        // differently by different loaders, and found by none here.
+        if nbucket == 0 || !bloom_size.is_power_of_two() || bloom_shift >= 32 {
             return Err(LookupError::NotFound);
         }
         let hash = elf::gnu_hash(name.as_bytes());
         let bloom_at = at.checked_add(16).ok_or(LookupError::NotFound)?;
-        let word = (hash as usize / 64) % bloom_size;
+        let word = (hash as usize / 64) & (bloom_size - 1);
         let bloom: &object::U64<LE> = word
             .checked_mul(8)
             .and_then(|o| o.checked_add(bloom_at))
             .and_then(|o| read(self.image, o, "the GNU hash bloom filter").ok())
             .ok_or(LookupError::NotFound)?;
-        // A hostile `bloom_shift` of 32 or more shifts every bit out.
-        let second = hash.checked_shr(bloom_shift).unwrap_or(0);
+        let second = hash >> bloom_shift;
         let mask = (1u64 << (hash % 64)) | (1u64 << (second % 64));
         if bloom.get(LE) & mask != mask {
             return Err(LookupError::NotFound);
@@ -298,7 +300,13 @@ impl<'a> DynamicTable<'a> {
             let Ok(def) = read::<Verdef<LE>>(self.image, at, "DT_VERDEF") else {
                 return false;
             };
-            if def.vd_ndx.get(LE).0 == ndx {
+            // As glibc and Go match it: a definition that is not the base
+            // (the soname), by index, then by hash and name.
+            let base = def.vd_flags.get(LE).0 & elf::VER_FLG_BASE.0 != 0;
+            if !base && def.vd_ndx.get(LE).0 & 0x7fff == ndx {
+                if def.vd_hash.get(LE) != elf::hash(version.as_bytes()) {
+                    return false;
+                }
                 let aux_at = at.saturating_add(def.vd_aux.get(LE) as usize);
                 let Ok(aux) = read::<Verdaux<LE>>(self.image, aux_at, "DT_VERDEF") else {
                     return false;

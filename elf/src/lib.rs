@@ -12,9 +12,11 @@
 //! bounded by the file's size. It lives apart from `common` so that a
 //! kernel embedding `common` never pulls in `object`.
 //!
-//! Two readers stay independent on purpose: xtask's build-time verifier
-//! (which reads section headers and decodes the machine code, to prove what
-//! this crate takes on trust) and the readelf oracle in xtask's tests.
+//! Two readers stay independent on purpose: the build's verifier
+//! (`kernel_side::verify`, which reads section headers, decodes the machine
+//! code and emulates glibc's, musl's and Go's lookups, to prove what this
+//! crate takes on trust; the kernel side's loader runs it before this
+//! crate's reading) and the readelf oracle in xtask's tests.
 
 #![no_std]
 

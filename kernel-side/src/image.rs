@@ -1,13 +1,18 @@
 //! An image file, checked the way a kernel should check what it is about to
-//! map into every process: an ELF shared object for x86-64, mappable from
-//! offset 0, needing no relocation, exporting every entry point at
-//! `LINUX_2.6` through both hash tables, of the variant the caller expects.
+//! map into every process: nothing the build's verifier would refuse (the
+//! same rules, run here: [`crate::verify`], which also looks every entry
+//! up the way glibc, musl and Go do), then read again through `vdso-elf` as
+//! the loaders in this workspace read it: an ELF shared object for x86-64,
+//! mappable from offset 0, needing no relocation, exporting every entry
+//! point at its slot at `LINUX_2.6` through both hash tables, of the
+//! variant the caller expects.
 
 use std::fmt;
+use std::io::Read;
 use std::path::Path;
 
 use common::abi::{Abi, Arch};
-use common::entries::{ENTRIES, Entry};
+use common::entries::{ENTRIES, Entry, Placed};
 use common::note::Variant;
 use object::elf;
 use object::read::elf::ProgramHeader;
@@ -25,6 +30,13 @@ pub enum ImageError {
         error: std::io::Error,
     },
     TooLarge(usize),
+    /// Not a regular file (a FIFO, a device): nothing an image comes from.
+    NotAFile {
+        path: String,
+        kind: &'static str,
+    },
+    /// What the build's verifier says of it, every rule it breaks.
+    Refused(Vec<String>),
     Elf(ElfError),
     NotMappable(&'static str),
     Relocations(&'static str),
@@ -42,6 +54,11 @@ pub enum ImageError {
     SymbolOutsideImage {
         name: &'static str,
         offset: u64,
+    },
+    NotAtSlot {
+        name: &'static str,
+        offset: u64,
+        slot: u64,
     },
     /// A note of ours missing or unreadable, said as the reader says it.
     Note(String),
@@ -65,6 +82,12 @@ impl fmt::Display for ImageError {
                     "{len} bytes is larger than any image ({MAX_IMAGE_SIZE} at most)"
                 )
             }
+            ImageError::NotAFile { path, kind } => {
+                write!(f, "{path} is {kind}, not a regular file")
+            }
+            ImageError::Refused(why) => {
+                write!(f, "the build's verifier refuses it: {}", why.join("; "))
+            }
             ImageError::Elf(e) => write!(f, "{e}"),
             ImageError::NotMappable(why) => write!(f, "cannot be mapped as a vDSO: {why}"),
             ImageError::Relocations(tag) => {
@@ -84,6 +107,10 @@ impl fmt::Display for ImageError {
             ImageError::SymbolOutsideImage { name, offset } => {
                 write!(f, "symbol {name} at {offset:#x} lies outside the image")
             }
+            ImageError::NotAtSlot { name, offset, slot } => write!(
+                f,
+                "symbol {name} is at {offset:#x}; its slot is at {slot:#x}"
+            ),
             ImageError::Note(why) => write!(f, "{why}"),
             ImageError::WrongVariant { expected, found } => write!(
                 f,
@@ -127,11 +154,55 @@ pub struct Image {
 }
 
 impl Image {
+    /// Reads the image at `path`: a regular file only (a FIFO would block,
+    /// a device read forever), and no more than an image may take.
     pub fn load(path: &Path) -> Result<Image, ImageError> {
-        let bytes = std::fs::read(path).map_err(|error| ImageError::Io {
-            path: path.display().to_string(),
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        let shown = || path.display().to_string();
+        let io = |error| ImageError::Io {
+            path: shown(),
             error,
-        })?;
+        };
+        let kind = |t: std::fs::FileType| -> Option<&'static str> {
+            if t.is_file() {
+                None
+            } else if t.is_dir() {
+                Some("a directory")
+            } else if t.is_fifo() {
+                Some("a FIFO")
+            } else if t.is_char_device() {
+                Some("a character device")
+            } else if t.is_block_device() {
+                Some("a block device")
+            } else if t.is_socket() {
+                Some("a socket")
+            } else {
+                Some("not a file")
+            }
+        };
+        // Judged before it is opened (opening a FIFO waits for a writer),
+        // then again on what was opened, in case it changed in between.
+        if let Some(kind) = kind(std::fs::metadata(path).map_err(io)?.file_type()) {
+            return Err(ImageError::NotAFile {
+                path: shown(),
+                kind,
+            });
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(io)?;
+        if let Some(kind) = kind(file.metadata().map_err(io)?.file_type()) {
+            return Err(ImageError::NotAFile {
+                path: shown(),
+                kind,
+            });
+        }
+        let mut bytes = Vec::with_capacity(MAX_IMAGE_SIZE + 1);
+        file.take(MAX_IMAGE_SIZE as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
         Image::parse(bytes)
     }
 
@@ -162,12 +233,42 @@ impl Image {
         Ok(self)
     }
 
+    /// Checks `bytes` against the build's rules for the project's entries
+    /// in the layout its note names.
     pub fn parse(bytes: Vec<u8>) -> Result<Image, ImageError> {
+        Image::parse_exporting(bytes, |abi| {
+            Entry::placed(ENTRIES, Arch::HOST, abi).collect()
+        })
+    }
+
+    /// As [`parse`](Self::parse), for an image built from another list of
+    /// entries (`exports` of the layout its note names): the rules are the
+    /// same, the exports those of the list.
+    pub fn parse_exporting(
+        bytes: Vec<u8>,
+        exports: impl FnOnce(Abi) -> Vec<Placed>,
+    ) -> Result<Image, ImageError> {
         if bytes.len() > MAX_IMAGE_SIZE {
             return Err(ImageError::TooLarge(bytes.len()));
         }
         let arch = Arch::HOST;
         let elf = Elf::parse_vdso(&bytes, elf::Machine(arch.elf_machine()))?;
+        // The build's rules, against what the image's notes say it is (the
+        // verifier reads the notes again, its own way).
+        let variant = elf.notes().variant()?;
+        let abi = elf.notes().abi()?;
+        let placed = exports(abi);
+        let report = crate::verify::verify(
+            &bytes,
+            crate::verify::Expect {
+                entries: &placed,
+                variant,
+                abi,
+            },
+        );
+        if !report.is_clean() {
+            return Err(ImageError::Refused(report.messages()));
+        }
         let mut loads = elf.segments_of(elf::PT_LOAD);
         let load = loads.next().ok_or(ElfError::NoLoadSegment)?;
         if loads.next().is_some() {
@@ -207,13 +308,22 @@ impl Image {
                     offset: sym.offset,
                 });
             }
+            // What this reader finds is what the verifier's emulated
+            // loaders found: the entry's slot.
+            if let Some(p) = placed.iter().find(|p| p.entry.name == entry.name)
+                && p.slot.offset != sym.offset
+            {
+                return Err(ImageError::NotAtSlot {
+                    name: entry.symbol(arch),
+                    offset: sym.offset,
+                    slot: p.slot.offset,
+                });
+            }
             let slot = offsets.each_mut().find(|(n, _)| *n == entry.name);
             if let Some((_, slot)) = slot {
                 *slot = Some(sym.offset);
             }
         }
-        let variant = elf.notes().variant()?;
-        let abi = elf.notes().abi()?;
         Ok(Image {
             variant,
             abi,

@@ -11,8 +11,9 @@
 //! - [`mapping::Mapping`]: maps the pages read-only below an image, as a
 //!   process sees them; [`Mapping::swap`](mapping::Mapping::swap) replaces
 //!   the image as on `setns`.
-//! - [`image::Image`]: an image file, checked, its entries resolved
-//!   through the dynamic table as libcs do it (`vdso-elf`).
+//! - [`image::Image`]: an image file, checked by the build's own
+//!   [`verify`]er and its entries resolved through the dynamic table as
+//!   libcs do it (`vdso-elf`).
 //! - [`kernel_vdso`]: the running kernel's own vDSO, the reference;
 //!   [`running`]: its data layout, recognised from its version and pages;
 //!   [`in_place`]: an image put where the kernel's vDSO was.
@@ -35,6 +36,8 @@ pub mod running;
 pub mod targets;
 pub mod timekeeper;
 pub mod tsc;
+// The image verifier: the build's rules, which the loader applies too.
+pub mod verify;
 // The design variants BENCHMARKS.md compares, mapped as each design would.
 pub mod variants;
 pub mod vdso;

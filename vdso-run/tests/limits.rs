@@ -61,12 +61,55 @@ echo left $(ls -A /dev/shm)",
     }
 }
 
+/// The address space, in KiB, the kernel's exec of vdso-run takes before
+/// any of its code runs: its segments and its dynamic loader's, each from
+/// its first page to its last, and room for the initial stack and the
+/// vDSO. Under less, exec fails past its point of no return and the kernel
+/// kills the process with SIGSEGV.
+fn exec_floor_kib() -> u32 {
+    use vdso_elf::object::read::elf::{FileHeader, ProgramHeader};
+    let span = |path: &std::path::Path| -> (u64, Option<String>) {
+        let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let header =
+            vdso_elf::object::elf::FileHeader64::<vdso_elf::LE>::parse(&data[..]).expect("ELF");
+        let phdrs = header
+            .program_headers(vdso_elf::LE, &data[..])
+            .expect("phdrs");
+        let mut bytes = 0;
+        let mut interp = None;
+        for p in phdrs {
+            match p.p_type(vdso_elf::LE) {
+                vdso_elf::object::elf::PT_LOAD => {
+                    let (start, end) = (
+                        p.p_vaddr(vdso_elf::LE) & !0xfff,
+                        (p.p_vaddr(vdso_elf::LE) + p.p_memsz(vdso_elf::LE) + 0xfff) & !0xfff,
+                    );
+                    bytes += end - start;
+                }
+                vdso_elf::object::elf::PT_INTERP => {
+                    let raw = p.data(vdso_elf::LE, &data[..]).expect("interp");
+                    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+                    interp = Some(String::from_utf8_lossy(&raw[..end]).into_owned());
+                }
+                _ => {}
+            }
+        }
+        (bytes, interp)
+    };
+    let (own, interp) = span(std::path::Path::new(env!("CARGO_BIN_EXE_vdso-run")));
+    let (loader, _) = interp.map_or((0, None), |i| span(std::path::Path::new(&i)));
+    // The initial stack (at least 128 KiB with the arguments), the vDSO and
+    // its data pages.
+    ((own + loader) / 1024 + 256) as u32
+}
+
 /// Runs vdso-run (`mode`) under the shell limit `ulimit FLAG VALUE`, for
 /// each value, and checks that each run either succeeds or is vdso-run's
 /// own failure (one line, 125, nothing left behind, no panic). Values so
-/// small that the dynamic loader cannot even start vdso-run (the loader's
-/// message, 127) say nothing about vdso-run. Returns how many runs were
-/// vdso-run's own failure.
+/// small that the kernel cannot exec vdso-run (`exec_floor_kib`), or that
+/// the dynamic loader cannot start it (the loader's message, 127), say
+/// nothing about vdso-run. Returns how many runs were vdso-run's own
+/// failure.
 fn under_limit(flag: &str, values: impl Iterator<Item = u32>, mode: &[&str]) -> usize {
     let mut failures = 0;
     for value in values {
@@ -97,7 +140,8 @@ fn too_little_address_space_is_one_line_and_125() {
     // From too little to load vdso-run at all to enough to run it: every
     // step of vdso-run's start-up fails somewhere in between.
     for mode in MODES {
-        let failures = under_limit("-v", (4000..=14000).step_by(250), mode);
+        let floor = exec_floor_kib().next_multiple_of(250);
+        let failures = under_limit("-v", (floor..=floor + 10000).step_by(250), mode);
         assert!(
             failures > 0,
             "{mode:?}: no value of ulimit -v made vdso-run itself fail"

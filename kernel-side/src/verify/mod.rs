@@ -1,13 +1,20 @@
 //! The image verifier: every property an image must have, checked on the
 //! linked file, each failure named. xtask refuses to emit an image with any
-//! violation; the tests feed it files that break each rule.
+//! violation, and the kernel side's loader (`Image::parse`, what vdso-run
+//! and the tests load images with) refuses to load one: one rule set, in
+//! one place, for the build and every reader. The tests feed it files that
+//! break each rule.
 //!
 //! Independent of `vdso-elf` on purpose: the loaders read images through
 //! that crate, and a bug in it must not be able to make the build accept an
 //! image the loaders then misread. So the verifier reads the file its own
 //! way, through `object`'s section-based view (fair game for a build tool
-//! reading its own output) and a decoder of the machine code, where the
-//! loaders, like a libc, use only the program headers and the dynamic table.
+//! reading its own output) and a decoder of the machine code, and
+//! ([`loaders`]) through the program headers and the dynamic table the way
+//! glibc, musl and Go each read them, where the loaders, like a libc, use
+//! only those.
+
+mod loaders;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -77,7 +84,17 @@ pub enum Violation {
         memsz: u64,
     },
     MissingSegment(&'static str),
-    ForbiddenSegment(&'static str),
+    ForbiddenSegment(String),
+    DuplicateSegment(String),
+    /// A segment the loaders read at its offset (musl, Go) or its address
+    /// (glibc) that is not the same bytes inside the PT_LOAD either way.
+    SegmentPlacement {
+        kind: String,
+        offset: u64,
+        vaddr: u64,
+        filesz: u64,
+        memsz: u64,
+    },
     WritableSegment {
         index: usize,
         kind: String,
@@ -155,6 +172,16 @@ pub enum Violation {
         host: u64,
         timens: u64,
     },
+    /// The structures the loaders read (the dynamic table, the hash
+    /// tables, the version definitions) are not sound for all of them.
+    LoaderView(String),
+    /// One loader's lookup of an export does not find what the others and
+    /// the symbol table find.
+    Lookup {
+        loader: &'static str,
+        name: String,
+        why: String,
+    },
 }
 
 impl fmt::Display for Violation {
@@ -176,6 +203,20 @@ impl fmt::Display for Violation {
             ),
             MissingSegment(kind) => write!(f, "no {kind} segment"),
             ForbiddenSegment(kind) => write!(f, "a {kind} segment, which an image must not have"),
+            DuplicateSegment(kind) => write!(
+                f,
+                "more than one {kind} segment (loaders differ on which one counts)"
+            ),
+            SegmentPlacement {
+                kind,
+                offset,
+                vaddr,
+                filesz,
+                memsz,
+            } => write!(
+                f,
+                "{kind} at file offset {offset:#x}, address {vaddr:#x}, {filesz:#x} bytes ({memsz:#x} in memory): it must lie inside the PT_LOAD at equal offset and address, as large in memory as in the file (glibc reads it at its address, musl and Go at its offset)"
+            ),
             WritableSegment { index, kind } => {
                 write!(
                     f,
@@ -286,6 +327,10 @@ impl fmt::Display for Violation {
                 f,
                 "symbol {name} is at {host:#x} in the host image but at {timens:#x} in the timens image"
             ),
+            LoaderView(why) => write!(f, "as the loaders read it: {why}"),
+            Lookup { loader, name, why } => {
+                write!(f, "{loader} lookup of {name}: {why}")
+            }
         }
     }
 }
@@ -339,6 +384,8 @@ pub fn verify(data: &[u8], expect: Expect<'_>) -> Report {
     v.code(expect.entries);
     v.unwind(expect.entries);
     v.notes(expect.variant, expect.abi);
+    let lookups = loaders::check(data, expect.entries, &report.facts.exports);
+    report.violations.extend(lookups);
     report
 }
 
@@ -435,14 +482,36 @@ impl<'a> Checker<'a, '_> {
                 self.fail(Violation::MissingSegment(name));
             }
         }
-        for (kind, name) in [
-            (elf::PT_INTERP, "PT_INTERP"),
-            (elf::PT_GNU_RELRO, "PT_GNU_RELRO"),
-            (elf::PT_TLS, "PT_TLS"),
-            (elf::PT_GNU_STACK, "PT_GNU_STACK"),
-        ] {
-            if phdrs.iter().any(|p| p.p_type(E) == kind) {
-                self.fail(Violation::ForbiddenSegment(name));
+        // Only the segment types the link produces: anything else (a
+        // PT_INTERP, PT_TLS, PT_GNU_STACK, PT_GNU_RELRO...) is something a
+        // loader may act on.
+        for p in phdrs {
+            if !loaders::ALLOWED_SEGMENTS.contains(&p.p_type(E)) {
+                self.fail(Violation::ForbiddenSegment(format!("{:?}", p.p_type(E))));
+            }
+        }
+        let dynamics = phdrs
+            .iter()
+            .filter(|p| p.p_type(E) == elf::PT_DYNAMIC)
+            .count();
+        if dynamics > 1 {
+            self.fail(Violation::DuplicateSegment("PT_DYNAMIC".into()));
+        }
+        // The image is mapped from offset 0 at address 0, so every other
+        // segment must be the same bytes read at its offset or its address.
+        let load_end = loads.first().map_or(0, |l| l.p_filesz(E));
+        for p in phdrs.iter().filter(|p| p.p_type(E) != elf::PT_LOAD) {
+            let (offset, vaddr, filesz, memsz) =
+                (p.p_offset(E), p.p_vaddr(E), p.p_filesz(E), p.p_memsz(E));
+            let inside = offset.checked_add(filesz).is_some_and(|e| e <= load_end);
+            if offset != vaddr || filesz != memsz || !inside {
+                self.fail(Violation::SegmentPlacement {
+                    kind: format!("{:?}", p.p_type(E)),
+                    offset,
+                    vaddr,
+                    filesz,
+                    memsz,
+                });
             }
         }
         for (index, p) in phdrs.iter().enumerate() {
@@ -489,11 +558,16 @@ impl<'a> Checker<'a, '_> {
                 break;
             }
             seen.push(tag);
-            if FORBIDDEN_TAGS.contains(&tag) {
+            if !loaders::ALLOWED_TAGS.contains(&tag) {
                 self.fail(Violation::ForbiddenDynamicTag(format!("{tag:?}")));
             }
-            if tag == elf::DT_FLAGS && d.d_val(E) & elf::DF_TEXTREL.0 != 0 {
+            let flags = d.d_val(E);
+            if tag == elf::DT_FLAGS && flags & elf::DF_TEXTREL.0 != 0 {
                 self.fail(Violation::ForbiddenDynamicTag("DF_TEXTREL".into()));
+            } else if tag == elf::DT_FLAGS && flags & !loaders::ALLOWED_FLAGS != 0 {
+                self.fail(Violation::ForbiddenDynamicTag(format!(
+                    "DT_FLAGS {flags:#x}"
+                )));
             }
             if tag == elf::DT_SONAME {
                 let soname = self.dynstr(d.d_val(E)).unwrap_or_default();
@@ -835,28 +909,12 @@ fn is_forbidden_section(name: &str) -> bool {
         .any(|p| name == *p || name.starts_with(&format!("{p}.")))
 }
 
-const FORBIDDEN_TAGS: [elf::DynamicTag; 14] = [
-    elf::DT_NEEDED,
-    elf::DT_REL,
-    elf::DT_RELA,
-    elf::DT_RELR,
-    elf::DT_JMPREL,
-    elf::DT_PLTGOT,
-    elf::DT_TEXTREL,
-    elf::DT_INIT,
-    elf::DT_FINI,
-    elf::DT_INIT_ARRAY,
-    elf::DT_FINI_ARRAY,
-    elf::DT_PREINIT_ARRAY,
-    elf::DT_RELACOUNT,
-    elf::DT_RELCOUNT,
-];
-
-const REQUIRED_TAGS: [(elf::DynamicTag, &str); 7] = [
+const REQUIRED_TAGS: [(elf::DynamicTag, &str); 8] = [
     (elf::DT_HASH, "DT_HASH"),
     (elf::DT_GNU_HASH, "DT_GNU_HASH"),
     (elf::DT_SYMTAB, "DT_SYMTAB"),
     (elf::DT_STRTAB, "DT_STRTAB"),
+    (elf::DT_STRSZ, "DT_STRSZ"),
     (elf::DT_SONAME, "DT_SONAME"),
     (elf::DT_VERDEF, "DT_VERDEF"),
     (elf::DT_VERSYM, "DT_VERSYM"),

@@ -73,3 +73,63 @@ fn rust_condvar_and_park_timeout_take_their_time() {
         assert_eq!(run.counts("vdso-run: translated: ").get("futex"), Some(&2));
     }
 }
+
+#[test]
+fn more_than_1024_live_posix_timers_are_each_translated_by_their_own_clock() {
+    // 5000 live timers on MONOTONIC, REALTIME and BOOTTIME in turn, each
+    // armed absolutely 200 ms ahead of its own clock, twice over: each has
+    // 100 to 200 ms left. (The table of their clocks held 1024 and the
+    // timers past it went untranslated, silently.)
+    let prog = c_program("timers");
+    for (label, offset) in wait_offsets() {
+        let run = run(vdso_run()
+            .args(namespace_args(&offset))
+            .arg(&prog)
+            .args(["armed", "5000"]))
+        .expect_success();
+        let v = run.values();
+        assert_eq!(v["armed"], "5000", "{label}: {}", run.stdout);
+        assert_eq!(v["armed_wrong"], "0", "{label}: {}", run.stdout);
+        // REALTIME's third needs no translation.
+        assert_eq!(
+            run.counts("vdso-run: translated: ")["timer_settime"],
+            2 * (0..5000).filter(|i| i % 3 != 1).count() as u64,
+            "{label}"
+        );
+    }
+}
+
+#[test]
+fn a_posix_timer_whose_clock_cannot_be_recorded_fails_with_eagain_and_one_line() {
+    // With no address space to spare, the table of timers' clocks cannot
+    // grow: timer_create fails as the kernel's does for a resource limit,
+    // and vdso-run says so once. Without vdso-run (or without an offset,
+    // where nothing is recorded) the same program creates them all.
+    let prog = c_program("timers");
+    let bounded = |cmd: &mut std::process::Command| {
+        let run = run(cmd.arg(&prog).args(["bounded", "3000"])).expect_success();
+        let v = run.values();
+        (
+            v["bounded_created"].clone(),
+            v["bounded_error"].clone(),
+            run.stderr,
+        )
+    };
+    let (created, error, _) = bounded(&mut std::process::Command::new("env"));
+    assert_eq!((created.as_str(), error.as_str()), ("3000", "none"));
+    let (created, error, _) = bounded(vdso_run().arg("--"));
+    assert_eq!((created.as_str(), error.as_str()), ("3000", "none"));
+    let (created, error, stderr) = bounded(vdso_run().args(["--monotonic", "+1d", "--"]));
+    let created: u32 = created.parse().expect("a count");
+    assert!(
+        (1..3000).contains(&created) && error == "Resource temporarily unavailable",
+        "{created} created, then {error}"
+    );
+    let lines = lines_starting(&stderr, "vdso-run: ");
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].contains("timer_create fails with EAGAIN"),
+        "{}",
+        lines[0]
+    );
+}

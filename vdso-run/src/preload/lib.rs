@@ -25,6 +25,7 @@ mod exec;
 mod next;
 mod ns;
 mod sys;
+mod timers;
 mod waits;
 
 /// Runs when the library is loaded, before `main` (which may clear the

@@ -6,7 +6,7 @@
 //! all (a negative one).
 
 use core::ffi::{c_int, c_long, c_void};
-use core::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 use common::route::deadline_shift;
 use libc::{clockid_t, itimerspec, timespec};
@@ -20,6 +20,7 @@ use crate::layout::{
 use crate::next;
 use crate::ns::{self, Ns};
 use crate::sys;
+use crate::timers;
 
 /// The namespace's offset for an absolute wait on `clock`, in ns: what
 /// Linux moves a deadline on that clock by (`common::route::deadline_shift`).
@@ -204,35 +205,6 @@ pub unsafe extern "C" fn timerfd_settime(
     unsafe { real(fd, flags, or_theirs(&host, new), old) }
 }
 
-/// POSIX timers and the clocks they were created on: an open-addressing
-/// table, lock-free (timer ids are glibc's `timer_t` values).
-const TIMER_SLOTS: usize = 1024;
-const EMPTY: usize = 0;
-const DELETED: usize = usize::MAX;
-static TIMER_KEYS: [AtomicUsize; TIMER_SLOTS] = [const { AtomicUsize::new(EMPTY) }; TIMER_SLOTS];
-static TIMER_CLOCKS: [AtomicI32; TIMER_SLOTS] = [const { AtomicI32::new(0) }; TIMER_SLOTS];
-
-fn timer_key(t: libc::timer_t) -> usize {
-    // Never EMPTY or DELETED.
-    (t as usize).wrapping_add(1).clamp(1, usize::MAX - 1)
-}
-
-fn timer_slot(key: usize, i: usize) -> usize {
-    (key.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_shr(54) + i) % TIMER_SLOTS
-}
-
-fn timer_find(key: usize) -> Option<usize> {
-    for i in 0..TIMER_SLOTS {
-        let s = timer_slot(key, i);
-        match TIMER_KEYS[s].load(Ordering::Acquire) {
-            k if k == key => return Some(s),
-            EMPTY => return None,
-            _ => {}
-        }
-    }
-    None
-}
-
 /// # Safety
 /// As timer_create(2).
 #[unsafe(no_mangle)]
@@ -247,27 +219,37 @@ pub unsafe extern "C" fn timer_create(
     };
     // SAFETY: libc's function with the caller's arguments.
     let ret = unsafe { real(clock, sevp, timerid) };
-    if ret == 0 && !timerid.is_null() {
-        // SAFETY: libc just wrote it.
-        let key = timer_key(unsafe { timerid.read() });
-        if let Some(s) = timer_find(key) {
-            TIMER_CLOCKS[s].store(clock, Ordering::Release);
-            return ret;
-        }
-        for i in 0..TIMER_SLOTS {
-            let s = timer_slot(key, i);
-            let k = TIMER_KEYS[s].load(Ordering::Relaxed);
-            if (k == EMPTY || k == DELETED)
-                && TIMER_KEYS[s]
-                    .compare_exchange(k, key, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-            {
-                TIMER_CLOCKS[s].store(clock, Ordering::Release);
-                break;
-            }
-        }
+    // Only a timer on a clock the namespace shifts is recorded: for any
+    // other, timer_settime has nothing to translate.
+    if ret != 0 || timerid.is_null() || timens().is_none_or(|ns| wait_offset(ns, clock) == 0) {
+        return ret;
     }
-    ret
+    // SAFETY: libc just wrote it.
+    let timer = unsafe { timerid.read() };
+    if timers::record(timer, clock) {
+        return ret;
+    }
+    // No room for its clock: rather than a timer whose absolute expiry
+    // would go untranslated, none, as when the kernel runs out.
+    if let Some(delete) = next::timer_delete() {
+        // SAFETY: the timer libc just created, deleted before anyone saw it.
+        unsafe { delete(timer) };
+    }
+    static SAID: AtomicU32 = AtomicU32::new(0);
+    if SAID.swap(1, Ordering::Relaxed) == 0 {
+        let mut m = sys::Msg::new();
+        let _ = core::fmt::Write::write_fmt(
+            &mut m,
+            format_args!(
+                "vdso-run: pid {}: no memory to record one more POSIX timer's clock for \
+                 translation; timer_create fails with EAGAIN, as when the kernel runs out",
+                sys::getpid()
+            ),
+        );
+        m.send();
+    }
+    sys::set_errno(libc::EAGAIN);
+    -1
 }
 
 /// # Safety
@@ -280,10 +262,8 @@ pub unsafe extern "C" fn timer_delete(timerid: libc::timer_t) -> c_int {
     };
     // SAFETY: libc's function with the caller's argument.
     let ret = unsafe { real(timerid) };
-    if ret == 0
-        && let Some(s) = timer_find(timer_key(timerid))
-    {
-        TIMER_KEYS[s].store(DELETED, Ordering::Release);
+    if ret == 0 {
+        timers::forget(timerid);
     }
     ret
 }
@@ -301,7 +281,7 @@ pub unsafe extern "C" fn timer_settime(
         sys::set_errno(libc::ENOSYS);
         return -1;
     };
-    let clock = || timer_find(timer_key(timerid)).map(|s| TIMER_CLOCKS[s].load(Ordering::Acquire));
+    let clock = || timers::clock(timerid);
     let host = if flags & libc::TIMER_ABSTIME != 0 {
         // SAFETY: the caller's pointer, as the kernel would read it.
         unsafe { translated_timer(clock, new, T_TIMER_SETTIME) }

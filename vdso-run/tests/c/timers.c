@@ -9,13 +9,20 @@
  * twice over. Prints
  *   armed K
  *   armed_wrong N      timers whose time left (timer_gettime) right after
- *                      arming was not between 100 and 200 ms */
+ *                      arming was not between 100 and 200 ms
+ * timers bounded K: after a clock read, with no address space to spare
+ * (RLIMIT_AS at what the process has mapped), up to K live timers on
+ * MONOTONIC, one by one until one fails. Prints
+ *   bounded_created N  how many were created
+ *   bounded_error E    the error of the one that failed, or "none" */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static long long now(void) {
@@ -67,8 +74,38 @@ static int armed(long k) {
     return 0;
 }
 
+static int bounded(long k) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* joins the namespace, if any */
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_NONE;
+    printf("bounding\n"); /* stdout's buffer, before the limit */
+    fflush(stdout);
+    long vm_kb = status_field(getpid(), "VmSize:");
+    struct rlimit r;
+    getrlimit(RLIMIT_AS, &r);
+    r.rlim_cur = (rlim_t)vm_kb * 1024;
+    if (vm_kb <= 0 || setrlimit(RLIMIT_AS, &r) != 0) {
+        perror("setrlimit");
+        return 1;
+    }
+    long n = 0;
+    const char *error = "none";
+    for (; n < k; n++) {
+        timer_t t;
+        if (timer_create(CLOCK_MONOTONIC, &ev, &t) != 0) {
+            error = strerror(errno);
+            break;
+        }
+    }
+    printf("bounded_created %ld\nbounded_error %s\n", n, error);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "armed")) return armed(atol(argv[2]));
+    if (argc == 3 && !strcmp(argv[1], "bounded")) return bounded(atol(argv[2]));
     if (argc != 3) {
         fprintf(stderr, "usage: timers N monotonic|realtime | armed K\n");
         return 2;

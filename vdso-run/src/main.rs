@@ -24,6 +24,8 @@ mod elfcheck;
 #[allow(dead_code)]
 #[path = "shared/layout.rs"]
 mod layout;
+#[path = "shared/privilege.rs"]
+mod privilege;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

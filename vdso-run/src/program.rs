@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{EXIT_CANNOT_RUN, EXIT_FAILURE, EXIT_NOT_FOUND, Failure};
 use crate::elfcheck::{self, Kind, Source, Unreachable};
+use crate::privilege::{self, FileIds, PreloadCannot, Who};
 
 /// A file, for `elfcheck::inspect`.
 pub(crate) struct FileSource(pub(crate) File);
@@ -164,27 +165,86 @@ pub(crate) fn check_interpreters(
 }
 
 /// Refuses a program the preload library cannot reach: statically linked,
-/// another libc's loader, Go, not x86-64. A `#!` script is judged by its
-/// interpreter, a file the kernel cannot run by /bin/sh (execvp's fallback).
+/// another libc's loader, Go, not x86-64, or one that would gain
+/// privileges at exec (the loader then ignores `LD_PRELOAD`). A `#!`
+/// script is judged by its interpreter, a file the kernel cannot run by
+/// /bin/sh (execvp's fallback).
 pub fn check_reachable(path: &Path) -> Result<(), Failure> {
-    check_secure_execution(path)?;
+    let who = own_identity();
     check_interpreters(path, |current, via| {
-        let file = File::open(current).map_err(|e| {
+        let refuse = |why: String| {
             Failure::new(
                 EXIT_CANNOT_RUN,
-                format!(
-                    "{}: cannot read it to check that the preload library reaches it: {e}",
-                    current.display()
-                ),
+                format!("{}{via}: {why}", current.display()),
             )
-        })?;
-        match elfcheck::inspect(&mut FileSource(file)) {
-            Kind::Unreachable(why) => Err(Failure::new(
-                EXIT_CANNOT_RUN,
-                format!("{}{via}: {}", current.display(), unreachable_advice(&why)),
-            )),
+        };
+        let privileged = |gain| refuse(PreloadCannot(gain).to_string());
+        let file = match File::open(current) {
+            Ok(file) => file,
+            Err(e) => {
+                // Execute-only (set-user-ID programs often are): what it
+                // gains is in its metadata.
+                if let Some(gain) = file_ids(current).and_then(|ids| privilege::gain(&ids, who)) {
+                    return Err(privileged(gain));
+                }
+                return Err(refuse(format!(
+                    "cannot read it to check that the preload library reaches it: {e}"
+                )));
+            }
+        };
+        let kind = elfcheck::inspect(&mut FileSource(file));
+        // The kernel ignores set-user-ID and capabilities on a script;
+        // an ELF program runs with them.
+        if matches!(kind, Kind::Reachable | Kind::Unreachable(_))
+            && let Some(gain) = file_ids(current).and_then(|ids| privilege::gain(&ids, who))
+        {
+            return Err(privileged(gain));
+        }
+        match kind {
+            Kind::Unreachable(why) => Err(refuse(unreachable_advice(&why))),
             kind => Ok(runner(&kind)),
         }
+    })
+}
+
+/// vdso-run's own effective ids: what a program it starts runs as.
+pub(crate) fn own_identity() -> Who {
+    // SAFETY: geteuid and getegid cannot fail.
+    unsafe {
+        Who {
+            euid: libc::geteuid(),
+            egid: libc::getegid(),
+        }
+    }
+}
+
+/// What the kernel reads in the file at `path` to change privileges at
+/// exec (following symbolic links, as exec does).
+pub(crate) fn file_ids(path: &Path) -> Option<FileIds> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut xattr = [0u8; 24];
+    // SAFETY: a valid path and attribute name, and a buffer of its length.
+    let n = unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            c"security.capability".as_ptr(),
+            xattr.as_mut_ptr().cast(),
+            xattr.len(),
+        )
+    };
+    // SAFETY: statvfs is plain data.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid path and a writable buffer.
+    let nosuid =
+        unsafe { libc::statvfs(c.as_ptr(), &mut st) } == 0 && st.f_flag & libc::ST_NOSUID != 0;
+    Some(FileIds {
+        mode: meta.mode(),
+        uid: meta.uid(),
+        gid: meta.gid(),
+        capabilities: n > 0 && privilege::capabilities_grant(&xattr[..n as usize]),
+        nosuid,
     })
 }
 
@@ -215,30 +275,4 @@ pub fn exec_failure(program: &Path, e: std::io::Error) -> Failure {
         _ => EXIT_CANNOT_RUN,
     };
     Failure::new(code, format!("cannot run {}: {e}", program.display()))
-}
-
-/// A set-user-ID or set-group-ID program that changes our identity runs in
-/// secure-execution mode, where the dynamic loader ignores LD_PRELOAD.
-fn check_secure_execution(path: &Path) -> Result<(), Failure> {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::metadata(path) else {
-        return Ok(());
-    };
-    // SAFETY: geteuid and getegid cannot fail.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    let setuid = meta.mode() & libc::S_ISUID != 0 && meta.uid() != uid;
-    let setgid = meta.mode() & libc::S_ISGID != 0 && meta.gid() != gid;
-    if setuid || setgid {
-        return Err(Failure::new(
-            EXIT_CANNOT_RUN,
-            format!(
-                "{}: the preload library cannot reach it: it is set-{}-ID, and the dynamic loader \
-                 ignores LD_PRELOAD for such programs; it would run on the host's clocks (and \
-                 --as-vdso refuses it too: a traced program does not change identity)",
-                path.display(),
-                if setuid { "user" } else { "group" }
-            ),
-        ));
-    }
-    Ok(())
 }

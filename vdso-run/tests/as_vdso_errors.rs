@@ -1,8 +1,8 @@
 //! `--as-vdso` refuses what it cannot handle, with one line and exit 126,
 //! before any of it runs: programs that would change identity at exec
-//! (set-user-ID, set-group-ID, file capabilities) and 32-bit programs, as
-//! PROGRAM and when a descendant execs them. And the tracer it is keeps
-//! other tracers out.
+//! (set-user-ID, set-group-ID; file capabilities and what both modes say
+//! are in tests/privileges.rs) and 32-bit programs, as PROGRAM and when a
+//! descendant execs them. And the tracer it is keeps other tracers out.
 
 mod support;
 
@@ -63,55 +63,6 @@ fn a_32_bit_program_is_refused() {
         126,
         &["cannot run it --as-vdso", "not a 64-bit", "x86-64"],
     );
-}
-
-#[test]
-fn a_program_with_file_capabilities_is_refused_to_a_user() {
-    // vfs_cap_data revision 2: effective, permitted CAP_NET_RAW (13).
-    // Run as nobody: everything from a folder nobody can read.
-    let built = cc_source("as-vdso-caps", C_MAIN, &[]);
-    let public = Public::new(&[&built]);
-    let prog = public.path(&built);
-    let mut cap = Vec::new();
-    for v in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
-        cap.extend_from_slice(&v.to_le_bytes());
-    }
-    let c = std::ffi::CString::new(prog.to_str().expect("utf-8")).expect("path");
-    // SAFETY: a valid path, attribute name and buffer.
-    let set = unsafe {
-        libc::setxattr(
-            c.as_ptr(),
-            c"security.capability".as_ptr(),
-            cap.as_ptr().cast(),
-            cap.len(),
-            0,
-        )
-    };
-    assert_eq!(
-        set,
-        0,
-        "setxattr: {} (the tests run as root here and in CI)",
-        std::io::Error::last_os_error()
-    );
-    let run = run(public
-        .vdso_run()
-        .args(["--as-vdso", "--"])
-        .arg(&prog)
-        .uid(NOBODY)
-        .gid(NOBODY));
-    one_line_error(&run, 126, &["file capabilities"]);
-    // Exec'd by a descendant: refused there too.
-    let script = format!("{}; echo status $?", prog.display());
-    let run = support::run(
-        public
-            .vdso_run()
-            .args(["--as-vdso", "--verbose", "--", "sh", "-c", &script])
-            .uid(NOBODY)
-            .gid(NOBODY),
-    )
-    .expect_success();
-    assert!(run.stdout.contains("status 126"), "{}", run.stdout);
-    assert!(run.stderr.contains("file capabilities"), "{}", run.stderr);
 }
 
 #[test]
@@ -257,28 +208,6 @@ fn a_wait_that_cannot_be_translated_kills_its_process() {
         run.stderr
     );
     assert!(!run.stdout.contains("sleep_ms"), "{}", run.stdout);
-}
-
-#[test]
-fn a_set_user_id_program_on_a_nosuid_mount_runs() {
-    // The kernel ignores the bit there, so nothing would be half-handled.
-    let prog = program_with("as-vdso-nosuid", NOBODY, 0, 0o4755);
-    let dir = tmp_dir().join("nosuid-mount");
-    std::fs::create_dir_all(&dir).expect("dir");
-    let script = format!(
-        "mount -t tmpfs -o nosuid none {d} && cp -p {p} {d}/prog && {v} --as-vdso -- {d}/prog && echo ran",
-        d = dir.display(),
-        p = prog.display(),
-        v = env!("CARGO_BIN_EXE_vdso-run")
-    );
-    let run = run(std::process::Command::new("unshare").args(["-m", "sh", "-c", &script]));
-    assert!(
-        run.status.success() && run.stdout.contains("ran"),
-        "{:?}\n{}\n{}",
-        run.status,
-        run.stdout,
-        run.stderr
-    );
 }
 
 #[test]

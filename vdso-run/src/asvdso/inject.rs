@@ -31,7 +31,7 @@
 use std::io;
 use std::time::Instant;
 
-use super::check::{self, Identity};
+use super::check;
 use super::place::{KernelRange, NotInPlace};
 use super::sys::{self, Pid, Regs};
 use super::{POLL, Tracer};
@@ -139,7 +139,7 @@ impl Tracer {
             ));
         }
         let exe = std::path::PathBuf::from(format!("/proc/{}/exe", p.pid));
-        if let Some(why) = check::identity_change(&exe, || Identity::of(p.pid)) {
+        if let Some(why) = check::identity_change(&exe, || check::identity_of(p.pid)) {
             return Err(Stop::Refuse(why));
         }
         let slot = find_auxv_entry(p.pid, p.regs.rsp, AT_SYSINFO_EHDR)?.ok_or_else(|| {

@@ -2,8 +2,9 @@
 //! environment that carries `LD_PRELOAD` (this library) and the namespace
 //! file's path, put back from the copies taken at load if the program
 //! removed them (clearenv, env -i, an explicit envp). And, in a time
-//! namespace, a program the library cannot reach (static, Go, musl) is
-//! refused instead of silently run on the host's clocks.
+//! namespace, a program the library cannot reach (static, Go, musl, or
+//! one that would gain privileges at exec: set-user-ID, set-group-ID, file
+//! capabilities) is refused instead of silently run on the host's clocks.
 //!
 //! No allocation and no locks: an exec may run in a `vfork` child, which
 //! shares the parent's memory. A repaired environment lives in pages of its
@@ -21,7 +22,8 @@ use crate::env::{self, c_str, environ_now, lookup};
 use crate::layout::ENV_NAMESPACE;
 use crate::next;
 use crate::ns;
-use crate::sys::{self, Bytes, Msg};
+use crate::privilege::{self, Gain, PreloadCannot};
+use crate::sys::{self, Bytes, FileRef, Msg};
 
 type Env = *const *const c_char;
 
@@ -142,33 +144,73 @@ impl Source for Fd {
     }
 }
 
-/// Why the program in `fd` cannot be reached, following `#!` interpreters.
-fn unreachable_fd(fd: c_int) -> Option<Unreachable> {
-    let mut next = match elfcheck::inspect(&mut Fd(fd)) {
-        Kind::Reachable => return None,
-        Kind::Unreachable(why) => return Some(why),
-        Kind::Script(interp) => interp,
-        Kind::Shell => ShortPath::new(b"/bin/sh"),
-    };
-    for _ in 0..4 {
-        let fd = sys::open(next.c_bytes(), libc::O_RDONLY).ok()?;
-        let kind = elfcheck::inspect(&mut Fd(fd));
-        sys::close(fd);
-        next = match kind {
-            Kind::Reachable => return None,
-            Kind::Unreachable(why) => return Some(why),
-            Kind::Script(interp) => interp,
-            Kind::Shell => ShortPath::new(b"/bin/sh"),
-        };
-    }
-    None
+/// Why the library cannot give a program the namespace.
+// Held by value: the library must not allocate.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy)]
+enum Refusal {
+    /// It does not load the library (or cannot call the image).
+    Unreachable(Unreachable),
+    /// It would gain privileges at exec, and the dynamic loader then
+    /// ignores `LD_PRELOAD` (shared/privilege.rs).
+    Privileged(Gain),
 }
 
-fn unreachable_path(path: &ShortPath) -> Option<Unreachable> {
-    let fd = sys::open(path.c_bytes(), libc::O_RDONLY).ok()?;
-    let why = unreachable_fd(fd);
-    sys::close(fd);
-    why
+/// Where following a program's `#!` interpreters stands.
+enum Step {
+    Done(Option<Refusal>),
+    Next(ShortPath),
+}
+
+/// What exec'ing `file` would gain this process (shared/privilege.rs).
+fn gain(file: FileRef<'_>) -> Option<Gain> {
+    privilege::gain(&sys::file_ids(file)?, sys::who())
+}
+
+/// Judges one file: the kernel ignores set-user-ID, set-group-ID and
+/// capabilities on a script (its interpreter is judged next), an ELF
+/// program runs with them.
+fn step(file: FileRef<'_>, kind: Kind) -> Step {
+    if matches!(kind, Kind::Reachable | Kind::Unreachable(_))
+        && let Some(gain) = gain(file)
+    {
+        return Step::Done(Some(Refusal::Privileged(gain)));
+    }
+    match kind {
+        Kind::Reachable => Step::Done(None),
+        Kind::Unreachable(why) => Step::Done(Some(Refusal::Unreachable(why))),
+        Kind::Script(interp) => Step::Next(interp),
+        Kind::Shell => Step::Next(ShortPath::new(b"/bin/sh")),
+    }
+}
+
+fn step_fd(fd: c_int) -> Step {
+    step(FileRef::Fd(fd), elfcheck::inspect(&mut Fd(fd)))
+}
+
+fn step_path(path: &ShortPath) -> Step {
+    match sys::open(path.c_bytes(), libc::O_RDONLY) {
+        Ok(fd) => {
+            let next = step_fd(fd);
+            sys::close(fd);
+            next
+        }
+        // Execute-only (set-user-ID programs often are): what it would
+        // gain is in its metadata; anything else, exec decides.
+        Err(_) => Step::Done(gain(FileRef::Path(path.c_bytes())).map(Refusal::Privileged)),
+    }
+}
+
+/// Follows `#!` interpreters from a first step, up to five files deep.
+fn follow(first: Step) -> Option<Refusal> {
+    let mut next = first;
+    for _ in 0..5 {
+        match next {
+            Step::Done(refusal) => return refusal,
+            Step::Next(path) => next = step_path(&path),
+        }
+    }
+    None
 }
 
 /// `file` as execvp finds it: itself if it has a slash, else the first
@@ -200,8 +242,8 @@ fn search(file: &[u8]) -> Option<ShortPath> {
 }
 
 /// In a time namespace, refuses (with one line on stderr) a program the
-/// library cannot reach. Returns true if refused.
-fn refuse(target: Option<ShortPath>, why: impl FnOnce() -> Option<Unreachable>) -> bool {
+/// library cannot give it to. Returns true if refused.
+fn refuse(target: Option<ShortPath>, why: impl FnOnce() -> Option<Refusal>) -> bool {
     let Some(ns) = ns::get().filter(|ns| ns.timens()) else {
         return false;
     };
@@ -213,18 +255,24 @@ fn refuse(target: Option<ShortPath>, why: impl FnOnce() -> Option<Unreachable>) 
         .as_ref()
         .map_or(&b"the program"[..], ShortPath::bytes);
     let _ = match why {
-        Unreachable::Class(_) | Unreachable::Machine(_) => write!(
+        Refusal::Unreachable(why @ (Unreachable::Class(_) | Unreachable::Machine(_))) => write!(
             m,
             "vdso-run: refusing to run {}: cannot give it the namespace in either mode of \
              vdso-run: {why}, and the images are x86-64 code that only a 64-bit x86-64 program \
              can call",
             Bytes(name)
         ),
-        _ => write!(
+        Refusal::Unreachable(why) => write!(
             m,
             "vdso-run: refusing to run {}: the preload library cannot reach it: {why}; it would \
              run on the host's clocks. Run it with `vdso-run --as-vdso` instead",
             Bytes(name)
+        ),
+        Refusal::Privileged(gain) => write!(
+            m,
+            "vdso-run: refusing to run {}: {}",
+            Bytes(name),
+            PreloadCannot(gain)
         ),
     };
     m.send();
@@ -242,7 +290,7 @@ fn refuse_path(path: *const c_char) -> bool {
         return false;
     }
     let target = ShortPath::new(bytes);
-    refuse(Some(target), || unreachable_path(&target))
+    refuse(Some(target), || follow(step_path(&target)))
 }
 
 fn refuse_search(file: *const c_char) -> bool {
@@ -253,7 +301,7 @@ fn refuse_search(file: *const c_char) -> bool {
     let Some(target) = search(unsafe { c_str(file) }) else {
         return false;
     };
-    refuse(Some(target), || unreachable_path(&target))
+    refuse(Some(target), || follow(step_path(&target)))
 }
 
 /// # Safety
@@ -342,7 +390,7 @@ pub unsafe extern "C" fn fexecve(fd: c_int, argv: Env, envp: Env) -> c_int {
         sys::set_errno(libc::ENOSYS);
         return -1;
     };
-    if refuse(None, || unreachable_fd(fd)) {
+    if refuse(None, || follow(step_fd(fd))) {
         sys::set_errno(libc::EPERM);
         return -1;
     }

@@ -18,6 +18,8 @@ mod deadline;
 mod elfcheck;
 #[path = "../shared/layout.rs"]
 mod layout;
+#[path = "../shared/privilege.rs"]
+mod privilege;
 
 mod clocks;
 mod env;

@@ -216,6 +216,98 @@ pub fn exit_group(code: c_int) -> ! {
     }
 }
 
+/// A file named for the system calls that describe it.
+#[derive(Clone, Copy)]
+pub enum FileRef<'a> {
+    /// An open descriptor (fexecve, or a file opened to be read).
+    Fd(c_int),
+    /// A NUL-terminated path, followed as exec follows it (a file that
+    /// may be executed but not read: set-user-ID programs often are).
+    Path(&'a [u8]),
+}
+
+/// The kernel's `struct statfs` on x86-64 (libc's hides `f_flags`).
+#[repr(C)]
+struct KernelStatfs {
+    words: [i64; 7],
+    fsid: [i32; 2],
+    namelen: i64,
+    frsize: i64,
+    flags: i64,
+    spare: [i64; 4],
+}
+const _: () = assert!(size_of::<KernelStatfs>() == 120);
+
+/// What the kernel reads in a file to change privileges at exec: its
+/// mode and owners, its capabilities attribute and its mount's `nosuid`.
+pub fn file_ids(file: FileRef<'_>) -> Option<crate::privilege::FileIds> {
+    let name = b"security.capability\0";
+    let (stat_nr, xattr_nr, statfs_nr, arg) = match file {
+        FileRef::Fd(fd) => (
+            libc::SYS_fstat,
+            libc::SYS_fgetxattr,
+            libc::SYS_fstatfs,
+            fd as usize,
+        ),
+        FileRef::Path(path) if path.last() == Some(&0) => (
+            libc::SYS_stat,
+            libc::SYS_getxattr,
+            libc::SYS_statfs,
+            path.as_ptr() as usize,
+        ),
+        FileRef::Path(_) => return None,
+    };
+    // SAFETY: stat and statfs are plain data.
+    let (mut st, mut fs): (libc::stat, KernelStatfs) = unsafe { core::mem::zeroed() };
+    // SAFETY: a descriptor or NUL-terminated path, and a writable buffer
+    // of the kernel's struct.
+    let r = unsafe { syscall6(stat_nr as usize, [arg, (&raw mut st) as usize, 0, 0, 0, 0]) };
+    check(r).ok()?;
+    let mut xattr = [0u8; 24];
+    // SAFETY: as above, a NUL-terminated name and a writable buffer of
+    // its length.
+    let n = unsafe {
+        syscall6(
+            xattr_nr as usize,
+            [
+                arg,
+                name.as_ptr() as usize,
+                xattr.as_mut_ptr() as usize,
+                xattr.len(),
+                0,
+                0,
+            ],
+        )
+    };
+    // SAFETY: as for stat.
+    let r = unsafe {
+        syscall6(
+            statfs_nr as usize,
+            [arg, (&raw mut fs) as usize, 0, 0, 0, 0],
+        )
+    };
+    let nosuid = r == 0 && fs.flags & libc::ST_NOSUID as i64 != 0;
+    let attr = if n > 0 { &xattr[..n as usize] } else { &[][..] };
+    Some(crate::privilege::FileIds {
+        mode: st.st_mode,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        capabilities: crate::privilege::capabilities_grant(attr),
+        nosuid,
+    })
+}
+
+/// This process's effective ids.
+pub fn who() -> crate::privilege::Who {
+    // SAFETY: no arguments; they cannot fail.
+    unsafe {
+        crate::privilege::Who {
+            euid: syscall6(libc::SYS_geteuid as usize, [0; 6]) as u32,
+            egid: syscall6(libc::SYS_getegid as usize, [0; 6]) as u32,
+        }
+    }
+}
+
 /// `access(path, X_OK)` for a NUL-terminated path.
 pub fn executable(path: &[u8]) -> bool {
     if path.last() != Some(&0) {

@@ -264,3 +264,43 @@ fn a_program_s_own_user_notification_filter_cannot_take_translated_waits() {
     assert_eq!(run.values()["install"], "ok", "{}", run.stdout);
     slept(&run, "no offsets");
 }
+
+#[test]
+fn a_program_its_user_may_only_execute_is_refused_saying_why() {
+    // Mode 0711, run by nobody: the kernel makes the process that runs it
+    // non-dumpable and keeps a tracer that is not root out of its memory,
+    // so the image cannot be installed. PROGRAM is refused before it
+    // starts; exec'd by a descendant it cannot be made to exit with 126
+    // either, and the line says it is killed.
+    let built = cc_source("as-vdso-execute-only", C_MAIN, &[]);
+    let public = Public::new(&[&built]);
+    let prog = public.path(&built);
+    chmod(&prog, 0o711);
+    let says = ["may not read the file it runs", "run vdso-run as root"];
+    let run = run(public
+        .vdso_run()
+        .args(["--as-vdso", "--"])
+        .arg(&prog)
+        .uid(NOBODY)
+        .gid(NOBODY));
+    one_line_error(&run, 126, &says);
+    let script = format!("{}; echo status $?", prog.display());
+    let run = support::run(
+        public
+            .vdso_run()
+            .args(["--as-vdso", "--", "sh", "-c", &script])
+            .uid(NOBODY)
+            .gid(NOBODY),
+    )
+    .expect_success();
+    assert!(run.stdout.contains("status 137"), "{}", run.stdout);
+    let lines = lines_starting(&run.stderr, "vdso-run: refusing to run");
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    for says in says.iter().chain(&["it is killed"]) {
+        assert!(lines[0].contains(says), "{}", lines[0]);
+    }
+    // Root reads it, and runs it.
+    support::run(as_vdso().arg("--").arg(&prog)).expect_success();
+    let run = support::run(as_vdso().args(["--", "sh", "-c", &script])).expect_success();
+    assert!(run.stdout.contains("status 0"), "{}", run.stdout);
+}

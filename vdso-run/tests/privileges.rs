@@ -195,7 +195,10 @@ fn a_set_user_id_program_is_refused_with_the_same_words_in_both_modes() {
 fn an_execute_only_set_user_id_program_is_judged_by_its_metadata() {
     // Mode 4711: nobody may exec it, not read it. Both modes refuse it as
     // PROGRAM, and the preload library when a descendant execs it, with
-    // the same words.
+    // the same words. Under --as-vdso, the kernel keeps a tracer that is
+    // not root out of a process running a file its user may not read: the
+    // tracer cannot tell what it gained, nor make it exit with 126, and
+    // says so as it kills it.
     let (public, prog) = set_user_id_reader("setuid-xonly-reader", 0o4711);
     let mut tails = Vec::new();
     for mode in MODES {
@@ -206,6 +209,18 @@ fn an_execute_only_set_user_id_program_is_judged_by_its_metadata() {
     tails.push(neither_mode(line).to_string());
     tails.dedup();
     assert_eq!(tails.len(), 1, "the modes say different things: {tails:#?}");
+    let run = exec_from_a_descendant(&public, &prog, &["--as-vdso"]);
+    assert!(
+        run.stdout.contains("status 137"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    let lines = lines_starting(&run.stderr, "vdso-run: refusing to run");
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    for says in ["may not read the file it runs", "it is killed"] {
+        assert!(lines[0].contains(says), "{}", lines[0]);
+    }
 }
 
 #[test]

@@ -13,6 +13,12 @@ use crate::elfcheck::{self, Kind, Unreachable};
 use crate::privilege::{self, NeitherMode, Who};
 use crate::program::{FileSource, check_interpreters, file_ids, own_identity, runner};
 
+/// Why a program its user may not read cannot run under `--as-vdso`.
+pub const UNREADABLE: &str = "vdso-run's user may not read the file it runs (execute-only), and \
+     the kernel keeps a tracer that is not root out of such a process's memory, so the image \
+     cannot be installed (nor can vdso-run tell what the file would gain at exec); make the file \
+     readable, or run vdso-run as root";
+
 /// A running process's effective ids, from /proc.
 pub fn identity_of(pid: libc::pid_t) -> Option<Who> {
     let field = |key| {
@@ -57,11 +63,14 @@ pub fn program(path: &Path) -> Result<(), Failure> {
         };
         let file = match File::open(current) {
             Ok(file) => file,
-            Err(_) => {
+            Err(e) => {
                 // Execute-only (set-user-ID programs often are): what it
                 // gains is in its metadata.
                 if let Some(why) = identity_change(current, || Some(who)) {
                     return Err(refuse(why));
+                }
+                if e.raw_os_error() == Some(libc::EACCES) && current.is_file() {
+                    return Err(refuse(UNREADABLE.to_string()));
                 }
                 // Else execve decides (and reports) what happens.
                 return Ok(None);

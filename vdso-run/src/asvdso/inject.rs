@@ -139,6 +139,14 @@ impl Tracer {
             ));
         }
         let exe = std::path::PathBuf::from(format!("/proc/{}/exe", p.pid));
+        if let Err(e) = std::fs::read_link(&exe)
+            && matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM))
+        {
+            // The kernel makes a process that runs a file its user may
+            // not read non-dumpable, and keeps a tracer without
+            // CAP_SYS_PTRACE out of its memory (and its /proc files).
+            return Err(Stop::Refuse(check::UNREADABLE.to_string()));
+        }
         if let Some(why) = check::identity_change(&exe, || check::identity_of(p.pid)) {
             return Err(Stop::Refuse(why));
         }
@@ -307,13 +315,14 @@ impl Tracer {
     /// it exits with 126, as a shell's "cannot execute" does, after one
     /// line on stderr.
     fn refuse(&mut self, p: &mut Remote, why: &str) {
-        let exe = std::fs::read_link(format!("/proc/{}/exe", p.pid))
+        let name = std::fs::read_link(format!("/proc/{}/exe", p.pid))
             .map(|e| e.display().to_string())
+            .or_else(|_| {
+                // Readable whatever the process runs.
+                std::fs::read_to_string(format!("/proc/{}/comm", p.pid))
+                    .map(|c| c.trim_end().to_string())
+            })
             .unwrap_or_else(|_| "a program".to_string());
-        eprintln!(
-            "vdso-run: refusing to run {exe} (pid {}): {why}; it exits with 126",
-            p.pid
-        );
         self.refused += 1;
         if p.pid == self.program {
             self.program_refused = true;
@@ -326,7 +335,7 @@ impl Tracer {
                 sys::syscall(p.pid, 0).is_ok() && self.wait_for(p, Want::SyscallExit).is_ok();
             p.returned = returned;
         }
-        let done = (|| -> io::Result<()> {
+        let set = (|| -> io::Result<()> {
             if !p.returned {
                 return Err(io::Error::other("not at the program's entry"));
             }
@@ -342,10 +351,18 @@ impl Tracer {
                 r.rax = libc::SYS_exit_group as u64;
                 r.rdi = 126;
             }
-            sys::setregs(p.pid, &r)?;
-            sys::cont(p.pid, 0)
+            sys::setregs(p.pid, &r)
         })();
-        if done.is_err() {
+        let end = if set.is_ok() {
+            "it exits with 126"
+        } else {
+            "it is killed (vdso-run cannot make it exit with 126)"
+        };
+        eprintln!(
+            "vdso-run: refusing to run {name} (pid {}): {why}; {end}",
+            p.pid
+        );
+        if set.is_err() || sys::cont(p.pid, 0).is_err() {
             sys::kill(p.pid, libc::SIGKILL);
             let _ = sys::cont(p.pid, 0);
         }

@@ -16,10 +16,13 @@
 //!   close(fd)
 //! ```
 //!
-//! Elsewhere, the same after `mmap(NULL, D + image, R+X, private
-//! anonymous) -> R` in place of the unmap, `B = R + D`, and then the
-//! auxiliary vector's `AT_SYSINFO_EHDR` on the new stack is rewritten to
-//! `B`; the kernel's own vDSO stays mapped, unused.
+//! Elsewhere, the same with the open first and then `mmap(NULL, D +
+//! image, R+X, private anonymous) -> R` in place of the unmap, `B = R +
+//! D`, and then the auxiliary vector's `AT_SYSINFO_EHDR` on the new stack
+//! is rewritten to `B`; the kernel's own vDSO stays mapped, unused.
+//!
+//! The open needs a descriptor: for a program exec'd with every one its
+//! limit allows taken, see `set_up_with_a_descriptor`.
 //!
 //! The image is mapped from the namespace file read and execute from the
 //! start, never writable (so a program under Memory-Deny-Write-Execute
@@ -51,10 +54,39 @@ enum Stop {
     Gone,
     /// It must not run: this is why.
     Refuse(String),
-    /// Step N (from 1) of the set-up stub failed, for this reason; the
-    /// steps before it ran.
-    Failed(u64, String),
+    /// A step of the set-up stub failed; the steps before it ran.
+    Failed(Failed),
 }
+
+/// A step of the set-up stub that failed.
+struct Failed {
+    /// Its number, from 1.
+    step: u64,
+    what: &'static str,
+    errno: i32,
+}
+
+impl Failed {
+    /// Its open of the namespace file found every descriptor the process
+    /// may have taken.
+    fn out_of_descriptors(&self) -> bool {
+        self.what == OPEN_STEP && self.errno == libc::EMFILE
+    }
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} failed in it: {}",
+            self.what,
+            io::Error::from_raw_os_error(self.errno)
+        )
+    }
+}
+
+/// The stub's open of the namespace file.
+const OPEN_STEP: &str = "open (the namespace file)";
 
 /// Where the stub puts the data pages and the image.
 #[derive(Clone, Copy)]
@@ -123,7 +155,8 @@ impl Tracer {
                 let _ = sys::cont(pid, 0);
             }
             Err(Stop::Gone) => {}
-            Err(Stop::Refuse(why) | Stop::Failed(_, why)) => self.refuse(&mut remote, &why),
+            Err(Stop::Refuse(why)) => self.refuse(&mut remote, &why),
+            Err(Stop::Failed(failed)) => self.refuse(&mut remote, &failed.to_string()),
         }
     }
 
@@ -167,18 +200,18 @@ impl Tracer {
                 .and_then(|range| range.fits(data, room).map(|()| range))
         };
         let base = match in_place {
-            Ok(range) => match self.run_stub(p, Place::Kernel(range)) {
+            Ok(range) => match self.set_up_with_a_descriptor(p, Place::Kernel(range)) {
                 Ok(_) => range.base,
                 // Sealed system mappings refuse the unmap (its first step).
-                Err(Stop::Failed(1, _)) => {
+                Err(Stop::Failed(Failed { step: 1, .. })) => {
                     self.not_in_place(&NotInPlace::Sealed);
-                    self.run_stub(p, Place::Elsewhere)?
+                    self.set_up_with_a_descriptor(p, Place::Elsewhere)?
                 }
                 Err(e) => return Err(e),
             },
             Err(why) => {
                 self.not_in_place(&why);
-                self.run_stub(p, Place::Elsewhere)?
+                self.set_up_with_a_descriptor(p, Place::Elsewhere)?
             }
         };
         if !self.image_from_file {
@@ -220,6 +253,42 @@ impl Tracer {
         }
     }
 
+    /// Runs the stub. Its open of the namespace file needs a descriptor,
+    /// and a program may exec with every one its limit allows taken (a
+    /// static program runs so without vdso-run): then it runs again with
+    /// the process's limit raised by one for the set-up (`FdRoom`: when the
+    /// soft limit is below the hard one, or vdso-run may raise that, as
+    /// root with CAP_SYS_RESOURCE); failing that, with a descriptor
+    /// borrowed: one of two that share an open file (stdin, stdout and
+    /// stderr often do) is closed for the open, and made again, a
+    /// duplicate of the other, before the program runs. A failed open is
+    /// the stub's first step elsewhere, and repeats only the unmap of an
+    /// unmapped range in the kernel's place, so running it again is safe.
+    fn set_up_with_a_descriptor(&mut self, p: &mut Remote, place: Place) -> Result<u64, Stop> {
+        match self.run_stub(p, place, None) {
+            Err(Stop::Failed(f)) if f.out_of_descriptors() => {}
+            done => return done,
+        }
+        let room = FdRoom::make(p.pid);
+        if room.limit.is_some() {
+            match self.run_stub(p, place, None) {
+                Err(Stop::Failed(f)) if f.out_of_descriptors() => {}
+                done => return done,
+            }
+        }
+        drop(room);
+        match duplicate_pair(p.pid) {
+            Some(pair) => self.run_stub(p, place, Some(pair)),
+            None => Err(Stop::Refuse(
+                "it has every descriptor its limit allows open (none of them a duplicate of \
+                 another), and vdso-run may not raise its hard limit (that takes \
+                 CAP_SYS_RESOURCE), so the namespace file cannot be opened in it; leave it one \
+                 descriptor below its hard limit, or run vdso-run with CAP_SYS_RESOURCE"
+                    .to_string(),
+            )),
+        }
+    }
+
     /// Writes a two-byte instruction over the one at the saved RIP.
     fn patch(&mut self, p: &mut Remote, insn: u64) -> io::Result<()> {
         let word = sys::peek(p.pid, p.regs.rip)?;
@@ -233,7 +302,13 @@ impl Tracer {
     /// offset in it), which ends in `int3`: one stop for all the calls,
     /// where calls injected one by one took a stop each. The code there is
     /// put back before anything else happens. Returns the image's base.
-    fn run_stub(&mut self, p: &mut Remote, place: Place) -> Result<u64, Stop> {
+    /// `borrow`: see `set_up_with_a_descriptor`.
+    fn run_stub(
+        &mut self,
+        p: &mut Remote,
+        place: Place,
+        borrow: Option<Borrow>,
+    ) -> Result<u64, Stop> {
         let path = self.ns_path.as_bytes_with_nul().to_vec();
         // Below the red zone of the new program's stack, which is mapped
         // (the kernel maps well over a page below the initial stack
@@ -241,7 +316,7 @@ impl Tracer {
         let path_at = (p.regs.rsp - 128 - path.len() as u64) & !15;
         sys::write_mem(p.pid, path_at, &path)?;
         let at = p.regs.rip & !0xfff;
-        let (code, steps) = self.stub(place, path_at);
+        let (code, steps) = self.stub(place, path_at, borrow);
         let mut saved = vec![0u8; code.len()];
         sys::read_mem(p.pid, at, &mut saved)?;
         let mem = sys::Mem::open(p.pid)?;
@@ -260,17 +335,14 @@ impl Tracer {
         sys::write_mem(p.pid, path_at, &vec![0u8; path.len()])?;
         let after = ran?;
         if after.r15 != STUB_DONE {
-            let what = steps
-                .get(after.r15.wrapping_sub(1) as usize)
-                .copied()
-                .unwrap_or("the set-up");
-            return Err(Stop::Failed(
-                after.r15,
-                format!(
-                    "{what} failed in it: {}",
-                    io::Error::from_raw_os_error((after.rax as i64).wrapping_neg() as i32)
-                ),
-            ));
+            return Err(Stop::Failed(Failed {
+                step: after.r15,
+                what: steps
+                    .get(after.r15.wrapping_sub(1) as usize)
+                    .copied()
+                    .unwrap_or("the set-up"),
+                errno: (after.rax as i64).wrapping_neg() as i32,
+            }));
         }
         Ok(after.r12 + self.layout.data_size as u64)
     }
@@ -369,6 +441,91 @@ impl Tracer {
     }
 }
 
+/// One descriptor more than a process's limit allows, while the stub
+/// runs in it (`set_up_with_a_descriptor`): the soft limit goes up by one,
+/// the hard one too where vdso-run may raise it; the process's limit is
+/// put back when this is dropped, before any of its code runs. `limit` is
+/// `None` if it could not be raised.
+struct FdRoom {
+    pid: Pid,
+    limit: Option<libc::rlimit64>,
+}
+
+impl FdRoom {
+    fn make(pid: Pid) -> FdRoom {
+        let limit = sys::fd_limit(pid, None).ok().filter(|limit| {
+            let room = libc::rlimit64 {
+                rlim_cur: limit.rlim_cur.saturating_add(1),
+                rlim_max: limit.rlim_max.max(limit.rlim_cur.saturating_add(1)),
+            };
+            sys::fd_limit(pid, Some(&room)).is_ok()
+        });
+        FdRoom { pid, limit }
+    }
+}
+
+impl Drop for FdRoom {
+    fn drop(&mut self) {
+        if let Some(limit) = &self.limit {
+            let _ = sys::fd_limit(self.pid, Some(limit));
+        }
+    }
+}
+
+/// Two descriptors of a process that share one open file: `lent` is
+/// closed for the stub's open, and made again a duplicate of `kept`.
+#[derive(Clone, Copy)]
+struct Borrow {
+    kept: i32,
+    lent: i32,
+}
+
+/// Two descriptors of `pid` that share an open file (`kcmp`), stdin,
+/// stdout and stderr first. At an exec stop every descriptor left is one
+/// without close-on-exec, so a duplicate made with dup2 is the one it
+/// replaces: same open file, same flags.
+fn duplicate_pair(pid: Pid) -> Option<Borrow> {
+    let same = |a: i32, b: i32| kcmp_file(pid, a, b) == Some(std::cmp::Ordering::Equal);
+    for (kept, lent) in [(0, 1), (0, 2), (1, 2)] {
+        if same(kept, lent) {
+            return Some(Borrow { kept, lent });
+        }
+    }
+    let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    // Sorted by open file (kcmp orders them), duplicates side by side.
+    let mut unordered = false;
+    fds.sort_by(|&a, &b| {
+        kcmp_file(pid, a, b).unwrap_or_else(|| {
+            unordered = true;
+            a.cmp(&b)
+        })
+    });
+    if unordered {
+        return None;
+    }
+    fds.windows(2).find(|w| same(w[0], w[1])).map(|w| Borrow {
+        kept: w[0].min(w[1]),
+        lent: w[0].max(w[1]),
+    })
+}
+
+/// How descriptors `a` and `b` of `pid` compare by open file (`kcmp`
+/// KCMP_FILE: equal when they share one); `None` if the kernel cannot say.
+fn kcmp_file(pid: Pid, a: i32, b: i32) -> Option<std::cmp::Ordering> {
+    const KCMP_FILE: libc::c_long = 0;
+    // SAFETY: integers only.
+    let r = unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, KCMP_FILE, a, b) };
+    match r {
+        0 => Some(std::cmp::Ordering::Equal),
+        1 => Some(std::cmp::Ordering::Less),
+        2 => Some(std::cmp::Ordering::Greater),
+        _ => None,
+    }
+}
+
 /// R15 at the stub's `int3` when every call succeeded; before that, the
 /// number of the call it is at (1 = the first step), RAX its result.
 const STUB_DONE: u64 = 0x0076_646f_6e65; // "vdone"
@@ -380,12 +537,32 @@ impl Tracer {
     /// an error (RAX in -4095..-1) a jump to the final `int3`. R12 holds
     /// the region's start (`B - D`) at the end. Returns the code and each
     /// step's name.
-    fn stub(&self, place: Place, path_at: u64) -> (Vec<u8>, Vec<&'static str>) {
+    fn stub(
+        &self,
+        place: Place,
+        path_at: u64,
+        borrow: Option<Borrow>,
+    ) -> (Vec<u8>, Vec<&'static str>) {
         let layout = &self.layout;
         let (data, room) = (layout.data_size as u64, self.image_room());
         let mut s = Stub::default();
         let prot_rx = (libc::PROT_READ | libc::PROT_EXEC) as u64;
         let anonymous = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64;
+        let open = |s: &mut Stub| {
+            if let Some(b) = borrow {
+                s.call(
+                    "close (a duplicate, lent for the set-up)",
+                    libc::SYS_close,
+                    |c| mov(c, RDI, b.lent as u64),
+                );
+            }
+            s.call(OPEN_STEP, libc::SYS_openat, |c| {
+                mov(c, RDI, libc::AT_FDCWD as u64);
+                mov(c, RSI, path_at);
+                mov(c, RDX, (libc::O_RDONLY | libc::O_CLOEXEC) as u64);
+            });
+            s.code.extend_from_slice(&MOV_R13_RAX);
+        };
         match place {
             Place::Kernel(range) => {
                 s.call(
@@ -397,8 +574,11 @@ impl Tracer {
                     },
                 );
                 mov(&mut s.code, R12, range.base - data);
+                open(&mut s);
             }
             Place::Elsewhere => {
+                // The open first: if it fails, nothing has been done.
+                open(&mut s);
                 s.call("mmap (the region)", libc::SYS_mmap, |c| {
                     mov(c, RDI, 0);
                     mov(c, RSI, data + room);
@@ -410,12 +590,6 @@ impl Tracer {
                 s.code.extend_from_slice(&MOV_R12_RAX);
             }
         }
-        s.call("open (the namespace file)", libc::SYS_openat, |c| {
-            mov(c, RDI, libc::AT_FDCWD as u64);
-            mov(c, RSI, path_at);
-            mov(c, RDX, (libc::O_RDONLY | libc::O_CLOEXEC) as u64);
-        });
-        s.code.extend_from_slice(&MOV_R13_RAX);
         for (slot, page, pages) in layout.runs(self.timens) {
             s.call("mmap (the data pages)", libc::SYS_mmap, |c| {
                 lea_rdi_r12(c, slot as u64 * 4096);
@@ -450,7 +624,7 @@ impl Tracer {
         s.call("close", libc::SYS_close, |c| {
             c.extend_from_slice(&MOV_RDI_R13)
         });
-        s.finish()
+        s.finish(borrow)
     }
 }
 
@@ -468,6 +642,10 @@ const MOV_R12_RAX: [u8; 3] = [0x49, 0x89, 0xc4];
 const MOV_R13_RAX: [u8; 3] = [0x49, 0x89, 0xc5];
 const MOV_RDI_R13: [u8; 3] = [0x4c, 0x89, 0xef];
 const MOV_R8_R13: [u8; 3] = [0x4d, 0x89, 0xe8];
+const MOV_RBX_RAX: [u8; 3] = [0x48, 0x89, 0xc3];
+const MOV_RAX_RBX: [u8; 3] = [0x48, 0x89, 0xd8];
+const MOV_R14_R15: [u8; 3] = [0x4d, 0x89, 0xfe];
+const MOV_R15_R14: [u8; 3] = [0x4d, 0x89, 0xf7];
 // cmp rax, -4095 (sign-extended imm32); jae rel32 (to the end).
 const CMP_RAX_ERR: [u8; 6] = [0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff];
 const JAE: [u8; 2] = [0x0f, 0x83];
@@ -511,9 +689,34 @@ impl Stub {
         self.code.extend_from_slice(&[0; 4]);
     }
 
-    fn finish(mut self) -> (Vec<u8>, Vec<&'static str>) {
+    /// The end: R15 set to `STUB_DONE` when every call succeeded, and the
+    /// `int3` every failure jumps to. With a descriptor borrowed, every
+    /// path first makes it again (dup2, which is harmless if it was not
+    /// closed yet: the two share one open file), keeping RAX and R15 for
+    /// the tracer unless that fails.
+    fn finish(mut self, borrow: Option<Borrow>) -> (Vec<u8>, Vec<&'static str>) {
         mov(&mut self.code, R15, STUB_DONE);
         let end = self.code.len();
+        if let Some(b) = borrow {
+            self.steps
+                .push("dup2 (making again the descriptor lent for the set-up)");
+            let step = self.steps.len() as u64;
+            let c = &mut self.code;
+            c.extend_from_slice(&MOV_RBX_RAX);
+            c.extend_from_slice(&MOV_R14_R15);
+            mov(c, RAX, libc::SYS_dup2 as u64);
+            mov(c, RDI, b.kept as u64);
+            mov(c, RSI, b.lent as u64);
+            c.extend_from_slice(&SYSCALL);
+            c.extend_from_slice(&CMP_RAX_ERR);
+            // jae over the restore and the jmp (3 + 3 + 2 bytes).
+            c.extend_from_slice(&[0x73, 8]);
+            c.extend_from_slice(&MOV_RAX_RBX);
+            c.extend_from_slice(&MOV_R15_R14);
+            // jmp over the failure's mov (10 bytes).
+            c.extend_from_slice(&[0xeb, 10]);
+            mov(c, R15, step);
+        }
         self.code.push(0xcc); // int3
         for at in self.exits {
             let rel = (end - (at + 4)) as i32;

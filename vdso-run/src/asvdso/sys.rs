@@ -174,6 +174,21 @@ pub fn wait(pid: Pid, nohang: bool) -> io::Result<Option<(Pid, i32)>> {
     }
 }
 
+/// The RLIMIT_NOFILE of process `pid`, set to `new` if given; the limit
+/// before.
+pub fn fd_limit(pid: Pid, new: Option<&libc::rlimit64>) -> io::Result<libc::rlimit64> {
+    let mut old = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    let new = new.map_or(std::ptr::null(), std::ptr::from_ref);
+    // SAFETY: a readable new limit or NULL, and a writable old one.
+    if unsafe { libc::prlimit64(pid, libc::RLIMIT_NOFILE, new, &mut old) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(old)
+}
+
 /// Sends `sig` to one thread.
 pub fn tgkill(tgid: Pid, tid: Pid, sig: i32) {
     // SAFETY: a signal to a thread of our own tree.

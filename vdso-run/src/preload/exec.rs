@@ -154,6 +154,10 @@ enum Refusal {
     /// It would gain privileges at exec, and the dynamic loader then
     /// ignores `LD_PRELOAD` (shared/privilege.rs).
     Privileged(Gain),
+    /// It cannot be opened to be inspected for want of a descriptor (every
+    /// one the hard limit allows is taken, and this process may not raise
+    /// it): it might be a program the library cannot reach.
+    OutOfDescriptors(c_int),
 }
 
 /// Where following a program's `#!` interpreters stands.
@@ -195,6 +199,7 @@ fn step_path(path: &ShortPath) -> Step {
             sys::close(fd);
             next
         }
+        Err(e @ (libc::EMFILE | libc::ENFILE)) => Step::Done(Some(Refusal::OutOfDescriptors(e))),
         // Execute-only (set-user-ID programs often are): what it would
         // gain is in its metadata; anything else, exec decides.
         Err(_) => Step::Done(gain(FileRef::Path(path.c_bytes())).map(Refusal::Privileged)),
@@ -242,14 +247,10 @@ fn search(file: &[u8]) -> Option<ShortPath> {
 }
 
 /// In a time namespace, refuses (with one line on stderr) a program the
-/// library cannot give it to. Returns true if refused.
-fn refuse(target: Option<ShortPath>, why: impl FnOnce() -> Option<Refusal>) -> bool {
-    let Some(ns) = ns::get().filter(|ns| ns.timens()) else {
-        return false;
-    };
-    let Some(why) = why() else {
-        return false;
-    };
+/// library cannot give it to. Returns the errno to fail the exec with.
+fn refuse(target: Option<ShortPath>, why: impl FnOnce() -> Option<Refusal>) -> Option<c_int> {
+    let ns = ns::get().filter(|ns| ns.timens())?;
+    let why = why()?;
     let mut m = Msg::new();
     let name = target
         .as_ref()
@@ -274,33 +275,41 @@ fn refuse(target: Option<ShortPath>, why: impl FnOnce() -> Option<Refusal>) -> b
             Bytes(name),
             PreloadCannot(gain)
         ),
+        Refusal::OutOfDescriptors(e) => write!(
+            m,
+            "vdso-run: refusing to run {}: cannot open it to check that the preload library \
+             reaches it (errno {e}: every descriptor the hard limit allows is taken); it might \
+             run on the host's clocks",
+            Bytes(name)
+        ),
     };
     m.send();
     ns.count(&ns.control().refused);
-    true
+    Some(match why {
+        Refusal::OutOfDescriptors(e) => e,
+        _ => libc::EPERM,
+    })
 }
 
-fn refuse_path(path: *const c_char) -> bool {
+fn refuse_path(path: *const c_char) -> Option<c_int> {
     if path.is_null() {
-        return false;
+        return None;
     }
     // SAFETY: the caller's NUL-terminated path.
     let bytes = unsafe { c_str(path) };
     if bytes.len() >= MAX_PATH {
-        return false;
+        return None;
     }
     let target = ShortPath::new(bytes);
     refuse(Some(target), || follow(step_path(&target)))
 }
 
-fn refuse_search(file: *const c_char) -> bool {
+fn refuse_search(file: *const c_char) -> Option<c_int> {
     if file.is_null() {
-        return false;
+        return None;
     }
     // SAFETY: the caller's NUL-terminated name.
-    let Some(target) = search(unsafe { c_str(file) }) else {
-        return false;
-    };
+    let target = search(unsafe { c_str(file) })?;
     refuse(Some(target), || follow(step_path(&target)))
 }
 
@@ -312,8 +321,8 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Env, envp: Env) -> c_
         sys::set_errno(libc::ENOSYS);
         return -1;
     };
-    if refuse_path(path) {
-        sys::set_errno(libc::EPERM);
+    if let Some(e) = refuse_path(path) {
+        sys::set_errno(e);
         return -1;
     }
     // SAFETY: the caller's environment.
@@ -338,8 +347,8 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Env, envp: Env) -> c
         sys::set_errno(libc::ENOSYS);
         return -1;
     };
-    if refuse_search(file) {
-        sys::set_errno(libc::EPERM);
+    if let Some(e) = refuse_search(file) {
+        sys::set_errno(e);
         return -1;
     }
     // SAFETY: the caller's environment.
@@ -371,9 +380,12 @@ pub unsafe extern "C" fn execveat(
         return -1;
     };
     // Judged only when the path names the file on its own.
-    // SAFETY: the caller's NUL-terminated path.
-    if !path.is_null() && unsafe { c_str(path) }.starts_with(b"/") && refuse_path(path) {
-        sys::set_errno(libc::EPERM);
+    if !path.is_null()
+        // SAFETY: the caller's NUL-terminated path.
+        && unsafe { c_str(path) }.starts_with(b"/")
+        && let Some(e) = refuse_path(path)
+    {
+        sys::set_errno(e);
         return -1;
     }
     // SAFETY: the caller's environment.
@@ -390,8 +402,8 @@ pub unsafe extern "C" fn fexecve(fd: c_int, argv: Env, envp: Env) -> c_int {
         sys::set_errno(libc::ENOSYS);
         return -1;
     };
-    if refuse(None, || follow(step_fd(fd))) {
-        sys::set_errno(libc::EPERM);
+    if let Some(e) = refuse(None, || follow(step_fd(fd))) {
+        sys::set_errno(e);
         return -1;
     }
     // SAFETY: the caller's environment.
@@ -414,8 +426,8 @@ pub unsafe extern "C" fn posix_spawn(
     let Some(real) = next::posix_spawn() else {
         return libc::ENOSYS;
     };
-    if refuse_path(path) {
-        return libc::EPERM;
+    if let Some(e) = refuse_path(path) {
+        return e;
     }
     // SAFETY: the caller's environment.
     let (envp, _scratch) = unsafe { repaired(envp) };
@@ -437,8 +449,8 @@ pub unsafe extern "C" fn posix_spawnp(
     let Some(real) = next::posix_spawnp() else {
         return libc::ENOSYS;
     };
-    if refuse_search(file) {
-        return libc::EPERM;
+    if let Some(e) = refuse_search(file) {
+        return e;
     }
     // SAFETY: the caller's environment.
     let (envp, _scratch) = unsafe { repaired(envp) };

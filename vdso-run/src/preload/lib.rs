@@ -31,11 +31,13 @@ mod timers;
 mod waits;
 
 /// Runs when the library is loaded, before `main` (which may clear the
-/// environment): copy what we need from the environment, and resolve libc's
-/// functions while dlsym is still safe to call.
+/// environment): copy what we need from the environment, resolve libc's
+/// functions while dlsym is still safe to call, and join the namespace
+/// while a descriptor is sure to be free.
 extern "C" fn constructor() {
     env::capture();
     next::resolve_all();
+    ns::join_at_load();
 }
 
 #[used]

@@ -144,23 +144,39 @@ pub fn get() -> Option<Ns> {
 #[cold]
 #[inline(never)]
 fn join() -> Option<Ns> {
+    match try_join() {
+        Ok(ns) => ns,
+        Err((path, why)) => fatal(path, why),
+    }
+}
+
+/// Joins when the library is loaded, before `main`: the process needs no
+/// descriptor later to read its clocks (a program may take every one its
+/// limit allows before its first read; the loader has just opened and
+/// closed its libraries, so one is free now). A failure here is not
+/// fatal: the first clock read tries again, and stops the process if it
+/// still cannot join (a program that never reads a clock runs, as it did).
+pub fn join_at_load() {
+    if BASE.load(Ordering::Acquire) == 0 {
+        let _ = try_join();
+    }
+}
+
+fn try_join() -> Result<Option<Ns>, (&'static [u8], Why)> {
     let Some(path) = env::namespace() else {
         let _ = BASE.compare_exchange(0, INACTIVE, Ordering::AcqRel, Ordering::Acquire);
-        return (BASE.load(Ordering::Acquire) > INACTIVE).then(|| Ns(BASE.load(Ordering::Acquire)));
+        let b = BASE.load(Ordering::Acquire);
+        return Ok((b > INACTIVE).then_some(Ns(b)));
     };
-    match map(path) {
-        Ok((start, data_size, region)) => {
-            let base = start + data_size;
-            match BASE.compare_exchange(0, base, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => Some(Ns(base)),
-                Err(winner) => {
-                    // SAFETY: our own reservation, never published.
-                    unsafe { sys::munmap(start, region) };
-                    (winner > INACTIVE).then_some(Ns(winner))
-                }
-            }
+    let (start, data_size, region) = map(path).map_err(|why| (path, why))?;
+    let base = start + data_size;
+    match BASE.compare_exchange(0, base, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => Ok(Some(Ns(base))),
+        Err(winner) => {
+            // SAFETY: our own reservation, never published.
+            unsafe { sys::munmap(start, region) };
+            Ok((winner > INACTIVE).then_some(Ns(winner)))
         }
-        Err(why) => fatal(path, why),
     }
 }
 
@@ -215,9 +231,11 @@ fn map(path: &[u8]) -> Result<(usize, usize, usize), Why> {
         Err(e) => return Err(Why::Open(e)),
     };
     let result = map_fd(fd, writable);
+    // vdso-run's lock on the file, tested through the descriptor at hand.
+    let alive = result.is_err() || locked(fd);
     sys::close(fd);
     let (start, layout) = result?;
-    if !timekeeper_alive(path) {
+    if !alive {
         // SAFETY: our own reservation, never published.
         unsafe { sys::munmap(start, region(&layout)) };
         sys::unlink(path);
@@ -231,11 +249,14 @@ fn map(path: &[u8]) -> Result<(usize, usize, usize), Why> {
 fn file_layout(fd: c_int) -> Result<FileLayout, Why> {
     let size = sys::file_size(fd).map_err(Why::Map)?;
     FileLayout::find(size, |at| {
-        let mut magic = [0u8; 8];
-        let mut code = [0u8; 4];
-        let read = sys::pread(fd, &mut magic, at as u64) == magic.len()
-            && sys::pread(fd, &mut code, at as u64 + 8) == code.len();
-        read.then(|| (u64::from_le_bytes(magic), u32::from_le_bytes(code)))
+        let mut both = [0u8; 12];
+        (sys::pread(fd, &mut both, at as u64) == both.len()).then(|| {
+            let (magic, code) = both.split_at(8);
+            (
+                u64::from_le_bytes(magic.try_into().unwrap_or_default()),
+                u32::from_le_bytes(code.try_into().unwrap_or_default()),
+            )
+        })
     })
     .ok_or(Why::NotNamespace)
 }
@@ -477,11 +498,17 @@ fn timekeeper_alive(path: &[u8]) -> bool {
     match sys::open(path, libc::O_RDONLY) {
         Err(e) => e != libc::ENOENT,
         Ok(fd) => {
-            let r = sys::flock(fd, libc::LOCK_SH | libc::LOCK_NB);
+            let alive = locked(fd);
             sys::close(fd);
-            r.is_err()
+            alive
         }
     }
+}
+
+/// Does another open file hold an exclusive lock on the namespace file
+/// open at `fd` (a shared lock is refused)? Any failure counts as yes.
+fn locked(fd: c_int) -> bool {
+    sys::flock(fd, libc::LOCK_SH | libc::LOCK_NB).is_err()
 }
 
 /// The vvar page has not been updated for a second or more. Rate-limited to

@@ -31,11 +31,37 @@ pub unsafe fn syscall6(nr: usize, a: [usize; 6]) -> isize {
     ret
 }
 
-/// Opens a NUL-terminated path (`path` must end with a NUL byte).
+/// Opens a NUL-terminated path (`path` must end with a NUL byte),
+/// close-on-exec. Every descriptor the library opens is its own, for the
+/// length of one call, so a program that has taken every descriptor its
+/// limit allows must not stop it: then the soft limit is raised by one
+/// for that open and put back at once (the hard one too, where the
+/// process may: root), as if the descriptor had been set aside before
+/// the program ran. The program's own opens see their own limit.
 pub fn open(path: &[u8], flags: c_int) -> Result<c_int, c_int> {
     if path.last() != Some(&0) {
         return Err(libc::EINVAL);
     }
+    match openat(path, flags) {
+        Err(libc::EMFILE) => {}
+        done => return done,
+    }
+    let Some(limit) = fd_limit(None) else {
+        return Err(libc::EMFILE);
+    };
+    let room = libc::rlimit64 {
+        rlim_cur: limit.rlim_cur.saturating_add(1),
+        rlim_max: limit.rlim_max.max(limit.rlim_cur.saturating_add(1)),
+    };
+    if fd_limit(Some(&room)).is_none() {
+        return Err(libc::EMFILE);
+    }
+    let opened = openat(path, flags);
+    fd_limit(Some(&limit));
+    opened
+}
+
+fn openat(path: &[u8], flags: c_int) -> Result<c_int, c_int> {
     // SAFETY: a NUL-terminated path that lives across the call.
     let r = unsafe {
         syscall6(
@@ -51,6 +77,31 @@ pub fn open(path: &[u8], flags: c_int) -> Result<c_int, c_int> {
         )
     };
     check(r).map(|fd| fd as c_int)
+}
+
+/// This process's RLIMIT_NOFILE, set to `new` if given; the limit before.
+fn fd_limit(new: Option<&libc::rlimit64>) -> Option<libc::rlimit64> {
+    let mut old = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    let new = new.map_or(0, |n| core::ptr::from_ref(n) as usize);
+    // SAFETY: this process (0), a readable new limit or NULL, a writable
+    // old one.
+    let r = unsafe {
+        syscall6(
+            libc::SYS_prlimit64 as usize,
+            [
+                0,
+                libc::RLIMIT_NOFILE as usize,
+                new,
+                (&raw mut old) as usize,
+                0,
+                0,
+            ],
+        )
+    };
+    check(r).ok().map(|_| old)
 }
 
 /// Removes a NUL-terminated path (best effort).

@@ -6,6 +6,7 @@
 //! all (a negative one).
 
 use core::ffi::{c_int, c_long, c_void};
+use core::fmt::Write;
 use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 use common::route::deadline_shift;
@@ -138,9 +139,26 @@ pub unsafe extern "C" fn clock_nanosleep(
 }
 
 /// The clock a timerfd counts on, from /proc/self/fdinfo (which also knows
-/// descriptors inherited across exec or duplicated).
-fn timerfd_clock(fd: c_int) -> Option<clockid_t> {
-    let mut path = [0u8; 64];
+/// descriptors inherited across exec or duplicated); `Ok(None)` for a
+/// descriptor that is not a timerfd (the kernel refuses the call itself),
+/// an error when its file cannot be opened for want of a descriptor.
+fn timerfd_clock(fd: c_int) -> Result<Option<clockid_t>, c_int> {
+    let (path, len) = fdinfo_path(fd);
+    match sys::open(&path[..len], libc::O_RDONLY) {
+        Ok(file) => {
+            let mut buf = [0u8; 1024];
+            let got = sys::pread(file, &mut buf, 0);
+            sys::close(file);
+            Ok(fdinfo_clock(&buf[..got]))
+        }
+        Err(e @ (libc::EMFILE | libc::ENFILE | libc::ENOMEM)) => Err(e),
+        Err(_) => Ok(None),
+    }
+}
+
+/// `/proc/self/fdinfo/FD`, NUL-terminated, and its length with the NUL.
+fn fdinfo_path(fd: c_int) -> ([u8; 32], usize) {
+    let mut path = [0u8; 32];
     let prefix = b"/proc/self/fdinfo/";
     path[..prefix.len()].copy_from_slice(prefix);
     let mut len = prefix.len();
@@ -159,11 +177,11 @@ fn timerfd_clock(fd: c_int) -> Option<clockid_t> {
         path[len] = digits[i];
         len += 1;
     }
-    let file = sys::open(&path[..=len], libc::O_RDONLY).ok()?;
-    let mut buf = [0u8; 1024];
-    let got = sys::pread(file, &mut buf, 0);
-    sys::close(file);
-    let text = &buf[..got];
+    (path, len + 1)
+}
+
+/// The `clockid:` of a timerfd's fdinfo.
+fn fdinfo_clock(text: &[u8]) -> Option<clockid_t> {
     let key = b"clockid:";
     let at = text.windows(key.len()).position(|w| w == key)? + key.len();
     let mut value: i32 = 0;
@@ -181,6 +199,28 @@ fn timerfd_clock(fd: c_int) -> Option<clockid_t> {
     seen.then_some(value)
 }
 
+/// An absolute timerfd setting whose clock cannot be learnt (its fdinfo
+/// cannot be opened: every descriptor the hard limit allows is taken)
+/// fails with that error, as a call short of a resource does, and says so
+/// once, rather than run on an untranslated expiry.
+#[cold]
+fn cannot_learn_timerfd_clock(e: c_int) -> c_int {
+    static SAID: AtomicU32 = AtomicU32::new(0);
+    if SAID.swap(1, Ordering::Relaxed) == 0 {
+        let mut m = sys::Msg::new();
+        let _ = write!(
+            m,
+            "vdso-run: timerfd_settime in pid {}: cannot open /proc/self/fdinfo to learn the \
+             timer's clock (errno {e}: every descriptor the hard limit allows is taken); the \
+             call fails rather than set an untranslated expiry",
+            sys::getpid()
+        );
+        m.send();
+    }
+    sys::set_errno(e);
+    -1
+}
+
 /// # Safety
 /// As timerfd_settime(2).
 #[unsafe(no_mangle)]
@@ -194,9 +234,13 @@ pub unsafe extern "C" fn timerfd_settime(
         sys::set_errno(libc::ENOSYS);
         return -1;
     };
-    let host = if flags & libc::TFD_TIMER_ABSTIME != 0 {
+    let host = if flags & libc::TFD_TIMER_ABSTIME != 0 && timens().is_some() {
+        let clock = match timerfd_clock(fd) {
+            Ok(clock) => clock,
+            Err(e) => return cannot_learn_timerfd_clock(e),
+        };
         // SAFETY: the caller's pointer, as the kernel would read it.
-        unsafe { translated_timer(|| timerfd_clock(fd), new, T_TIMERFD_SETTIME) }
+        unsafe { translated_timer(|| clock, new, T_TIMERFD_SETTIME) }
     } else {
         None
     };

@@ -4,7 +4,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::clock::{CLOCK_MONOTONIC_RAW, NSEC_PER_SEC};
+use common::clock::{CLOCK_MONOTONIC_RAW, NSEC_PER_SEC, Timespec};
+
+use crate::vdso::Vdso;
 
 /// An ordered TSC read, as the images do it by default.
 #[inline]
@@ -25,17 +27,59 @@ pub fn is_invariant() -> bool {
     __cpuid(0x8000_0000).eax >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0
 }
 
-/// The kernel's reading of `clock` in nanoseconds, through the C library
-/// (so through the kernel's own vDSO or system call, never ours).
+/// The kernel's reading of `clock` in nanoseconds (`kernel_clock`).
 pub fn kernel_ns(clock: i32) -> i128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid clock id from the caller and a writable timespec.
-    let ret = unsafe { libc::clock_gettime(clock, &mut ts) };
+    let (ret, ts) = kernel_clock(clock);
     assert_eq!(ret, 0, "clock_gettime({clock}) failed");
     ts.tv_sec as i128 * NSEC_PER_SEC as i128 + ts.tv_nsec as i128
+}
+
+/// The kernel's `clock_gettime(clock)`: 0 or -errno, and the time. Through
+/// the kernel's own vDSO, found where libcs find it (`AT_SYSINFO_EHDR`)
+/// and called directly, not through the C library's `clock_gettime`,
+/// which a preload library may have replaced (an outer vdso-run's, when
+/// vdso-run runs inside vdso-run); by system call when the vDSO there is
+/// not the kernel's but a vdso-rs image (an outer `vdso-run --as-vdso`
+/// put it there) or there is none.
+pub fn kernel_clock(clock: i32) -> (i32, Timespec) {
+    static VDSO: OnceLock<Option<Vdso<'static>>> = OnceLock::new();
+    let vdso = VDSO.get_or_init(|| {
+        let image = crate::kernel_vdso::image()?;
+        // Ours carry a variant note; the kernel's does not.
+        let ours = vdso_elf::Elf::parse(image)
+            .ok()
+            .is_some_and(|elf| elf.notes().variant().is_ok());
+        if ours {
+            None
+        } else {
+            crate::kernel_vdso::vdso()
+        }
+    });
+    match vdso {
+        Some(vdso) => vdso.clock_gettime(clock),
+        None => clock_gettime_syscall(clock),
+    }
+}
+
+/// `clock_gettime` by system call, with an instruction of our own (the C
+/// library's `syscall` may be a preload library's too).
+fn clock_gettime_syscall(clock: i32) -> (i32, Timespec) {
+    let mut ts = Timespec::default();
+    let ret: i64;
+    // SAFETY: clock_gettime writes one timespec, ours; `syscall` clobbers
+    // only rcx and r11 besides rax.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") libc::SYS_clock_gettime => ret,
+            in("rdi") clock as i64,
+            in("rsi") &raw mut ts,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    (ret as i32, ts)
 }
 
 /// A kernel clock reading and the TSC at the same instant.

@@ -14,6 +14,7 @@ mod offset;
 mod parent;
 mod preload_run;
 mod program;
+mod surroundings;
 
 // Shared with the preload library, which uses all of them.
 #[path = "shared/deadline.rs"]
@@ -48,8 +49,14 @@ pub struct Plan {
     pub image: Image,
     /// The data layout of the image and the namespace file's pages.
     pub abi: Abi,
-    /// `Some` with the time-namespace image.
+    /// `Some` with the time-namespace image: the namespace page's offsets,
+    /// relative to the clocks of the kernel time namespace PROGRAM starts
+    /// in (`surroundings`).
     pub offsets: Option<Offsets>,
+    /// That kernel time namespace, and the namespace's offsets relative to
+    /// the host, [MONOTONIC, BOOTTIME], as the control page records them.
+    pub kernel: surroundings::KernelNs,
+    pub absolute: surroundings::Pair,
     pub verbose: bool,
     /// `--keep-kernel-vdso`: with `--as-vdso`, never in the kernel's vDSO's place.
     pub keep_kernel_vdso: bool,
@@ -133,7 +140,8 @@ fn run() -> Result<i32, Failure> {
     inherited::take_sigchld();
     let cli = Cli::parse_args()?;
     let mode = cli.mode();
-    let (offsets, variant) = namespace(&cli)?;
+    let around = surroundings::Surroundings::find();
+    let (offsets, absolute, variant) = namespace(&cli, &around)?;
     let layout = layout_choice::choose(cli.abi);
     if cli.verbose {
         eprintln!("vdso-run: layout {} ({})", layout.abi, layout.why);
@@ -161,6 +169,8 @@ fn run() -> Result<i32, Failure> {
         image,
         abi: layout.abi,
         offsets,
+        kernel: around.kernel,
+        absolute,
         verbose: cli.verbose,
         keep_kernel_vdso: cli.keep_kernel_vdso,
         wait,
@@ -178,23 +188,54 @@ fn run() -> Result<i32, Failure> {
     }
 }
 
-/// The offsets, checked as Linux checks them, and the image variant.
-fn namespace(cli: &Cli) -> Result<(Option<Offsets>, Variant), Failure> {
-    let offsets = cli.timens().then(|| Offsets {
-        monotonic: TimensOffset::from_nanos(cli.monotonic.unwrap_or(0)),
-        boottime: TimensOffset::from_nanos(cli.boottime.unwrap_or(0)),
-    });
-    if let Some(offsets) = &offsets {
-        // Linux's own checks, against the clocks as they read now.
-        timens::validate(offsets, &nsfile::kernel_now())
-            .map_err(|e| Failure::own(format!("bad offset: {e}")))?;
+/// The namespace page's offsets (`None`: no namespace, the host image),
+/// the namespace's offsets relative to the host, and the image variant.
+/// As Linux's: the offsets given are relative to the host, checked as
+/// Linux checks them against the host's clocks, and the others are those
+/// of the namespace vdso-run runs in (`surroundings`). Inside a namespace
+/// that shifts a clock (a vdso-run's), a run without offsets stays in it:
+/// it gets the time-namespace image with that namespace's offsets.
+fn namespace(
+    cli: &Cli,
+    around: &surroundings::Surroundings,
+) -> Result<(Option<Offsets>, surroundings::Pair, Variant), Failure> {
+    let given = [cli.monotonic, cli.boottime];
+    let absolute = [0, 1].map(|i| given[i].unwrap_or(around.inherited[i]));
+    let kernel = around.kernel.offsets;
+    let relative = [0, 1].map(|i| absolute[i] - kernel[i]);
+    if cli.verbose
+        && let Some(outer) = &around.outer
+    {
+        eprintln!(
+            "vdso-run: inside the vdso-run namespace {} (monotonic {}, boottime {} from the host)",
+            outer.display(),
+            offset::show(around.inherited[0]),
+            offset::show(around.inherited[1])
+        );
     }
-    let variant = if offsets.is_some() {
-        Variant::Timens
-    } else {
-        Variant::Host
+    if !cli.timens() && relative == [0, 0] {
+        return Ok((None, absolute, Variant::Host));
+    }
+    let now = nsfile::kernel_now();
+    // Linux's checks, against the host's clocks as they read now.
+    let host = |t: common::clock::Timespec, offset: i128| {
+        let ns = t.tv_sec as i128 * 1_000_000_000 + t.tv_nsec as i128 - offset;
+        common::clock::Timespec {
+            tv_sec: ns.div_euclid(1_000_000_000) as i64,
+            tv_nsec: ns.rem_euclid(1_000_000_000) as i64,
+        }
     };
-    Ok((offsets, variant))
+    let host_now = timens::Now {
+        monotonic: host(now.monotonic, kernel[0]),
+        boottime: host(now.boottime, kernel[1]),
+    };
+    let offsets = |o: surroundings::Pair| Offsets {
+        monotonic: TimensOffset::from_nanos(o[0]),
+        boottime: TimensOffset::from_nanos(o[1]),
+    };
+    timens::validate(&offsets(absolute), &host_now)
+        .map_err(|e| Failure::own(format!("bad offset: {e}")))?;
+    Ok((Some(offsets(relative)), absolute, Variant::Timens))
 }
 
 /// A message as one line: its lines joined (a panic's says "panicked at

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use common::abi::Abi;
-use common::clock::{CLOCK_BOOTTIME, CLOCK_MONOTONIC, Timespec};
+use common::clock::{CLOCK_BOOTTIME, CLOCK_MONOTONIC};
 use common::timens::{Now, Offsets};
 use kernel_side::timekeeper::Config;
 use kernel_side::{DataPages, Timekeeper, running};
@@ -26,22 +26,12 @@ use kernel_side::{DataPages, Timekeeper, running};
 use crate::cli::Failure;
 use crate::fds;
 use crate::layout::{CONTROL_SIZE, Control, FLAG_COUNT, FLAG_TIMENS, FileLayout, MAGIC};
+use crate::surroundings::{KernelNs, Pair};
 
-/// The host's MONOTONIC and BOOTTIME now, from the kernel.
+/// MONOTONIC and BOOTTIME now, from the kernel (vdso-run's own time
+/// namespace's, never an outer vdso-run's: `kernel_side::tsc::kernel_clock`).
 pub fn kernel_now() -> Now {
-    let read = |clock| {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: a valid clock id and a writable timespec. This binary is
-        // never preloaded, so this is the kernel's clock.
-        unsafe { libc::clock_gettime(clock, &mut ts) };
-        Timespec {
-            tv_sec: ts.tv_sec,
-            tv_nsec: ts.tv_nsec,
-        }
-    };
+    let read = |clock| kernel_side::tsc::kernel_clock(clock).1;
     Now {
         monotonic: read(CLOCK_MONOTONIC),
         boottime: read(CLOCK_BOOTTIME),
@@ -115,6 +105,8 @@ impl NsFile {
         timens: bool,
         count: bool,
         front: libc::pid_t,
+        kernel: &KernelNs,
+        absolute: Pair,
     ) -> Result<ControlMap, Failure> {
         let control = ControlMap::new(&self.file, &self.layout)
             .map_err(|e| Failure::own(format!("cannot map {}: {e}", self.path.display())))?;
@@ -126,6 +118,19 @@ impl NsFile {
         c.flags.store(flags, Relaxed);
         c.image_len.store(image.len() as u32, Relaxed);
         c.timekeeper_pid.store(front as u32, Relaxed);
+        // SAFETY: getpid cannot fail.
+        c.keeper_pid
+            .store(unsafe { libc::getpid() } as u32, Relaxed);
+        c.kernel_ns.store(kernel.id, Relaxed);
+        // Offsets Linux accepts fit an i64 of nanoseconds (KTIME_SEC_MAX / 2
+        // seconds at most); saturated beyond, never wrapped.
+        let ns = |v: i128| v.clamp(i64::MIN.into(), i64::MAX.into()) as i64;
+        for (slot, offset) in c.kernel_offsets.iter().zip(kernel.offsets) {
+            slot.store(ns(offset), Relaxed);
+        }
+        for (slot, offset) in c.offsets.iter().zip(absolute) {
+            slot.store(ns(offset), Relaxed);
+        }
         c.layout.store(FileLayout::code(self.layout.abi), Relaxed);
         c.magic.store(MAGIC, Relaxed);
         Ok(control)

@@ -24,6 +24,8 @@ pub fn run(plan: Plan, preload: PathBuf, release: Release) -> Result<i32, Failur
         plan.offsets.is_some(),
         plan.verbose,
         plan.front,
+        &plan.kernel,
+        plan.absolute,
     )?;
     let tk = ns.timekeeper(plan.offsets.as_ref())?;
     let c = control.get();
@@ -31,7 +33,7 @@ pub fn run(plan: Plan, preload: PathBuf, release: Release) -> Result<i32, Failur
     let mut parent = Parent::start(tk, release)?;
 
     let mut preload_var = preload.clone().into_os_string();
-    if let Some(theirs) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
+    if let Some(theirs) = program::preload_without_ours() {
         preload_var.push(":");
         preload_var.push(theirs);
     }

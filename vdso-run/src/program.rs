@@ -4,7 +4,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -275,4 +275,22 @@ pub fn exec_failure(program: &Path, e: std::io::Error) -> Failure {
         _ => EXIT_CANNOT_RUN,
     };
     Failure::new(code, format!("cannot run {}: {e}", program.display()))
+}
+
+/// `LD_PRELOAD` as vdso-run was given it, without any preload library of
+/// vdso-run's: inside vdso-run (the outer one's library), PROGRAM is in
+/// this vdso-run's namespace only, as a process is in one time namespace.
+/// `None` if nothing is left.
+pub fn preload_without_ours() -> Option<std::ffi::OsString> {
+    let theirs = std::env::var_os("LD_PRELOAD")?;
+    let kept: Vec<&[u8]> = theirs
+        .as_bytes()
+        .split(|&b| b == b':' || b == b' ')
+        .filter(|entry| {
+            !entry.is_empty()
+                && Path::new(OsStr::from_bytes(entry)).file_name()
+                    != Some(OsStr::new(crate::locate::PRELOAD))
+        })
+        .collect();
+    (!kept.is_empty()).then(|| OsString::from_vec(kept.join(&b':')))
 }

@@ -35,6 +35,7 @@ use std::io;
 use std::time::Instant;
 
 use super::check;
+use super::elsewhere::Judged;
 use super::place::{KernelRange, NotInPlace};
 use super::sys::{self, Pid, Regs};
 use super::{POLL, Tracer};
@@ -147,8 +148,10 @@ impl Tracer {
             returned: false,
         };
         match self.set_up(&mut remote) {
-            Ok(()) => {
-                self.installed += 1;
+            Ok(installed) => {
+                if installed {
+                    self.installed += 1;
+                }
                 for sig in remote.stashed.drain(..) {
                     sys::tgkill(pid, pid, sig);
                 }
@@ -160,7 +163,9 @@ impl Tracer {
         }
     }
 
-    fn set_up(&mut self, p: &mut Remote) -> Result<(), Stop> {
+    /// Gives the process the image; `false` if it is left alone
+    /// (elsewhere.rs).
+    fn set_up(&mut self, p: &mut Remote) -> Result<bool, Stop> {
         // The exec stop has the new program's registers, but it is still
         // inside execve, whose return sets RAX to 0: the stub loads every
         // register it uses, and the program starts with what execve gives.
@@ -170,6 +175,20 @@ impl Tracer {
             return Err(Stop::Refuse(
                 "it is a 32-bit program; the images are x86-64 code".to_string(),
             ));
+        }
+        match self.judge(p.pid) {
+            Judged::Serve => {}
+            Judged::LeaveAlone(why) => {
+                if self.verbose && self.said.insert(why.clone()) {
+                    eprintln!(
+                        "vdso-run: leaving processes alone (pid {} first): {why}",
+                        p.pid
+                    );
+                }
+                self.left_alone.insert(p.pid);
+                return Ok(false);
+            }
+            Judged::Refuse(why) => return Err(Stop::Refuse(why)),
         }
         let exe = std::path::PathBuf::from(format!("/proc/{}/exe", p.pid));
         if let Err(e) = std::fs::read_link(&exe)
@@ -237,7 +256,7 @@ impl Tracer {
         } else {
             sys::write_mem(p.pid, slot, &base.to_le_bytes())?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Says once per reason, under `--verbose`, why an exec's image went

@@ -18,6 +18,7 @@
 //! Clock reads never stop: they run in the image.
 
 mod check;
+mod elsewhere;
 mod filter;
 mod inject;
 mod notif;
@@ -27,7 +28,7 @@ mod sys;
 mod timers;
 mod translate;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,6 +85,13 @@ pub struct Tracer {
     threads: HashMap<Pid, Thread>,
     /// The clocks of POSIX timers.
     timers: Timers,
+    /// The kernel time namespace PROGRAM started in, and the processes
+    /// (thread group ids) left alone: in another kernel time namespace, or
+    /// in a nested vdso-run's namespace (elsewhere.rs).
+    kernel: crate::surroundings::KernelNs,
+    left_alone: HashSet<Pid>,
+    /// What `--verbose` said already.
+    said: HashSet<String>,
     program: Pid,
     program_execed: bool,
     program_refused: bool,
@@ -164,7 +172,13 @@ impl Tracer {
                 let _ = sys::cont(pid, sig);
                 Resume::None
             }
-            // Fork, vfork and clone: the child is traced already.
+            sys::EVENT_FORK => {
+                self.on_fork(pid);
+                Resume::Cont
+            }
+            // Vfork and clone: the child is traced already (a vfork child
+            // is judged at its exec; a clone child is a thread, or a
+            // process started without SIGCHLD, of its parent's kind).
             _ => Resume::Cont,
         };
         match resume {
@@ -219,12 +233,28 @@ impl Tracer {
 /// Runs PROGRAM with the image as its vDSO, as the keeper (front.rs);
 /// returns its exit code. PROGRAM has passed `check_program`.
 pub fn run(plan: Plan, release: Release) -> Result<i32, Failure> {
+    // A process has one tracer: inside another vdso-run --as-vdso (or a
+    // debugger), this one cannot attach to PROGRAM.
+    // SAFETY: getpid cannot fail.
+    let me = unsafe { libc::getpid() };
+    if let Some(tracer) = sys::status_field(me, "TracerPid:")
+        .and_then(|t| t.split_whitespace().next()?.parse::<Pid>().ok())
+        .filter(|&t| t != 0)
+    {
+        return Err(Failure::own(format!(
+            "cannot run --as-vdso: vdso-run is itself traced (by pid {tracer}: a vdso-run \
+             --as-vdso it runs under, or a debugger), and a process has one tracer; run this \
+             one without --as-vdso, whose namespace nests in the outer one as Linux's do"
+        )));
+    }
     let ns = NsFile::create(plan.front, plan.abi)?;
     let _control = ns.publish(
         plan.image.bytes(),
         plan.offsets.is_some(),
         false,
         plan.front,
+        &plan.kernel,
+        plan.absolute,
     )?;
     let image_from_file = image_maps_from(&ns, plan.image.bytes());
     let tk = ns.timekeeper(plan.offsets.as_ref())?;
@@ -260,7 +290,8 @@ pub fn run(plan: Plan, release: Release) -> Result<i32, Failure> {
         );
     }
 
-    let spawned = spawn::spawn(&plan.program, &plan.argv0, &plan.args, &prog)?;
+    let env = spawn::environment(&ns.path)?;
+    let spawned = spawn::spawn(&plan.program, &plan.argv0, &plan.args, &env, &prog)?;
     parent.detach();
     let exited = parent.forward_from_a_thread(spawned.pid)?;
     let mut tracer = Tracer {
@@ -272,6 +303,9 @@ pub fn run(plan: Plan, release: Release) -> Result<i32, Failure> {
         image_from_file,
         threads: HashMap::new(),
         timers: Timers::default(),
+        kernel: plan.kernel,
+        left_alone: HashSet::new(),
+        said: HashSet::new(),
         program: spawned.pid,
         program_execed: false,
         program_refused: false,

@@ -13,6 +13,7 @@ use super::filter;
 use super::sys::{self, Pid};
 use crate::cli::Failure;
 use crate::fds::pipe;
+use crate::layout::ENV_NAMESPACE;
 use crate::{inherited, program};
 
 /// Every ptrace option the tracer relies on. EXITKILL: if vdso-run dies,
@@ -45,14 +46,44 @@ fn cstring(s: &OsStr) -> Result<CString, Failure> {
     })
 }
 
-/// Starts PROGRAM as a tracee, with the signal state vdso-run was given.
+/// PROGRAM's environment: vdso-run's, with the namespace file named (as
+/// the preload mode names it: how a vdso-run started inside finds the
+/// namespace it inherits from) and no preload library of vdso-run's (an
+/// outer vdso-run's: PROGRAM is in this namespace only).
+pub fn environment(ns_path: &Path) -> Result<Vec<CString>, Failure> {
+    let mut env = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        if key == "LD_PRELOAD" || key == ENV_NAMESPACE {
+            continue;
+        }
+        let mut entry = key;
+        entry.push("=");
+        entry.push(value);
+        env.push(cstring(&entry)?);
+    }
+    let mut ns = OsString::from(format!("{ENV_NAMESPACE}="));
+    ns.push(ns_path);
+    env.push(cstring(&ns)?);
+    if let Some(preload) = program::preload_without_ours() {
+        let mut entry = OsString::from("LD_PRELOAD=");
+        entry.push(preload);
+        env.push(cstring(&entry)?);
+    }
+    Ok(env)
+}
+
+/// Starts PROGRAM as a tracee, with the signal state vdso-run was given
+/// and the environment `env`.
 pub fn spawn(
     program: &Path,
     argv0: &OsStr,
     args: &[OsString],
+    env: &[CString],
     prog: &[libc::sock_filter],
 ) -> Result<Spawned, Failure> {
     let path = cstring(program.as_os_str())?;
+    let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+    env_ptrs.push(std::ptr::null());
     let mut argv = vec![cstring(argv0)?];
     for a in args {
         argv.push(cstring(a)?);
@@ -95,6 +126,7 @@ pub fn spawn(
             &path,
             &argv_ptrs,
             &sh_ptrs,
+            &env_ptrs,
         );
     }
     drop(go_r);
@@ -130,6 +162,7 @@ fn child(
     path: &CString,
     argv: &[*const libc::c_char],
     sh_argv: &[*const libc::c_char],
+    env: &[*const libc::c_char],
 ) -> ! {
     let report = |stage: u8, errno: i32| -> ! {
         let mut msg = [0u8; 5];
@@ -163,21 +196,13 @@ fn child(
     // SAFETY: NUL-terminated strings and NULL-terminated arrays that live
     // until exec.
     unsafe {
-        libc::execve(path.as_ptr(), argv.as_ptr(), environ());
+        libc::execve(path.as_ptr(), argv.as_ptr(), env.as_ptr());
         let errno = *libc::__errno_location();
         if errno == libc::ENOEXEC {
-            libc::execve(c"/bin/sh".as_ptr(), sh_argv.as_ptr(), environ());
+            libc::execve(c"/bin/sh".as_ptr(), sh_argv.as_ptr(), env.as_ptr());
         }
         report(STAGE_EXEC, errno)
     }
-}
-
-fn environ() -> *const *const libc::c_char {
-    unsafe extern "C" {
-        static environ: *const *const libc::c_char;
-    }
-    // SAFETY: reading libc's environment pointer.
-    unsafe { environ }
 }
 
 impl Spawned {

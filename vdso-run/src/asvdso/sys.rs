@@ -26,6 +26,7 @@ pub const O_TRACEEXEC: libc::c_ulong = 1 << 4;
 pub const O_TRACESECCOMP: libc::c_ulong = 1 << 7;
 pub const O_EXITKILL: libc::c_ulong = 1 << 20;
 
+pub const EVENT_FORK: i32 = 1;
 pub const EVENT_EXEC: i32 = 4;
 pub const EVENT_SECCOMP: i32 = 7;
 pub const EVENT_STOP: i32 = 128;

@@ -181,6 +181,13 @@ impl Tracer {
                 Err(_) => Resume::None,
             };
         }
+        if self
+            .tgid(tid)
+            .is_some_and(|tgid| self.left_alone.contains(&tgid))
+        {
+            // The kernel, or a nested vdso-run, reads its deadlines.
+            return Resume::Cont;
+        }
         let (a0, a1) = (regs.rdi, regs.rsi as i32);
         match regs.orig_rax as i64 {
             libc::SYS_clock_nanosleep if a1 & libc::TIMER_ABSTIME != 0 => {
@@ -428,6 +435,7 @@ impl Tracer {
     /// every thread of it but `keep`.
     pub fn forget_process(&mut self, tgid: Pid, keep: Option<Pid>) {
         self.timers.forget(tgid);
+        self.left_alone.remove(&tgid);
         let gone: Vec<Pid> = self
             .threads
             .iter()

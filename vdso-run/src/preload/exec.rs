@@ -136,6 +136,28 @@ unsafe fn repaired(envp: Env) -> (Env, Option<Scratch>) {
     (addr as Env, Some(scratch))
 }
 
+/// Does `envp` name the namespace of a vdso-run this process is starting
+/// (a live one whose keeper is this process or its parent)? Then the exec
+/// starts that vdso-run's PROGRAM, which it has given its own environment
+/// and will serve itself: this library leaves it alone, and vdso-run
+/// inside vdso-run composes as Linux's namespaces do (src/surroundings.rs).
+///
+/// # Safety
+/// `envp` must be NULL or a NULL-terminated array of C strings.
+unsafe fn starts_a_nested_namespace(envp: Env) -> bool {
+    // SAFETY: forwarded from the caller.
+    let Some(theirs) = (unsafe { lookup(envp, ENV_NAMESPACE) }) else {
+        return false;
+    };
+    let ours = env::namespace().map(|p| p.strip_suffix(b"\0").unwrap_or(p));
+    if ours == Some(theirs) || theirs.len() >= MAX_PATH {
+        return false;
+    }
+    let path = ShortPath::new(theirs);
+    ns::live_keeper(path.c_bytes())
+        .is_some_and(|keeper| keeper as i32 == sys::getpid() || keeper as i32 == sys::getppid())
+}
+
 struct Fd(c_int);
 
 impl Source for Fd {
@@ -321,6 +343,11 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Env, envp: Env) -> c_
         sys::set_errno(libc::ENOSYS);
         return -1;
     };
+    // SAFETY: the caller's environment.
+    if unsafe { starts_a_nested_namespace(envp) } {
+        // SAFETY: libc's function with the caller's arguments.
+        return unsafe { real(path, argv, envp) };
+    }
     if let Some(e) = refuse_path(path) {
         sys::set_errno(e);
         return -1;
@@ -347,6 +374,11 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Env, envp: Env) -> c
         sys::set_errno(libc::ENOSYS);
         return -1;
     };
+    // SAFETY: the caller's environment.
+    if unsafe { starts_a_nested_namespace(envp) } {
+        // SAFETY: libc's function with the caller's arguments.
+        return unsafe { real(file, argv, envp) };
+    }
     if let Some(e) = refuse_search(file) {
         sys::set_errno(e);
         return -1;
@@ -379,6 +411,11 @@ pub unsafe extern "C" fn execveat(
         sys::set_errno(libc::ENOSYS);
         return -1;
     };
+    // SAFETY: the caller's environment.
+    if unsafe { starts_a_nested_namespace(envp) } {
+        // SAFETY: libc's function with the caller's arguments.
+        return unsafe { real(dirfd, path, argv, envp, flags) };
+    }
     // Judged only when the path names the file on its own.
     if !path.is_null()
         // SAFETY: the caller's NUL-terminated path.
@@ -402,6 +439,11 @@ pub unsafe extern "C" fn fexecve(fd: c_int, argv: Env, envp: Env) -> c_int {
         sys::set_errno(libc::ENOSYS);
         return -1;
     };
+    // SAFETY: the caller's environment.
+    if unsafe { starts_a_nested_namespace(envp) } {
+        // SAFETY: libc's function with the caller's arguments.
+        return unsafe { real(fd, argv, envp) };
+    }
     if let Some(e) = refuse(None, || follow(step_fd(fd))) {
         sys::set_errno(e);
         return -1;
@@ -426,6 +468,11 @@ pub unsafe extern "C" fn posix_spawn(
     let Some(real) = next::posix_spawn() else {
         return libc::ENOSYS;
     };
+    // SAFETY: the caller's environment.
+    if unsafe { starts_a_nested_namespace(envp) } {
+        // SAFETY: libc's function with the caller's arguments.
+        return unsafe { real(pid, path, actions, attr, argv, envp) };
+    }
     if let Some(e) = refuse_path(path) {
         return e;
     }
@@ -449,6 +496,11 @@ pub unsafe extern "C" fn posix_spawnp(
     let Some(real) = next::posix_spawnp() else {
         return libc::ENOSYS;
     };
+    // SAFETY: the caller's environment.
+    if unsafe { starts_a_nested_namespace(envp) } {
+        // SAFETY: libc's function with the caller's arguments.
+        return unsafe { real(pid, file, actions, attr, argv, envp) };
+    }
     if let Some(e) = refuse_search(file) {
         return e;
     }

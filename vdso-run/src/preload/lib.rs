@@ -38,6 +38,9 @@ extern "C" fn constructor() {
     env::capture();
     next::resolve_all();
     ns::join_at_load();
+    // SAFETY: registers a handler of this library, which is never
+    // unloaded, to run in the child after each fork.
+    unsafe { libc::pthread_atfork(None, None, Some(ns::after_fork_in_child)) };
 }
 
 #[used]

@@ -170,6 +170,18 @@ fn try_join() -> Result<Option<Ns>, (&'static [u8], Why)> {
     };
     let (start, data_size, region) = map(path).map_err(|why| (path, why))?;
     let base = start + data_size;
+    match in_another_kernel_ns(Ns(base).control()) {
+        Ok(false) => {}
+        other => {
+            // SAFETY: our own reservation, never published.
+            unsafe { sys::munmap(start, region) };
+            other.map_err(|why| (path, why))?;
+            // The kernel gives it its clocks.
+            let _ = BASE.compare_exchange(0, INACTIVE, Ordering::AcqRel, Ordering::Acquire);
+            let b = BASE.load(Ordering::Acquire);
+            return Ok((b > INACTIVE).then_some(Ns(b)));
+        }
+    }
     match BASE.compare_exchange(0, base, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => Ok(Some(Ns(base))),
         Err(winner) => {
@@ -180,9 +192,128 @@ fn try_join() -> Result<Option<Ns>, (&'static [u8], Why)> {
     }
 }
 
+/// Is this process in a kernel time namespace other than the one vdso-run
+/// started PROGRAM in (the program made one: `unshare --time`, then an
+/// exec or a fork)? Then the kernel gives it that namespace's clocks and
+/// reads its deadlines in them, as Linux does for a namespace made inside
+/// another, and the library leaves it alone. A new namespace starts with
+/// its parent's offsets and replaces those it sets; the kernel's started
+/// with those of the namespace vdso-run runs in, not with this one's, so
+/// a clock this namespace shifts and the new one leaves at the kernel's
+/// would read unshifted where Linux would keep this namespace's offset,
+/// unless the program set it so: that cannot be told apart, and is
+/// refused.
+fn in_another_kernel_ns(control: &Control) -> Result<bool, Why> {
+    let ours = control.kernel_ns.load(Ordering::Relaxed);
+    let Some(mine) = time_ns_id() else {
+        return Ok(false);
+    };
+    if ours == 0 || mine == ours {
+        return Ok(false);
+    }
+    let theirs = timens_offsets();
+    for (i, clock) in ["CLOCK_MONOTONIC", "CLOCK_BOOTTIME"]
+        .into_iter()
+        .enumerate()
+    {
+        let kernel = control.kernel_offsets[i].load(Ordering::Relaxed);
+        let shifted = control.offsets[i].load(Ordering::Relaxed) != kernel;
+        if shifted && theirs[i] == kernel {
+            return Err(Why::Inherited(clock));
+        }
+    }
+    Ok(true)
+}
+
+/// The inode of this process's time namespace (`/proc/self/ns/time`).
+fn time_ns_id() -> Option<u64> {
+    let mut buf = [0u8; 64];
+    let n = sys::readlink(b"/proc/self/ns/time\0", &mut buf)?;
+    let id = buf[..n].strip_prefix(b"time:[")?.strip_suffix(b"]")?;
+    let mut value: u64 = 0;
+    for &d in id {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(value)
+}
+
+/// This process's `/proc/self/timens_offsets` (its children's namespace,
+/// which after an exec or a fork is its own), [MONOTONIC, BOOTTIME] in ns;
+/// 0 where it cannot be read.
+fn timens_offsets() -> [i64; 2] {
+    let mut offsets = [0; 2];
+    let Ok(fd) = sys::open(b"/proc/self/timens_offsets\0", libc::O_RDONLY) else {
+        return offsets;
+    };
+    let mut buf = [0u8; 256];
+    let n = sys::pread(fd, &mut buf, 0);
+    sys::close(fd);
+    for line in buf[..n].split(|&b| b == b'\n') {
+        let mut words = line
+            .split(|&b| b == b' ' || b == b'\t')
+            .filter(|w| !w.is_empty());
+        let slot = match words.next() {
+            Some(b"monotonic") => 0,
+            Some(b"boottime") => 1,
+            _ => continue,
+        };
+        if let (Some(sec), Some(nsec)) = (
+            words.next().and_then(parse_i64),
+            words.next().and_then(parse_i64),
+        ) {
+            offsets[slot] = sec.saturating_mul(1_000_000_000).saturating_add(nsec);
+        }
+    }
+    offsets
+}
+
+fn parse_i64(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix(b"-") {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(i64::from(d - b'0'))?;
+    }
+    Some(if negative { -value } else { value })
+}
+
+/// In a child just forked: if its parent made a time namespace for its
+/// children (`unshare --time` without an exec), the child is in it, and
+/// the kernel gives it its clocks (`in_another_kernel_ns`); one that
+/// cannot be told apart stops, as at a join.
+pub extern "C" fn after_fork_in_child() {
+    let base = BASE.load(Ordering::Acquire);
+    if base <= INACTIVE {
+        return;
+    }
+    match in_another_kernel_ns(Ns(base).control()) {
+        Ok(false) => {}
+        // The child is alone in its process: no other thread reads BASE.
+        Ok(true) => BASE.store(INACTIVE, Ordering::Release),
+        Err(why) => {
+            let path = env::namespace().unwrap_or(b"");
+            fatal(path, why)
+        }
+    }
+}
+
 /// Why joining failed.
 #[derive(Clone, Copy)]
 enum Why {
+    /// In another kernel time namespace, one whose offset of this clock
+    /// may be inherited or set (`in_another_kernel_ns`).
+    Inherited(&'static str),
     Open(c_int),
     NotNamespace,
     Map(c_int),
@@ -202,6 +333,19 @@ impl core::fmt::Display for Why {
             Why::Variant => write!(f, "its image's variant note does not match the namespace"),
             Why::Layout => write!(f, "its image's layout note is not its data pages' layout"),
             Why::Gone => write!(f, "vdso-run, which keeps its clocks ticking, has exited"),
+            Why::Inherited(clock) => write!(
+                f,
+                "it runs in a time namespace of its own whose {clock} offset is that of the \
+                 kernel namespace vdso-run runs in: either it inherited that, where Linux would \
+                 have it inherit this namespace's, or it was set so, and vdso-run cannot tell \
+                 which; set that offset when making the namespace (unshare --time --{} ...), or \
+                 run vdso-run without shifting that clock",
+                if clock == "CLOCK_MONOTONIC" {
+                    "monotonic"
+                } else {
+                    "boottime"
+                }
+            ),
         }
     }
 }
@@ -503,6 +647,20 @@ fn timekeeper_alive(path: &[u8]) -> bool {
             alive
         }
     }
+}
+
+/// The keeper's pid of the live vdso-run namespace at `path`
+/// (NUL-terminated): `None` if it is not one, or its keeper has gone.
+pub fn live_keeper(path: &[u8]) -> Option<u32> {
+    let fd = sys::open(path, libc::O_RDONLY).ok()?;
+    let keeper = file_layout(fd).ok().and_then(|layout| {
+        let at = layout.control_offset + core::mem::offset_of!(Control, keeper_pid);
+        let mut pid = [0u8; 4];
+        (sys::pread(fd, &mut pid, at as u64) == pid.len() && locked(fd))
+            .then(|| u32::from_le_bytes(pid))
+    });
+    sys::close(fd);
+    keeper
 }
 
 /// Does another open file hold an exclusive lock on the namespace file

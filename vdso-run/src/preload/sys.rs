@@ -104,6 +104,28 @@ fn fd_limit(new: Option<&libc::rlimit64>) -> Option<libc::rlimit64> {
     check(r).ok().map(|_| old)
 }
 
+/// readlink of a NUL-terminated path into `buf`: the length read.
+pub fn readlink(path: &[u8], buf: &mut [u8]) -> Option<usize> {
+    if path.last() != Some(&0) {
+        return None;
+    }
+    // SAFETY: a NUL-terminated path and a writable buffer of its length.
+    let r = unsafe {
+        syscall6(
+            libc::SYS_readlinkat as usize,
+            [
+                libc::AT_FDCWD as usize,
+                path.as_ptr() as usize,
+                buf.as_mut_ptr() as usize,
+                buf.len(),
+                0,
+                0,
+            ],
+        )
+    };
+    check(r).ok().map(|n| n as usize)
+}
+
 /// Removes a NUL-terminated path (best effort).
 pub fn unlink(path: &[u8]) {
     if path.last() == Some(&0) {
@@ -243,6 +265,11 @@ pub fn flock(fd: c_int, op: c_int) -> Result<(), c_int> {
 pub fn getpid() -> c_int {
     // SAFETY: no arguments.
     unsafe { syscall6(libc::SYS_getpid as usize, [0; 6]) as c_int }
+}
+
+pub fn getppid() -> c_int {
+    // SAFETY: no arguments.
+    unsafe { syscall6(libc::SYS_getppid as usize, [0; 6]) as c_int }
 }
 
 pub fn kill_self(sig: c_int) {

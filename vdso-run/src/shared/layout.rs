@@ -20,7 +20,7 @@
 //! This file is included by path into both the binary and the preload
 //! library, so it uses `core` only.
 
-use core::sync::atomic::{AtomicU32, AtomicU64};
+use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64};
 
 use common::abi::{Abi, Arch};
 use common::entries::PerEntry;
@@ -35,9 +35,9 @@ pub const CONTROL_SIZE: usize = PAGE_SIZE;
 /// Room for the largest image.
 pub const IMAGE_ROOM: usize = common::entries::MAX_IMAGE_SIZE.div_ceil(PAGE_SIZE) * PAGE_SIZE;
 
-/// `vdso-run` file format 2: the data pages of any layout, the control page
-/// naming it.
-pub const MAGIC: u64 = u64::from_le_bytes(*b"vdsorun2");
+/// `vdso-run` file format 3: the data pages of any layout, the control page
+/// naming it and the time namespaces the run sits in.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"vdsorun3");
 
 /// Where each part of a namespace file of one layout lies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -165,6 +165,20 @@ pub struct Control {
     pub refused: AtomicU64,
     /// Execs whose environment it had to repair.
     pub reinjected: AtomicU64,
+    /// The keeper's pid (it made the file and starts PROGRAM): how the
+    /// library of an outer vdso-run knows this namespace is one a nested
+    /// vdso-run is setting up.
+    pub keeper_pid: AtomicU32,
+    /// The kernel time namespace PROGRAM starts in (the inode of
+    /// /proc/self/ns/time_for_children, 0 if unknown), and its offsets
+    /// relative to the host in ns, [MONOTONIC, BOOTTIME]: the frame of the
+    /// data pages' time, which the kernel gives every process of it.
+    pub kernel_ns: AtomicU64,
+    pub kernel_offsets: [AtomicI64; 2],
+    /// This namespace's offsets relative to the host, in ns, [MONOTONIC,
+    /// BOOTTIME] (its page's offsets are relative to the kernel
+    /// namespace's clocks): what a vdso-run started inside it inherits.
+    pub offsets: [AtomicI64; 2],
 }
 
 const _: () = assert!(core::mem::size_of::<Control>() <= CONTROL_SIZE);

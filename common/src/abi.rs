@@ -118,3 +118,8 @@ impl fmt::Display for Abi {
 pub const TIME_SLOT_SYMBOL: &str = "__vdso_time_slot";
 pub const NAMESPACE_SLOT_SYMBOL: &str = "__vdso_namespace_slot";
 pub const RNG_SLOT_SYMBOL: &str = "__vdso_rng_slot";
+
+/// The symbol of the ChaCha20 block function `getrandom` calls (see
+/// `arch`): local to the image, found by the verifier in the unstripped
+/// link to check its code.
+pub const CHACHA20_BLOCKS_SYMBOL: &str = "vdso_chacha20_blocks_nostack";

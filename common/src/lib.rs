@@ -17,6 +17,7 @@ pub mod design;
 pub mod designs;
 pub mod entries;
 pub mod entry;
+pub mod getrandom;
 pub mod image;
 pub mod layout;
 pub mod note;

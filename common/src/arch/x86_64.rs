@@ -1,7 +1,11 @@
-//! The x86_64 hooks: where the data pages are, the counter, the cpu number and
-//! the system call. Everything else in `common` is architecture-neutral.
+//! The x86_64 hooks: where the data pages are, the counter, the cpu number,
+//! the system call and `getrandom`'s ChaCha20 blocks. Everything else in
+//! `common` is architecture-neutral.
 
 use core::arch::asm;
+
+mod chacha20;
+pub use chacha20::chacha20_blocks;
 
 /// The time slot's address: the symbol the generated linker script sets
 /// to the image's base minus the slot's offset for the image's layout.
@@ -69,6 +73,7 @@ pub mod nr {
     pub const TIME: usize = 201;
     pub const CLOCK_GETTIME: usize = 228;
     pub const CLOCK_GETRES: usize = 229;
+    pub const GETRANDOM: usize = 318;
 }
 
 /// A system call with up to three arguments; returns the kernel's value

@@ -353,7 +353,7 @@ const SUBTRACTED_SECONDS: u64 = 4;
 /// `x`, hidden from the optimiser (Linux's `__iter_div_u64_rem` does the
 /// same with an empty `asm`), in a register: no stack is touched.
 #[inline(always)]
-fn opaque(mut x: u64) -> u64 {
+pub(crate) fn opaque(mut x: u64) -> u64 {
     // SAFETY: the asm is a comment: it reads and writes only `x`'s
     // register, touches no memory, no stack and no flags.
     unsafe {

@@ -12,7 +12,10 @@
 //!   ([`Entry::placed`]);
 //! - [`Pointers`], the entries as typed function pointers, for whoever calls
 //!   a mapped image (the kernel side, `vdso-run`'s preload library);
-//! - [`PerEntry`], one value per entry (`vdso-run`'s call counters).
+//! - [`PerEntryOfAnyLayout`], one value per entry (where the kernel side
+//!   finds each in an image: `None` for an entry its layout lacks);
+//! - [`PerEntry`], one value per entry every layout has (`vdso-run`'s call
+//!   counters, and the entries its preload library requires of an image).
 //!
 //! The consumers are macros themselves (`__entry_*`), so a test can expand
 //! them over a table with one more row and see every one of them follow.
@@ -98,6 +101,22 @@ macro_rules! entry_table {
                 slot: 0x40,
                 arches: ["x86_64"],
                 abis: all,
+            }
+            // From Linux 6.11: the layouts with rng data.
+            {
+                name: getrandom,
+                args: (
+                    buffer: *mut ::core::ffi::c_void,
+                    len: usize,
+                    flags: u32,
+                    opaque_state: *mut ::core::ffi::c_void,
+                    opaque_len: usize,
+                ),
+                ret: isize,
+                implementation: $crate::entry::getrandom,
+                slot: 0x380,
+                arches: ["x86_64"],
+                abis: ["linux-6.12", "linux-6.18"],
             }
         }
     };
@@ -348,6 +367,44 @@ macro_rules! __entry_per_entry {
     };
 }
 
+/// Forwards to `$consumer` only the rows whose `abis` is `all`: the
+/// entries a process finds whatever layout its image is for.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __entry_in_every_layout {
+    ({ $consumer:path { $($context:tt)* } } $($rows:tt)*) => {
+        $crate::__entry_in_every_layout!(@keep { $consumer { $($context)* } } [] $($rows)*);
+    };
+    (@keep { $consumer:path { $($context:tt)* } } [$($kept:tt)*]) => {
+        $consumer! { { $($context)* } $($kept)* }
+    };
+    (@keep $to:tt [$($kept:tt)*] {
+        name: $name:ident,
+        args: $args:tt,
+        ret: $ret:ty,
+        implementation: $implementation:path,
+        slot: $slot:expr,
+        arches: $arches:tt,
+        abis: all $(,)?
+    } $($rest:tt)*) => {
+        $crate::__entry_in_every_layout!(@keep $to [$($kept)* {
+            name: $name,
+            args: $args,
+            ret: $ret,
+            implementation: $implementation,
+            slot: $slot,
+            arches: $arches,
+            abis: all,
+        }] $($rest)*);
+    };
+    (@keep $to:tt [$($kept:tt)*] { $($row:tt)* } $($rest:tt)*) => {
+        $crate::__entry_in_every_layout!(@keep $to [$($kept)*] $($rest)*);
+    };
+}
+
 crate::entry_table!(crate::__entry_list { ENTRIES });
 crate::entry_table!(crate::__entry_pointers { Pointers });
-crate::entry_table!(crate::__entry_per_entry { PerEntry });
+crate::entry_table!(crate::__entry_per_entry {
+    PerEntryOfAnyLayout
+});
+crate::entry_table!(crate::__entry_in_every_layout { crate::__entry_per_entry { PerEntry } });

@@ -232,6 +232,34 @@ pub unsafe fn getcpu<I: Image>(cpu: *mut u32, node: *mut u32, _cache: *mut c_voi
     0
 }
 
+/// `getrandom` (Linux 6.11+): random bytes from the caller's state,
+/// keyed by the system call and refreshed at the kernel's reseeds
+/// ([`crate::getrandom`]), over the rng data of the image's layout.
+///
+/// # Safety
+/// As for [`vgetrandom`](crate::getrandom::vgetrandom).
+#[inline(always)]
+pub unsafe fn getrandom<I: Image>(
+    buffer: *mut c_void,
+    len: usize,
+    flags: u32,
+    opaque_state: *mut c_void,
+    opaque_len: usize,
+) -> isize {
+    let rng = <I::Pages as Pages>::rng();
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        crate::getrandom::vgetrandom(
+            rng,
+            buffer.cast(),
+            len,
+            flags,
+            opaque_state.cast(),
+            opaque_len,
+        )
+    }
+}
+
 /// `time`'s system call, out of line and cold, so that the fast path falls
 /// through. `time` keeps nothing live across the call (it is a tail call),
 /// so this costs the fast path nothing.

@@ -286,6 +286,18 @@ impl<'a> RngWriter<'a> {
         self.rng.generation.store(generation.max(1), Release);
     }
 
+    /// A reseed to the next generation (skipping 0); returns it.
+    pub fn reseed(&self) -> u64 {
+        let next = self.rng.generation().wrapping_add(1).max(1);
+        self.set_generation(next);
+        next
+    }
+
+    /// The generation as it stands.
+    pub fn generation(&self) -> u64 {
+        self.rng.generation()
+    }
+
     /// Whether the generator is initialised (Linux's `WRITE_ONCE(is_ready)`).
     pub fn set_ready(&self, ready: bool) {
         self.rng.is_ready.store(u8::from(ready), Relaxed);

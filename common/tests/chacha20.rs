@@ -6,7 +6,7 @@
 
 use chacha20::ChaCha20Legacy;
 use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
-use common::getrandom::{BLOCK_SIZE, KEY_SIZE, chacha20_blocks};
+use common::getrandom::{BLOCK_SIZE, KEY_SIZE, blocks_nostack, chacha20_blocks};
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
@@ -217,15 +217,10 @@ fn blocks_may_overwrite_their_own_key() {
         let at = state.as_mut_ptr();
         // SAFETY: two blocks of room at `at`, the key inside them (which
         // the function allows), a counter of ours.
-        unsafe { vdso_chacha20_blocks_nostack(at, at.add(96), &mut counter, 2) };
+        unsafe { blocks_nostack(at, at.add(96).cast(), &mut counter, 2) };
         assert_eq!(state.to_vec(), oracle(&k, 5, 2));
         assert_eq!(counter, 7);
     }
-}
-
-unsafe extern "C" {
-    /// The block function itself, by the symbol the verifier looks for.
-    fn vdso_chacha20_blocks_nostack(dst: *mut u8, key: *const u8, counter: *mut u64, n: usize);
 }
 
 /// The function clears every vector register it wrote (`xmm0` to
@@ -265,7 +260,7 @@ fn no_vector_register_keeps_key_or_keystream() {
     unsafe {
         core::arch::asm!(
             "call {f}",
-            f = sym vdso_chacha20_blocks_nostack,
+            f = sym blocks_nostack,
             inout("rdi") out.as_mut_ptr() => _,
             inout("rsi") k.as_ptr() => _,
             inout("rdx") &raw mut counter => _,

@@ -43,6 +43,12 @@ pub enum ImageError {
         name: &'static str,
         offset: u64,
     },
+    /// An entry the image's layout does not have (Linux had no such entry
+    /// in those kernels).
+    UnexpectedSymbol {
+        name: &'static str,
+        abi: Abi,
+    },
     /// A note of ours missing or unreadable, said as the reader says it.
     Note(String),
     WrongVariant {
@@ -83,6 +89,9 @@ impl fmt::Display for ImageError {
             ),
             ImageError::SymbolOutsideImage { name, offset } => {
                 write!(f, "symbol {name} at {offset:#x} lies outside the image")
+            }
+            ImageError::UnexpectedSymbol { name, abi } => {
+                write!(f, "exports {name}, which {abi}'s images do not have")
             }
             ImageError::Note(why) => write!(f, "{why}"),
             ImageError::WrongVariant { expected, found } => write!(
@@ -196,9 +205,11 @@ impl Image {
         if let Some(tag) = table.relocations {
             return Err(ImageError::Relocations(tag));
         }
+        let variant = elf.notes().variant()?;
+        let abi = elf.notes().abi()?;
         let mut offsets = Offsets::default();
         for entry in ENTRIES.iter().filter(|e| e.arches.contains(&arch.name())) {
-            let Some(sym) = resolve(&table, entry, arch)? else {
+            let Some(sym) = resolve(&table, entry, arch, abi)? else {
                 continue;
             };
             if sym.offset.saturating_add(sym.size) > filesz {
@@ -212,8 +223,6 @@ impl Image {
                 *slot = Some(sym.offset);
             }
         }
-        let variant = elf.notes().variant()?;
-        let abi = elf.notes().abi()?;
         Ok(Image {
             variant,
             abi,
@@ -242,21 +251,22 @@ impl Image {
 }
 
 /// Resolves `entry` through both tables, as different libcs would, and
-/// insists they agree. An entry some data layouts lack may be absent
-/// (`None`); one every layout has may not.
+/// insists they agree. An image of layout `abi` exports exactly the
+/// entries its layout has: one it lacks is `None`, and must be absent.
 fn resolve(
     table: &vdso_elf::DynamicTable<'_>,
     entry: &Entry,
     arch: Arch,
+    abi: Abi,
 ) -> Result<Option<Symbol>, ImageError> {
     let (name, version) = (entry.symbol(arch), arch.symbol_version());
     let find = |t| table.lookup(t, name, version);
+    let expected = entry.exists_in(arch, abi);
     match (find(HashTable::Gnu), find(HashTable::Sysv)) {
+        (Ok(_), _) | (_, Ok(_)) if !expected => Err(ImageError::UnexpectedSymbol { name, abi }),
         (Ok(gnu), Ok(sysv)) if gnu == sysv => Ok(Some(gnu)),
         (Ok(gnu), Ok(sysv)) => Err(ImageError::TablesDisagree { name, sysv, gnu }),
-        (Err(LookupError::NotFound), Err(LookupError::NotFound)) if entry.abis.is_some() => {
-            Ok(None)
-        }
+        (Err(LookupError::NotFound), Err(LookupError::NotFound)) if !expected => Ok(None),
         (Err(why), _) => Err(ImageError::MissingSymbol {
             name,
             version,

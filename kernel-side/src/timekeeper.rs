@@ -207,6 +207,15 @@ impl Timekeeper {
         tk.publish(&[0; 4], &[0])?;
         // Only now that the data is whole do readers stop falling back.
         tk.pages.writer().set_clock_mode(clock_mode::TSC)?;
+        // The keys `getrandom` serves from come from the host kernel's
+        // generator, which is initialised: the rng data says so, at a first
+        // generation of its own (tests move it with `RngWriter::reseed`).
+        if let Some(rng) = tk.pages.rng_writer() {
+            if rng.generation() == 0 {
+                rng.reseed();
+            }
+            rng.set_ready(true);
+        }
         Ok(tk)
     }
 

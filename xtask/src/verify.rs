@@ -21,6 +21,8 @@ use object::Endianness;
 use object::elf;
 use object::read::elf::{Dyn, ElfFile64, FileHeader, ProgramHeader, SectionHeader, Sym};
 
+mod chacha;
+
 /// The largest file an image may be (Linux's x86_64 image is two pages).
 pub const MAX_IMAGE_SIZE: u64 = common::entries::MAX_IMAGE_SIZE as u64;
 /// The length of a SHA-1 GNU build id.
@@ -155,6 +157,21 @@ pub enum Violation {
         host: u64,
         timens: u64,
     },
+    /// `getrandom`'s ChaCha20 block function (`chacha`'s rules).
+    NoBlockFunction,
+    BlockFunctionUnreadable {
+        why: String,
+    },
+    BlockFunctionTouchesStack {
+        at: u64,
+    },
+    BlockFunctionStores {
+        at: u64,
+        through: String,
+    },
+    BlockFunctionLeavesRegister {
+        register: String,
+    },
 }
 
 impl fmt::Display for Violation {
@@ -286,6 +303,26 @@ impl fmt::Display for Violation {
                 f,
                 "symbol {name} is at {host:#x} in the host image but at {timens:#x} in the timens image"
             ),
+            NoBlockFunction => write!(
+                f,
+                "the image exports getrandom but its link has no ChaCha20 block function {}",
+                common::abi::CHACHA20_BLOCKS_SYMBOL
+            ),
+            BlockFunctionUnreadable { why } => {
+                write!(f, "the ChaCha20 block function cannot be checked: {why}")
+            }
+            BlockFunctionTouchesStack { at } => write!(
+                f,
+                "the ChaCha20 block function touches the stack at {at:#x}, where a key would outlive the call"
+            ),
+            BlockFunctionStores { at, through } => write!(
+                f,
+                "the ChaCha20 block function stores through {through} at {at:#x}; it may store only through rdi (the output) and rdx (the counter)"
+            ),
+            BlockFunctionLeavesRegister { register } => write!(
+                f,
+                "the ChaCha20 block function returns with {register} not cleared"
+            ),
         }
     }
 }
@@ -337,6 +374,7 @@ pub fn verify(data: &[u8], expect: Expect<'_>) -> Report {
     v.dynamic();
     v.symbols(expect.entries);
     v.code(expect.entries);
+    v.block_function(expect.entries);
     v.unwind(expect.entries);
     v.notes(expect.variant, expect.abi);
     report

@@ -22,6 +22,9 @@ include!("../fixtures/sixth-entry/src/table.rs");
 table_with_sixth!(common::__entry_list { SIXTH_TABLE });
 table_with_sixth!(common::__entry_pointers { SixthPointers });
 table_with_sixth!(common::__entry_per_entry { SixthCounts });
+table_with_sixth!(common::__entry_in_every_layout {
+    common::__entry_per_entry { SixthCountsOfEveryLayout }
+});
 
 /// The six rows as an x86_64 linux-6.6 image places them.
 fn placed() -> Vec<Placed> {
@@ -127,18 +130,26 @@ fn a_sixth_row_is_exported_checked_and_callable() {
     assert!(ts.tv_sec > 0, "the five still work beside it");
 }
 
+/// The per-entry types follow: the one of every entry has it after the
+/// table's rows (`getrandom` among them, which only some layouts have),
+/// and the one of the entries every layout has (what `vdso-run` counts)
+/// too, since the sixth row is for every layout.
 #[test]
 fn a_sixth_row_gets_a_counter() {
+    let five = [
+        "clock_gettime",
+        "gettimeofday",
+        "time",
+        "clock_getres",
+        "getcpu",
+    ];
     assert_eq!(
         SixthCounts::<u64>::NAMES,
-        [
-            "clock_gettime",
-            "gettimeofday",
-            "time",
-            "clock_getres",
-            "getcpu",
-            "sixth"
-        ]
+        [&five[..], &["getrandom", "sixth"]].concat()
+    );
+    assert_eq!(
+        SixthCountsOfEveryLayout::<u64>::NAMES,
+        [&five[..], &["sixth"]].concat()
     );
     let mut counts = SixthCounts::<u64>::default();
     counts.sixth += 3;

@@ -635,3 +635,149 @@ fn verifier_names_a_call_through_the_got() {
         ],
     );
 }
+
+/// The getrandom fixtures are linux-6.18 images: linked with that layout's
+/// entries (getrandom among them) and linker script.
+const GETRANDOM_ABI: common::abi::Abi = common::abi::Abi::Linux6_18;
+
+fn getrandom_entries() -> Vec<Placed> {
+    build_vdso::entries(GETRANDOM_ABI)
+}
+
+/// The fixture with `flaw` (one of the getrandom family), linked and
+/// stripped as a linux-6.18 image.
+fn link_getrandom_fixture(case: &str, flaw: &'static str) -> Linked {
+    let archive = archive(Some(flaw));
+    let dir = case_dir(case);
+    let sh = shell();
+    let dbg = dir.join("image.dbg.so");
+    let layout = build_vdso::layout(GETRANDOM_ABI);
+    link::link(&sh, &archive, &getrandom_entries(), &layout, &dbg)
+        .unwrap_or_else(|e| panic!("linking {}: {e:#}", dbg.display()));
+    let image = dir.join("image.so");
+    link::strip(&sh, &dbg, &image).unwrap_or_else(|e| panic!("stripping {}: {e:#}", dbg.display()));
+    Linked { dbg, image }
+}
+
+fn verify_getrandom(path: &Path) -> Report {
+    verify::verify(
+        &read(path),
+        Expect {
+            entries: &getrandom_entries(),
+            variant: Variant::Host,
+            abi: GETRANDOM_ABI,
+        },
+    )
+}
+
+/// Where the fixture's flawed instruction is: its local label in the
+/// unstripped link's symbol table.
+fn flaw_address(dbg: &Path) -> u64 {
+    use object::{Object, ObjectSymbol};
+    let data = read(dbg);
+    let file = object::File::parse(&*data).expect("an ELF file");
+    file.symbols()
+        .find(|s| s.name() == Ok("vdso_fixture_flaw"))
+        .map(|s| s.address())
+        .expect("the fixture's flaw label in the symbol table")
+}
+
+#[test]
+fn verifier_accepts_a_clean_block_function() {
+    let _fixture = exclusive();
+    // What the getrandom refusals below rely on: the image with getrandom
+    // and a block function that keeps the rules passes, unstripped (where
+    // the function is found) and stripped.
+    let linked = link_getrandom_fixture("getrandom_clean", "getrandom");
+    assert_reports_only(&verify_getrandom(&linked.dbg), &[]);
+    assert_reports_only(&verify_getrandom(&linked.image), &[]);
+}
+
+#[test]
+fn verifier_names_a_missing_block_function() {
+    let _fixture = exclusive();
+    let linked = link_getrandom_fixture("chacha_absent", "chacha_absent");
+    assert_reports_only(
+        &verify_getrandom(&linked.dbg),
+        &[
+            "the image exports getrandom but its link has no ChaCha20 block function vdso_chacha20_blocks_nostack",
+        ],
+    );
+}
+
+#[test]
+fn verifier_names_a_block_function_that_spills_to_the_stack() {
+    let _fixture = exclusive();
+    let linked = link_getrandom_fixture("chacha_spill", "chacha_spill");
+    let at = flaw_address(&linked.dbg);
+    assert_reports_only(
+        &verify_getrandom(&linked.dbg),
+        &[
+            &format!(
+                "the ChaCha20 block function touches the stack at {at:#x}, where a key would outlive the call"
+            ),
+            &format!(
+                "the ChaCha20 block function stores through rsp at {at:#x}; it may store only through rdi (the output) and rdx (the counter)"
+            ),
+        ],
+    );
+}
+
+#[test]
+fn verifier_names_a_block_function_that_stores_through_another_register() {
+    let _fixture = exclusive();
+    let linked = link_getrandom_fixture("chacha_store", "chacha_store");
+    let at = flaw_address(&linked.dbg);
+    assert_reports_only(
+        &verify_getrandom(&linked.dbg),
+        &[&format!(
+            "the ChaCha20 block function stores through rsi at {at:#x}; it may store only through rdi (the output) and rdx (the counter)"
+        )],
+    );
+}
+
+#[test]
+fn verifier_names_a_block_function_that_leaves_a_register_dirty() {
+    let _fixture = exclusive();
+    let linked = link_getrandom_fixture("chacha_dirty", "chacha_dirty");
+    assert_reports_only(
+        &verify_getrandom(&linked.dbg),
+        &["the ChaCha20 block function returns with xmm2 not cleared"],
+    );
+}
+
+#[test]
+fn pipeline_refuses_a_dirty_block_function_and_writes_no_image() {
+    let _fixture = exclusive();
+    // The block function is found by name only in the unstripped link, so
+    // build_image must refuse there, before stripping.
+    let out = case_dir("chacha_pipeline");
+    let manifest = fixture_manifest();
+    let dirs = Dirs {
+        build: fixture_target(),
+        out: out.clone(),
+    };
+    let result = build_vdso::build_image(
+        &shell(),
+        fixture_crate(&manifest),
+        Variant::Host,
+        &build_vdso::layout(GETRANDOM_ABI),
+        &getrandom_entries(),
+        &dirs,
+        "chacha-pipeline.so",
+        &cfgs(Some("chacha_dirty")),
+    );
+    let err = result.expect_err("build_image accepted a block function that leaves xmm2 dirty");
+    let dbg = fixture_target().join("chacha-pipeline.dbg.so");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} fails verification:\n  the ChaCha20 block function returns with xmm2 not cleared",
+            dbg.display()
+        )
+    );
+    assert!(
+        !out.join("chacha-pipeline.so").exists(),
+        "build_image wrote an image that failed verification"
+    );
+}

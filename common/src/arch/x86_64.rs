@@ -33,6 +33,19 @@ pub fn namespace_slot() -> *const u8 {
     slot
 }
 
+/// The random generator's page's address (as [`time_slot`]), in layouts
+/// where it has a slot of its own.
+#[inline(always)]
+pub fn rng_slot() -> *const u8 {
+    let slot: *const u8;
+    // SAFETY: as in `time_slot`.
+    unsafe {
+        asm!("lea {}, [rip + __vdso_rng_slot]", out(reg) slot,
+             options(pure, nomem, nostack, preserves_flags));
+    }
+    slot
+}
+
 /// The TSC, read after every earlier load has completed: a read hoisted
 /// above the seqlock's `read_begin` could predate `cycle_last`. RDTSCP
 /// waits for them by itself, and is what Linux patches its own vDSO to use

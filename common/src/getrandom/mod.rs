@@ -33,6 +33,7 @@ pub use state::{
 use core::sync::atomic::{Ordering, compiler_fence};
 
 use crate::arch::{self, nr, syscall3};
+use crate::clock::opaque;
 use crate::vvar::{PAGE_SIZE, RngData};
 use state::State;
 
@@ -212,10 +213,10 @@ unsafe fn fallback(buffer: *mut u8, len: usize, flags: u32) -> isize {
 }
 
 /// Copies `n` bytes of the batch out and zeroes them behind it, eight at a
-/// time and then what is left, as Linux's `memcpy_and_zero_src`. Written
-/// as a loop that reads, writes and clears each word, which LLVM cannot
-/// turn into calls of `memcpy` and `memset` (symbols an image does not
-/// have).
+/// time and then what is left, as Linux's `memcpy_and_zero_src`. Each word
+/// passes through [`opaque`]: without it LLVM vectorises and unrolls the
+/// loop (two kilobytes for at most 96 bytes) or makes it calls of `memcpy`
+/// and `memset`, symbols an image does not have.
 ///
 /// # Safety
 /// `src` valid for reads and writes and `dst` for writes of `n` bytes,
@@ -226,21 +227,37 @@ unsafe fn copy_and_zero(dst: *mut u8, src: *mut u8, n: usize) {
     while i + 8 <= n {
         // SAFETY: `i + 8 <= n`, inside both ranges.
         unsafe {
-            let word = src.add(i).cast::<u64>().read_unaligned();
+            let word = opaque(src.add(i).cast::<u64>().read_unaligned());
             dst.add(i).cast::<u64>().write_unaligned(word);
             src.add(i).cast::<u64>().write_unaligned(0);
         }
         i += 8;
     }
-    while i < n {
-        // SAFETY: `i < n`, inside both ranges.
-        unsafe {
+    // SAFETY: each piece lies below `n`: `i` is `n` rounded down to 8,
+    // and the pieces are the bits of `n % 8`.
+    unsafe {
+        if n & 4 != 0 {
+            let word = opaque(u64::from(src.add(i).cast::<u32>().read_unaligned())) as u32;
+            dst.add(i).cast::<u32>().write_unaligned(word);
+            src.add(i).cast::<u32>().write_unaligned(0);
+            i += 4;
+        }
+        if n & 2 != 0 {
+            let half = src.add(i).cast::<u16>().read_unaligned();
+            dst.add(i).cast::<u16>().write_unaligned(half);
+            src.add(i).cast::<u16>().write_unaligned(0);
+            i += 2;
+        }
+        if n & 1 != 0 {
             dst.add(i).write(src.add(i).read());
             src.add(i).write(0);
         }
-        i += 1;
     }
 }
+
+/// The architecture's block function itself, as the images call it (see
+/// `arch`): for tests of its registers and of a refill over its own key.
+pub use crate::arch::chacha20_blocks as blocks_nostack;
 
 /// `nblocks = out.len() / 64` blocks of ChaCha20 keystream for `key`,
 /// nonce 0, from block `*counter` on, with the image's block function;

@@ -33,6 +33,9 @@ pub mod time;
 
 mod black_box;
 mod faults;
+// Checks over an independent ChaCha20 (a dev-dependency).
+#[cfg(test)]
+mod getrandom;
 #[cfg(test)]
 mod hostile;
 mod namespace;

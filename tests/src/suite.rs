@@ -51,6 +51,11 @@ fn hostile_input_checks_pass() {
     run(Category::HostileInput);
 }
 
+#[test]
+fn getrandom_checks_pass() {
+    run(Category::Getrandom);
+}
+
 /// Every check has a unique name, belongs to a category a test runs, and
 /// applies to at least one target; the black-box ones reach the kernel's
 /// own vDSO.
@@ -216,8 +221,14 @@ fn the_variants_run_the_checks_that_apply_to_them() {
 #[test]
 fn each_target_offers_exactly_its_capabilities() {
     use Capability::*;
+    // The kernel's vDSO has getrandom from Linux 6.11 (this machine's does).
+    let kernel: &[Capability] = if crate::target::kernel_has_getrandom() {
+        &[Entries, Getrandom]
+    } else {
+        &[Entries]
+    };
     let expected: [(&str, &[Capability]); 15] = [
-        ("kernel vDSO", &[Entries]),
+        ("kernel vDSO", kernel),
         ("host image", &[Entries, OwnDataPages, Swap, ImageFile]),
         (
             "timens image",
@@ -225,19 +236,33 @@ fn each_target_offers_exactly_its_capabilities() {
         ),
         (
             "host image for linux-6.12",
-            &[Entries, OwnDataPages, Swap, ImageFile],
+            &[Entries, OwnDataPages, Swap, ImageFile, Getrandom],
         ),
         (
             "timens image for linux-6.12",
-            &[Entries, OwnDataPages, TimeNamespace, Swap, ImageFile],
+            &[
+                Entries,
+                OwnDataPages,
+                TimeNamespace,
+                Swap,
+                ImageFile,
+                Getrandom,
+            ],
         ),
         (
             "host image for linux-6.18",
-            &[Entries, OwnDataPages, Swap, ImageFile],
+            &[Entries, OwnDataPages, Swap, ImageFile, Getrandom],
         ),
         (
             "timens image for linux-6.18",
-            &[Entries, OwnDataPages, TimeNamespace, Swap, ImageFile],
+            &[
+                Entries,
+                OwnDataPages,
+                TimeNamespace,
+                Swap,
+                ImageFile,
+                Getrandom,
+            ],
         ),
         (
             "(b) branch image in a host process",

@@ -43,10 +43,29 @@ pub enum Capability {
     /// `rdtscp; nop` alternative replaced by `rdpid rcx`
     /// (`kernel_side::variants::with_rdpid`).
     Rdpid,
+    /// `getrandom` (Linux 6.11+): an image whose data layout has the
+    /// random generator's data, or a kernel whose vDSO exports it.
+    Getrandom,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 6] = [Entries, OwnDataPages, TimeNamespace, Swap, ImageFile, Rdpid];
+    pub const ALL: [Capability; 7] = [
+        Entries,
+        OwnDataPages,
+        TimeNamespace,
+        Swap,
+        ImageFile,
+        Rdpid,
+        Getrandom,
+    ];
+}
+
+/// Whether the running kernel's vDSO exports `getrandom`.
+pub fn kernel_has_getrandom() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        kernel_side::kernel_vdso::vdso().is_some_and(|v| v.entries.getrandom.is_some())
+    })
 }
 
 use Capability::*;
@@ -84,7 +103,7 @@ impl Target {
 
     pub fn has(self, capability: Capability) -> bool {
         let Target::Image(t) = self else {
-            return capability == Entries;
+            return capability == Entries || capability == Getrandom && kernel_has_getrandom();
         };
         if t.rdpid {
             // The alternative changes `getcpu` alone: the black-box checks
@@ -99,6 +118,7 @@ impl Target {
             // a one-image design's through its host process.
             ImageFile => t.namespaced == t.variant.is_timens(),
             Rdpid => false,
+            Getrandom => t.layout().rng.is_some(),
         }
     }
 

@@ -5,7 +5,7 @@
 use core::arch::asm;
 
 mod chacha20;
-pub use chacha20::chacha20_blocks;
+pub use chacha20::{chacha20_blocks, chacha20_blocks_nostack};
 
 /// The time slot's address: the symbol the generated linker script sets
 /// to the image's base minus the slot's offset for the image's layout.

@@ -178,12 +178,13 @@ unsafe fn serve(rng: &RngData, buffer: *mut u8, len: usize, flags: u32, state: S
 
 /// Fetches a new key for `generation` with the system call and empties the
 /// batch; on failure leaves the state with no generation and not in use,
-/// and returns false (the caller then makes the system call).
+/// and returns false (the caller then makes the system call). Inline: the
+/// `syscall` clobbers two registers, where a call of a function would
+/// make the entry save its values on every call, fetch or not.
 ///
 /// # Safety
 /// `state` must be the caller's, in use by this call.
-#[cold]
-#[inline(never)]
+#[inline(always)]
 unsafe fn fetch_key(state: State, generation: u64) -> bool {
     // Recorded first: a fork between here and the system call leaves the
     // child a wiped state, whose generation 0 no rng data has.
@@ -255,9 +256,9 @@ unsafe fn copy_and_zero(dst: *mut u8, src: *mut u8, n: usize) {
     }
 }
 
-/// The architecture's block function itself, as the images call it (see
-/// `arch`): for tests of its registers and of a refill over its own key.
-pub use crate::arch::chacha20_blocks as blocks_nostack;
+/// The architecture's block function itself, with the C ABI (see `arch`):
+/// for tests of its registers and of a refill over its own key.
+pub use crate::arch::chacha20_blocks_nostack as blocks_nostack;
 
 /// `nblocks = out.len() / 64` blocks of ChaCha20 keystream for `key`,
 /// nonce 0, from block `*counter` on, with the image's block function;

@@ -91,3 +91,41 @@ fn every_benched_target_answers_every_call_as_the_kernel_does() {
         i128::from(ts.tv_nsec)
     });
 }
+
+/// Every source the getrandom benches read fills every benched size: the
+/// kernel's vDSO, the system call, the user-space generator and each image
+/// that has the entry (over pages the timekeeper marked ready, so its
+/// reads are served, not sent to the system call).
+#[test]
+fn every_getrandom_source_fills_every_benched_size() {
+    use vdso_benches::getrandom::{SIZES, Source, Syscall, UserChaCha20, Vgetrandom};
+    let kernel = lab::kernel().expect("the kernel's vDSO");
+    let with_getrandom: Vec<Target> = lab::shipped()
+        .filter(|t| t.layout().rng.is_some())
+        .collect();
+    assert!(!with_getrandom.is_empty(), "no image has getrandom");
+    let lab = Lab::new(Pace::Ticking, &with_getrandom).unwrap_or_else(|e| panic!("{e}"));
+    let mut sources: Vec<(String, Box<dyn Source>)> = vec![
+        ("syscall".into(), Box::new(Syscall)),
+        ("user-chacha20".into(), Box::new(UserChaCha20::new())),
+    ];
+    if let Ok(k) = Vgetrandom::new(&kernel) {
+        sources.push(("kernel".into(), Box::new(k)));
+    }
+    for (t, p) in &lab.processes {
+        let v = Vgetrandom::new(&p.vdso()).unwrap_or_else(|e| panic!("{}: {e}", t.name()));
+        sources.push((t.name(), Box::new(v)));
+    }
+    assert_eq!(lab.processes.len(), with_getrandom.len());
+    for (name, source) in &mut sources {
+        for size in SIZES {
+            let mut buf = vec![0u8; size];
+            let ret = source.fill(&mut buf);
+            assert_eq!(ret, size as isize, "{name}: a read of {size} bytes");
+            assert!(
+                buf.iter().any(|&b| b != 0),
+                "{name}: {size} bytes of zeroes"
+            );
+        }
+    }
+}

@@ -10,12 +10,17 @@
 //! kernel's vDSO image to FILE (also for its disassembly), then
 //! `vdso-count --kernel-copy FILE` under callgrind, which maps that copy
 //! back above the kernel's data pages (`lab::kernel_from_copy`).
+//!
+//! `getrandom` is counted the same way, per benched size
+//! (`<target>/getrandom-<size>`), for the kernel's vDSO and every image
+//! that has it, each from an empty batch so that all take the same path.
 
 use std::ffi::CString;
 
 use kernel_side::targets::{self, Target};
 use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::Noop;
+use vdso_benches::getrandom::{self, Source, Vgetrandom};
 use vdso_benches::lab::{self, Clockwork, Lab, Pace};
 use vdso_benches::valgrind;
 
@@ -48,6 +53,25 @@ fn count<E: Entries>(
     batch(e, call);
     valgrind::dump_stats_at(&name);
     Ok(())
+}
+
+#[inline(never)]
+fn read_batch<S: Source>(source: &mut S, buf: &mut [u8]) {
+    for _ in 0..CALLS {
+        std::hint::black_box(source.fill(std::hint::black_box(&mut *buf)));
+    }
+}
+
+/// Counts `CALLS` reads of `size` bytes from `source`, after a batch that
+/// fetches its key and warms it, from an empty batch.
+fn count_reads(target: &str, source: &mut Vgetrandom, size: usize) {
+    let mut buf = vec![0u8; size];
+    read_batch(source, &mut buf);
+    source.empty_batch();
+    let name = CString::new(format!("{target}/{}", getrandom::name(size))).expect("no NUL");
+    valgrind::zero_stats();
+    read_batch(source, &mut buf);
+    valgrind::dump_stats_at(&name);
 }
 
 fn main() -> Result<(), String> {
@@ -84,6 +108,22 @@ fn main() -> Result<(), String> {
         }
         for (t, p) in &lab.processes {
             count(clockworks, &t.name(), &p.vdso(), call)?;
+        }
+    }
+    let mut sources = vec![
+        ("noop".to_string(), Vgetrandom::unqueried(&noop.vdso())?),
+        ("kernel".to_string(), Vgetrandom::new(&kernel)?),
+    ];
+    for (t, p) in lab
+        .processes
+        .iter()
+        .filter(|(t, _)| t.layout().rng.is_some())
+    {
+        sources.push((t.name(), Vgetrandom::new(&p.vdso())?));
+    }
+    for size in getrandom::SIZES {
+        for (target, source) in &mut sources {
+            count_reads(target, source, size);
         }
     }
     println!("{CALLS}");

@@ -9,6 +9,7 @@ use vdso_benches::lab;
 use super::{Counts, Disassembly, FULL, ImageFacts, Interleaved, Machine, Medians, Settings};
 use template::fill;
 
+mod getrandom;
 mod tables;
 mod template;
 #[cfg(test)]
@@ -99,6 +100,7 @@ impl Report {
             self.designs_table(),
             self.cold_table(),
             self.count_table(),
+            self.getrandom_table(),
             self.targets(),
             self.verdict(),
             self.listings(),

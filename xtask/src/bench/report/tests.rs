@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use kernel_side::targets::{self, Target};
 use vdso_benches::calls::Call;
+use vdso_benches::getrandom;
 
 use super::Report;
 use crate::bench::{Counts, Disassembly, FULL, ImageFacts, Interleaved, Machine, Medians, QUICK};
@@ -123,6 +124,47 @@ fn fake_report(gaps: bool) -> Report {
         for (j, call) in Call::ALL.into_iter().enumerate() {
             let v = 150.0 + (i * 31 + j * 7) as f64;
             counts.insert((t.name(), call.name().to_string()), v);
+        }
+    }
+    // getrandom, apart from the sequence too: every source per size, the
+    // images against the kernel in turns, and counts. With `gaps`, some
+    // are missing and one image is slower at one size, so the goal shows
+    // missed.
+    let with_getrandom: Vec<String> = targets::all()
+        .filter(|t| !t.is_design() && t.layout().rng.is_some())
+        .map(Target::name)
+        .collect();
+    for (i, size) in getrandom::SIZES.into_iter().enumerate() {
+        let group = getrandom::name(size);
+        let sources = ["kernel", "syscall", "user-chacha20"]
+            .into_iter()
+            .map(str::to_string)
+            .chain(with_getrandom.iter().cloned());
+        for (j, t) in sources.enumerate() {
+            let v = (20.0 + 3.0 * j as f64 + 0.37 * i as f64) * (1 << (2 * i)) as f64;
+            if !(gaps && (i + j) % 5 == 3) {
+                medians.insert((group.clone(), t.clone()), v);
+            }
+            if t != "syscall" && t != "user-chacha20" {
+                counts.insert(
+                    (t, group.clone()),
+                    300.0 * (1 << (2 * i)) as f64 - 7.0 * j as f64,
+                );
+            }
+        }
+        for (j, t) in with_getrandom
+            .iter()
+            .filter(|t| t.starts_with("host"))
+            .enumerate()
+        {
+            let slower = gaps && i == 1 && j == 0;
+            let m = if slower {
+                1.021
+            } else {
+                0.971 + 0.004 * i as f64 + 0.002 * j as f64
+            };
+            let (q1, q3) = (m - 0.006, m + 0.009);
+            let _ = writeln!(interleaved, "kernel {t} {group} {m} {q1} {q3}");
         }
     }
     if !gaps {

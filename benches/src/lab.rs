@@ -259,57 +259,6 @@ pub fn kernel_flush_ranges() -> Result<Vec<&'static [u8]>, String> {
     Ok(out)
 }
 
-/// The kernel's vDSO under valgrind, which hides `AT_SYSINFO_EHDR` and
-/// unmaps `[vdso]` but leaves its data pages (`[vvar]`, `[vvar_vclock]`):
-/// maps `image` (the kernel's vDSO as `vdso-count --kernel-vdso` wrote it
-/// outside valgrind, alternatives already applied by the kernel) back
-/// where the kernel had it, directly above its data pages, and resolves its
-/// entries as a libc would. The mapping lives as long as the process.
-pub fn kernel_from_copy(image: &[u8]) -> Result<Vdso<'static>, String> {
-    let maps = fs::read_to_string("/proc/self/maps").map_err(|e| e.to_string())?;
-    let end_of = |name: &str| {
-        maps.lines()
-            .find(|l| l.split_whitespace().nth(5) == Some(name))
-            .and_then(|l| l.split('-').nth(1))
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|e| usize::from_str_radix(e, 16).ok())
-    };
-    let base = end_of("[vvar_vclock]")
-        .or_else(|| end_of("[vvar]"))
-        .ok_or("no [vvar] mapping to put the kernel's vDSO above")?;
-    let len = image.len().div_ceil(4096) * 4096;
-    // SAFETY: a new private mapping at a fixed address that must be free
-    // (MAP_FIXED_NOREPLACE fails rather than replace anything).
-    let p = unsafe {
-        libc::mmap(
-            base as *mut libc::c_void,
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED || p as usize != base {
-        return Err(format!(
-            "cannot map the kernel's vDSO at {base:#x}: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    // SAFETY: `len >= image.len()` writable bytes we just mapped.
-    unsafe { std::ptr::copy_nonoverlapping(image.as_ptr(), p.cast(), image.len()) };
-    // SAFETY: our own mapping, sealed R+X.
-    if unsafe { libc::mprotect(p, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
-        return Err(std::io::Error::last_os_error().to_string());
-    }
-    // SAFETY: mapped readable above, never unmapped.
-    let mapped: &'static [u8] = unsafe { std::slice::from_raw_parts(p.cast(), image.len()) };
-    let offsets = kernel_vdso::offsets(mapped).ok_or("the kernel's vDSO copy is unreadable")?;
-    // SAFETY: resolved from the kernel's own image, mapped where the kernel
-    // put it, above the data pages it reads, for the life of the process.
-    Ok(unsafe { Vdso::from_offsets(mapped.as_ptr(), &offsets) })
-}
-
 /// Pins the calling thread to the last CPU, so that its measurements do not
 /// move between cores (the timekeeper's thread, spawned before, keeps every
 /// CPU and mostly runs on the others). Returns the CPU, or `None` if it

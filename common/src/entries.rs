@@ -42,7 +42,7 @@ pub const SLOT_ALIGN: u64 = 16;
 ///
 /// ```text
 /// { name: clock_gettime, args: (clock: i32, ts: *mut Timespec), ret: i32,
-///   implementation: entry::clock_gettime, slot: 0x400,
+///   implementation: entry::clock_gettime, slot: 0x80,
 ///   arches: ["x86_64"], abis: all }
 /// ```
 ///

@@ -19,7 +19,9 @@
 //! test, so a kernel keeps its own page handling and only picks the image.
 
 use crate::abi::{Abi, Arch};
-use crate::vvar::{PAGE_SIZE, TimeData, VdsoClockMaxCycles, VdsoTimeData, VvarPage, VvarRngPage};
+use crate::vvar::{
+    PAGE_SIZE, PageRefs, TimeData, VdsoClockMaxCycles, VdsoTimeData, VvarPage, VvarRngPage,
+};
 
 /// A layout's facts, as data (for xtask, the kernel side, `layout.json`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +64,21 @@ impl LayoutInfo {
             (self.namespace_slot, self.time_slot)
         } else {
             (self.time_slot, self.namespace_slot)
+        }
+    }
+
+    /// The page of the data pages' object (slot order, as a kernel keeps
+    /// them) that a process maps at `slot`: the same page for a host
+    /// process; for a namespaced one under Linux's arrangement, the time
+    /// page and the namespace page trade slots.
+    pub const fn page_in_slot(&self, slot: usize, namespaced: bool) -> usize {
+        let swapped = namespaced && self.namespace_page_in_time_slot;
+        if swapped && slot == self.time_slot {
+            self.namespace_slot
+        } else if swapped && slot == self.namespace_slot {
+            self.time_slot
+        } else {
+            slot
         }
     }
 
@@ -168,7 +185,43 @@ const _: () = {
     assert!(Linux6_6::INFO.offset(0) == -16384 && Linux6_6::INFO.offset(3) == -4096);
     assert!(Linux6_18::INFO.offset(0) == -24576 && Linux6_18::INFO.offset(1) == -20480);
     assert!(Linux6_18::INFO.offset(2) == -16384);
+    // Linux's arrangement trades the time and namespace pages; linux-6.6's
+    // maps every page in its own slot.
+    assert!(
+        Linux6_18::INFO.page_in_slot(0, true) == 1 && Linux6_18::INFO.page_in_slot(1, true) == 0
+    );
+    assert!(
+        Linux6_12::INFO.page_in_slot(0, true) == 3 && Linux6_12::INFO.page_in_slot(3, true) == 0
+    );
+    assert!(
+        Linux6_6::INFO.page_in_slot(0, true) == 0 && Linux6_18::INFO.page_in_slot(0, false) == 0
+    );
 };
+
+/// A page of `abi`'s time data (or a namespace page, which has the same
+/// layout), as its fields: for code that learns the layout at run time and
+/// reads pages another process maps.
+///
+/// # Safety
+/// `page` must point to a page-aligned, readable page that stays mapped
+/// for `'a` (time data is valid at any bit pattern).
+pub unsafe fn page_refs<'a>(abi: Abi, page: *const u8) -> PageRefs<'a> {
+    /// # Safety
+    /// As `page_refs`.
+    unsafe fn typed<'a, L: Layout>(page: *const u8) -> PageRefs<'a> {
+        // SAFETY: the caller's page, read as the layout's time-data type,
+        // which is atomics and padding only.
+        unsafe { &*page.cast::<L::Page>() }.refs()
+    }
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        match abi {
+            Abi::Linux6_6 => typed::<Linux6_6>(page),
+            Abi::Linux6_12 => typed::<Linux6_12>(page),
+            Abi::Linux6_18 => typed::<Linux6_18>(page),
+        }
+    }
+}
 
 /// The layout the image being compiled is for: xtask builds each image
 /// crate once per layout with `--cfg vdso_abi="..."`; without it (a plain

@@ -14,7 +14,8 @@
 //! - [`image::Image`]: an image file, checked, its entries resolved
 //!   through the dynamic table as libcs do it (`vdso-elf`).
 //! - [`kernel_vdso`]: the running kernel's own vDSO, the reference;
-//!   [`running`]: its data layout, recognised from its version and pages.
+//!   [`running`]: its data layout, recognised from its version and pages;
+//!   [`in_place`]: an image put where the kernel's vDSO was.
 //! - [`variants`]: the design variants, mapped as their designs would be.
 //! - [`targets`]: every image and variant for each kind of process, the
 //!   one table the conformance suite, the benches and the bench report
@@ -22,8 +23,10 @@
 //!
 //! Data flows one way: the timekeeper writes, the images read.
 
+pub mod aux_clocks;
 pub mod image;
 pub mod images;
+pub mod in_place;
 pub mod kernel_vdso;
 pub mod mapping;
 pub mod pages;

@@ -193,14 +193,8 @@ fn arrange(
     layout: &LayoutInfo,
     namespaced: bool,
 ) -> io::Result<()> {
-    let (time, namespace) = (layout.time_slot, layout.namespace_slot);
-    let swapped = namespaced && layout.namespace_page_in_time_slot;
     for slot in 0..layout.data_pages {
-        let page = match slot {
-            s if swapped && s == time => namespace,
-            s if swapped && s == namespace => time,
-            s => s,
-        };
+        let page = layout.page_in_slot(slot, namespaced);
         region.map_pages(slot, pages.as_fd(), layout.data_pages, page, 1)?;
     }
     Ok(())

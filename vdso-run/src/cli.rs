@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use clap::Parser;
+use common::abi::Abi;
 
 use crate::offset;
 
@@ -76,6 +77,11 @@ pub struct Cli {
     #[arg(long, value_name = "DIR")]
     pub images: Option<PathBuf>,
 
+    /// The data layout of the images and their pages: linux-6.6, linux-6.12 or linux-6.18
+    /// (default: the running kernel's; see vdso-run/README.md).
+    #[arg(long, value_name = "LAYOUT", value_parser = parse_abi)]
+    pub abi: Option<Abi>,
+
     /// Say what is set up, and at exit how many calls the image served, per entry.
     #[arg(long, short)]
     pub verbose: bool,
@@ -85,6 +91,22 @@ pub struct Cli {
     #[arg(long)]
     pub as_vdso: bool,
 
+    /// With --as-vdso: map the image beside the kernel's vDSO, which stays mapped (for tools that
+    /// look for [vdso] in /proc/PID/maps), rather than in its place; AT_SYSINFO_EHDR is then
+    /// rewritten in the program's auxiliary vector only, /proc/PID/auxv keeps the kernel's.
+    #[arg(long, requires = "as_vdso")]
+    pub keep_kernel_vdso: bool,
+
+    /// Return only when PROGRAM and every process it left behind have exited (a namespace lives
+    /// as long as a process is in it); SIGTERM or SIGINT ends the wait.
+    #[arg(long, overrides_with = "no_wait")]
+    pub wait: bool,
+
+    /// Return PROGRAM's status as soon as it exits, as `unshare --fork` does (the default); the
+    /// processes it left behind keep the namespace, served in the background.
+    #[arg(long, overrides_with = "wait")]
+    pub no_wait: bool,
+
     /// The program and its arguments.
     #[arg(
         required = true,
@@ -92,6 +114,13 @@ pub struct Cli {
         value_name = "PROGRAM [ARGS]..."
     )]
     pub command: Vec<OsString>,
+}
+
+fn parse_abi(s: &str) -> Result<Abi, String> {
+    Abi::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Abi::ALL.iter().map(|a| a.name()).collect();
+        format!("no such layout; the layouts are {}", names.join(", "))
+    })
 }
 
 fn parse_offset(s: &str) -> Result<i128, String> {
@@ -127,6 +156,11 @@ impl Cli {
         } else {
             Mode::Preload
         }
+    }
+
+    /// `--wait` (the last of `--wait` and `--no-wait` given).
+    pub fn wait(&self) -> bool {
+        self.wait && !self.no_wait
     }
 
     /// True when PROGRAM gets the time-namespace image.

@@ -41,7 +41,11 @@ fn image_dirs(explicit: Option<&Path>) -> Vec<PathBuf> {
 
 /// Loads and checks the image of `variant` for `abi`; refuses one whose
 /// notes say it is another variant or reads another layout.
-pub fn image(explicit: Option<&Path>, variant: Variant, abi: Abi) -> Result<(PathBuf, Image), Failure> {
+pub fn image(
+    explicit: Option<&Path>,
+    variant: Variant,
+    abi: Abi,
+) -> Result<(PathBuf, Image), Failure> {
     // In each folder: below the layout's folder, as `cargo xtask
     // build-vdso` writes it, or directly inside (a folder holding one pair).
     let nested = images::path(Arch::HOST, abi, variant);

@@ -8,8 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{EXIT_CANNOT_RUN, EXIT_NOT_FOUND, Failure};
-use crate::elfcheck::{self, Kind, Source};
+use crate::cli::{EXIT_CANNOT_RUN, EXIT_FAILURE, EXIT_NOT_FOUND, Failure};
+use crate::elfcheck::{self, Kind, Source, Unreachable};
 
 /// A file, for `elfcheck::inspect`.
 pub(crate) struct FileSource(pub(crate) File);
@@ -36,7 +36,10 @@ fn executable(path: &Path) -> bool {
 }
 
 /// Finds PROGRAM: as given if it has a slash, else on `$PATH` (glibc's
-/// default `/bin:/usr/bin` if unset), as execvp does.
+/// default `/bin:/usr/bin` if unset), as execvp does: a file that is not
+/// there (or a folder on the way that is not) sends it on to the next
+/// folder, one it cannot run too (it remembers that), and any other error,
+/// such as a symbolic link loop, stops it.
 pub fn resolve(program: &OsStr) -> Result<PathBuf, Failure> {
     let shown = program.to_string_lossy();
     if program.is_empty() {
@@ -60,10 +63,26 @@ pub fn resolve(program: &OsStr) -> Result<PathBuf, Failure> {
             })
             .collect()
     };
-    if let Some(found) = candidates.iter().find(|p| executable(p)) {
-        return Ok(found.clone());
+    let mut found_unrunnable = None;
+    for p in &candidates {
+        match std::fs::metadata(p) {
+            Ok(_) if executable(p) => return Ok(p.clone()),
+            Ok(_) => {
+                found_unrunnable.get_or_insert(p);
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+                found_unrunnable.get_or_insert(p);
+            }
+            Err(e) => {
+                return Err(Failure::new(
+                    EXIT_CANNOT_RUN,
+                    format!("cannot run {}: {e}", p.display()),
+                ));
+            }
+        }
     }
-    match candidates.iter().find(|p| p.exists()) {
+    match found_unrunnable {
         Some(p) if p.is_dir() => Err(Failure::new(
             EXIT_CANNOT_RUN,
             format!("{}: is a directory", p.display()),
@@ -110,7 +129,31 @@ pub(crate) fn check_interpreters(
             format!(" (the interpreter of {})", path.display())
         };
         match check(&current, &via)? {
-            Some(next) => current = next,
+            Some(next) => {
+                // As execve would fail on it: env(1) says 127 for a missing
+                // interpreter, 126 for one it cannot reach otherwise.
+                if let Err(e) = std::fs::metadata(&next) {
+                    let code = if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) {
+                        EXIT_NOT_FOUND
+                    } else {
+                        EXIT_CANNOT_RUN
+                    };
+                    return Err(Failure::new(
+                        code,
+                        format!(
+                            "{}: its interpreter {}: {}",
+                            current.display(),
+                            next.display(),
+                            if code == EXIT_NOT_FOUND {
+                                "no such file or directory".to_string()
+                            } else {
+                                e.to_string()
+                            }
+                        ),
+                    ));
+                }
+                current = next;
+            }
             None => return Ok(()),
         }
     }
@@ -138,24 +181,38 @@ pub fn check_reachable(path: &Path) -> Result<(), Failure> {
         match elfcheck::inspect(&mut FileSource(file)) {
             Kind::Unreachable(why) => Err(Failure::new(
                 EXIT_CANNOT_RUN,
-                format!(
-                    "{}{via}: the preload library cannot reach it: {why}; it would run on the \
-                     host's clocks. Run it with `vdso-run --as-vdso` instead",
-                    current.display()
-                ),
+                format!("{}{via}: {}", current.display(), unreachable_advice(&why)),
             )),
             kind => Ok(runner(&kind)),
         }
     })
 }
 
-/// PROGRAM's exec failed: exit 127 if it was not found, else 126, as
-/// env(1) says.
+/// Why the preload library cannot reach a program, and what works instead:
+/// `--as-vdso`, unless the program is not 64-bit x86-64 code, which no mode
+/// can serve.
+pub fn unreachable_advice(why: &Unreachable) -> String {
+    match why {
+        Unreachable::Class(_) | Unreachable::Machine(_) => format!(
+            "cannot give it the namespace in either mode of vdso-run: {why}, and the images are \
+             x86-64 code that only a 64-bit x86-64 program can call"
+        ),
+        _ => format!(
+            "the preload library cannot reach it: {why}; it would run on the host's clocks. Run \
+             it with `vdso-run --as-vdso` instead"
+        ),
+    }
+}
+
+/// PROGRAM could not be started: exit 127 if it was not found, 126 if it
+/// cannot be run, as env(1) says; but out of descriptors or processes
+/// (the pipes and the fork of starting it; execve itself opens no
+/// descriptor of the caller's) is vdso-run's own failure, 125.
 pub fn exec_failure(program: &Path, e: std::io::Error) -> Failure {
-    let code = if e.kind() == std::io::ErrorKind::NotFound {
-        EXIT_NOT_FOUND
-    } else {
-        EXIT_CANNOT_RUN
+    let code = match e.raw_os_error() {
+        Some(libc::ENOENT) => EXIT_NOT_FOUND,
+        Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN) => EXIT_FAILURE,
+        _ => EXIT_CANNOT_RUN,
     };
     Failure::new(code, format!("cannot run {}: {e}", program.display()))
 }

@@ -110,37 +110,71 @@ fn with_the_host_image_each_program_reads_the_kernel_s_clocks() {
 #[test]
 fn the_four_programs_read_what_a_linux_time_namespace_reads() {
     for p in four_programs() {
-        let BesideLinux {
-            ours: a,
-            linux: b,
-            later,
-        } = beside_linux(as_vdso(), &p.with(&["clocks"]), p.name);
-        let mut keys: Vec<&String> = a.keys().collect();
-        keys.sort();
-        assert!(keys.len() >= 2, "{}: {keys:?}", p.name);
-        for clock in keys {
-            let d = parse_ns(&b[clock]) - parse_ns(&a[clock]) - later;
-            assert!(
-                d.abs() <= NS,
-                "{} {clock}: --as-vdso read {}, Linux's time namespace {} ({:.3} s apart beyond \
-                 the {:.3} s between the runs)",
-                p.name,
-                a[clock],
-                b[clock],
-                d as f64 / 1e9,
-                later as f64 / 1e9
-            );
-        }
+        beside_linux(as_vdso(), &p.with(&["clocks"]), p.name);
     }
 }
 
+/// Where the layout fits the kernel's `[vvar]`...`[vdso]` range (on this
+/// machine every layout does), the image takes the kernel's vDSO's place:
+/// the program's auxiliary vector and `/proc/PID/auxv` name the same
+/// address, the image is there, and `/proc/PID/maps` shows the namespace
+/// file where the kernel's special mappings were, with none of their names.
 #[test]
-fn proc_auxv_still_shows_the_kernel_s_vdso() {
+fn the_image_takes_the_kernel_s_vdso_s_place_and_proc_auxv_agrees() {
     let len = image_bytes(false).len().to_string();
     for prog in asvdso_programs() {
         let label = prog.display().to_string();
         let run = run(as_vdso()
-            .arg("--")
+            .args(["--verbose", "--"])
+            .arg(&prog)
+            .args(["auxv", "image", &len, "maps"]))
+        .expect_success();
+        let v = run.values();
+        assert_image(&run, &label, false);
+        assert_eq!(
+            v["getauxval"], v["proc_auxv"],
+            "{label}: /proc/self/auxv names another vDSO than the program's vector"
+        );
+        assert!(
+            lines_starting(&run.stdout, "maps_kernel").is_empty(),
+            "{label}: the kernel's mappings are still there:\n{}",
+            run.stdout
+        );
+        // The image, mapped read and execute from the namespace file, at
+        // B; the data pages, shared read-only from the same file, right
+        // below it.
+        let (image, data) = (&v["maps_image"], &v["maps_data"]);
+        assert!(
+            image.contains(" r-xp ")
+                && image.contains("/vdso-run.")
+                && image.starts_with(&v["getauxval"].to_string()),
+            "{label}: {image}"
+        );
+        assert!(
+            data.contains(" r--s ")
+                && data.contains("/vdso-run.")
+                && data.contains(&format!("-{} ", v["getauxval"])),
+            "{label}: {data}"
+        );
+        assert!(
+            run.stderr
+                .contains("execs given the image: 1 (in place of the kernel's vDSO: 1)"),
+            "{label}: {}",
+            run.stderr
+        );
+    }
+}
+
+/// `--keep-kernel-vdso`: the image beside the kernel's vDSO, which stays
+/// mapped; only the program's own vector names the image, and
+/// `/proc/PID/auxv` the kernel's vDSO.
+#[test]
+fn with_keep_kernel_vdso_proc_auxv_still_shows_the_kernel_s_vdso() {
+    let len = image_bytes(false).len().to_string();
+    for prog in asvdso_programs() {
+        let label = prog.display().to_string();
+        let run = run(as_vdso()
+            .args(["--keep-kernel-vdso", "--verbose", "--"])
             .arg(&prog)
             .args(["auxv", "image", &len, "maps"]))
         .expect_success();
@@ -153,10 +187,12 @@ fn proc_auxv_still_shows_the_kernel_s_vdso() {
             "{label}: /proc/self/auxv shows the image"
         );
         // /proc/PID/maps: the kernel's vDSO is still there, unused; the
-        // image, anonymous and r-xp, right above the data pages, the
-        // namespace file shared read-only.
+        // image r-xp right above the data pages (the namespace file,
+        // shared read-only).
         assert!(
-            v.get("maps_kernel").is_some_and(|l| l.contains("[vdso]")),
+            lines_starting(&run.stdout, "maps_kernel")
+                .iter()
+                .any(|l| l.contains("[vdso]")),
             "{label}: {}",
             run.stdout
         );
@@ -172,5 +208,74 @@ fn proc_auxv_still_shows_the_kernel_s_vdso() {
                 && data.contains(&format!("-{} ", v["getauxval"])),
             "{label}: {data}"
         );
+        assert!(
+            run.stderr
+                .contains("(--keep-kernel-vdso); it is mapped elsewhere")
+                && run.stderr.contains("(in place of the kernel's vDSO: 0)"),
+            "{label}: {}",
+            run.stderr
+        );
+    }
+}
+
+/// A Go program that finds its vDSO through `/proc/self/auxv` (as
+/// golang.org/x/sys does) gets the image the runtime found on its stack:
+/// the same bytes, with the vdso-rs note, and they are the image's.
+#[test]
+fn a_go_program_reading_proc_self_auxv_finds_the_image() {
+    let expected = image_bytes(true);
+    let len = expected.len().to_string();
+    let run = run(as_vdso()
+        .args(["--monotonic", "+10d", "--"])
+        .arg(go_program())
+        .args(["auxv", &len]))
+    .expect_success();
+    let v = run.values();
+    assert_eq!(
+        v.get("auxv_same_bytes").map(String::as_str),
+        Some("true"),
+        "the runtime's vDSO and /proc/self/auxv's differ:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(v["runtime_vdso"], v["proc_auxv"], "{}", run.stdout);
+    assert_eq!(v["proc_auxv_vdso_rs_note"], "true", "{}", run.stdout);
+    assert!(
+        unhex(&v["proc_auxv_image"]) == expected,
+        "/proc/self/auxv's vDSO is not vdso-timens.so"
+    );
+}
+
+/// The kernel's random generator data goes with its `[vvar]`; the image's
+/// pages carry the kernel's `generation` and `is_ready`, mirrored at every
+/// tick (`linux-6.18`, whose rng page replaces the kernel's here). A kernel
+/// whose vDSO has no getrandom has none to mirror: the pages then say "not
+/// ready", so that a getrandom would ask the kernel.
+#[test]
+fn the_image_s_rng_data_is_the_kernel_s() {
+    let abi = common::abi::Abi::Linux6_18;
+    let info = common::layout::LayoutInfo::of(common::abi::Arch::HOST, abi);
+    let (slot, at) = info.rng.expect("linux-6.18 has rng data");
+    let offset = (info.offset(slot) + at as isize).to_string();
+    let kernel = kernel_side::running::kernel_rng();
+    let kernel_now = || kernel.map_or((0, false), |k| (k.generation(), k.is_ready()));
+    for attempt in 0.. {
+        let before = kernel_now();
+        let run = run(as_vdso()
+            .args(["--abi", abi.name(), "--"])
+            .arg(c_program("asvdso"))
+            .args(["rng", &offset]))
+        .expect_success();
+        let v = run.values();
+        let got = (
+            v["rng_generation"].parse::<u64>().unwrap(),
+            v["rng_is_ready"] == "1",
+        );
+        // A reseed between the two reads moves the kernel's generation:
+        // read again.
+        if got == before || attempt == 3 {
+            assert_eq!(got, before, "the image's rng data is not the kernel's");
+            break;
+        }
     }
 }

@@ -11,8 +11,6 @@ use std::path::PathBuf;
 
 use support::*;
 
-const NOBODY: u32 = 65534;
-
 /// The one line and exit code of a program refused before it starts.
 fn one_line_error(run: &Run, code: i32, says: &[&str]) {
     assert_one_line_error("--as-vdso", run, code, says);
@@ -24,39 +22,6 @@ fn program_with(name: &str, uid: u32, gid: u32, mode: u32) -> PathBuf {
     chown(&prog, uid, gid);
     chmod(&prog, mode);
     prog
-}
-
-/// A static 32-bit i386 program that exits 42: an ELF header, one PT_LOAD,
-/// `mov eax, 1; mov ebx, 42; int 0x80`.
-fn i386_program() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT.get_or_init(build_i386_program).clone()
-}
-
-fn build_i386_program() -> PathBuf {
-    let base: u32 = 0x0804_8000;
-    let code: [u8; 12] = [
-        0xb8, 1, 0, 0, 0, // mov eax, 1 (exit)
-        0xbb, 42, 0, 0, 0, // mov ebx, 42
-        0xcd, 0x80, // int 0x80
-    ];
-    let size = (52 + 32 + code.len()) as u32;
-    let mut elf = Vec::new();
-    elf.extend_from_slice(b"\x7fELF\x01\x01\x01\0\0\0\0\0\0\0\0\0");
-    for v in [2u16, 3] {
-        elf.extend_from_slice(&v.to_le_bytes()); // ET_EXEC, EM_386
-    }
-    for v in [1u32, base + 84, 52, 0, 0] {
-        elf.extend_from_slice(&v.to_le_bytes()); // version, entry, phoff, shoff, flags
-    }
-    for v in [52u16, 32, 1, 40, 0, 0] {
-        elf.extend_from_slice(&v.to_le_bytes()); // ehsize, phentsize, phnum, shentsize, shnum, shstrndx
-    }
-    for v in [1u32, 0, base, base, size, size, 5, 0x1000] {
-        elf.extend_from_slice(&v.to_le_bytes()); // PT_LOAD, R+X
-    }
-    elf.extend_from_slice(&code);
-    executable_file("i386-exit-42", &elf)
 }
 
 #[test]
@@ -103,7 +68,10 @@ fn a_32_bit_program_is_refused() {
 #[test]
 fn a_program_with_file_capabilities_is_refused_to_a_user() {
     // vfs_cap_data revision 2: effective, permitted CAP_NET_RAW (13).
-    let prog = cc_source("as-vdso-caps", C_MAIN, &[]);
+    // Run as nobody: everything from a folder nobody can read.
+    let built = cc_source("as-vdso-caps", C_MAIN, &[]);
+    let public = Public::new(&[&built]);
+    let prog = public.path(&built);
     let mut cap = Vec::new();
     for v in [0x0200_0001u32, 1 << 13, 0, 0, 0] {
         cap.extend_from_slice(&v.to_le_bytes());
@@ -125,13 +93,19 @@ fn a_program_with_file_capabilities_is_refused_to_a_user() {
         "setxattr: {} (the tests run as root here and in CI)",
         std::io::Error::last_os_error()
     );
-    let run = run(as_vdso().arg("--").arg(&prog).uid(NOBODY).gid(NOBODY));
+    let run = run(public
+        .vdso_run()
+        .args(["--as-vdso", "--"])
+        .arg(&prog)
+        .uid(NOBODY)
+        .gid(NOBODY));
     one_line_error(&run, 126, &["file capabilities"]);
     // Exec'd by a descendant: refused there too.
     let script = format!("{}; echo status $?", prog.display());
     let run = support::run(
-        as_vdso()
-            .args(["--verbose", "--", "sh", "-c", &script])
+        public
+            .vdso_run()
+            .args(["--as-vdso", "--verbose", "--", "sh", "-c", &script])
             .uid(NOBODY)
             .gid(NOBODY),
     )
@@ -190,13 +164,7 @@ fn no_other_tracer_can_attach() {
     // And neither can this test process, by pid.
     let child = spawn(as_vdso().args(["--", "sleep", "2"]));
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let sleeper =
-        std::fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id()))
-            .expect("children")
-            .split_whitespace()
-            .next()
-            .and_then(|p| p.parse::<i32>().ok())
-            .expect("sleep's pid");
+    let sleeper = descendant_named(child.id() as i32, "sleep");
     // SAFETY: a ptrace request with integer arguments.
     let r = unsafe { libc::ptrace(libc::PTRACE_SEIZE, sleeper, 0, 0) };
     let e = std::io::Error::last_os_error();
@@ -272,10 +240,12 @@ fn a_descendant_that_cannot_open_the_namespace_file_is_refused() {
 fn a_wait_that_cannot_be_translated_kills_its_process() {
     // As a user, vdso-run cannot read the memory of a process that made
     // itself non-dumpable: its absolute sleep is not left untranslated.
-    let prog = musl_program("asvdso");
-    let run = run(as_vdso()
-        .args(["--monotonic", "+10d", "--"])
-        .arg(&prog)
+    let built = musl_program("asvdso");
+    let public = Public::new(&[&built]);
+    let run = run(public
+        .vdso_run()
+        .args(["--as-vdso", "--monotonic", "+10d", "--"])
+        .arg(public.path(&built))
         .arg("undumpable")
         .uid(NOBODY)
         .gid(NOBODY));
@@ -309,4 +279,59 @@ fn a_set_user_id_program_on_a_nosuid_mount_runs() {
         run.stdout,
         run.stderr
     );
+}
+
+#[test]
+fn a_program_s_own_user_notification_filter_cannot_take_translated_waits() {
+    // Its filter's SECCOMP_RET_USER_NOTIF outranks vdso-run's stop: a
+    // clock_nanosleep sent to the program's own supervisor would run with
+    // its deadline untranslated. So with offsets such a filter is refused
+    // (EPERM, one line), and the sleep is translated; one that takes only
+    // calls vdso-run never translates, or one installed with no offsets,
+    // is installed as asked.
+    let prog = c_program("notif");
+    let native = run(std::process::Command::new(&prog).arg("sleep")).expect_success();
+    assert_eq!(native.values()["install"], "ok", "{}", native.stdout);
+    let slept = |run: &Run, what: &str| {
+        let ms = run.ms("sleep_ms");
+        assert!((100..=300).contains(&ms), "{what}: slept {ms} ms");
+    };
+    for (label, offset) in wait_offsets() {
+        let run = run_for(
+            as_vdso()
+                .args(["--monotonic", &offset, "--"])
+                .arg(&prog)
+                .arg("sleep"),
+            std::time::Duration::from_secs(5),
+        )
+        .expect_success();
+        assert_eq!(
+            run.values()["install"],
+            "Operation not permitted",
+            "{label}: {}",
+            run.stdout
+        );
+        slept(&run, label);
+        let lines = lines_starting(&run.stderr, "vdso-run: ");
+        assert_eq!(lines.len(), 1, "{label}: {}", run.stderr);
+        assert!(
+            lines[0].contains("SECCOMP_RET_USER_NOTIF") && lines[0].contains("clock_nanosleep"),
+            "{}",
+            lines[0]
+        );
+        let run = run_for(
+            as_vdso()
+                .args(["--monotonic", &offset, "--"])
+                .arg(&prog)
+                .arg("getppid"),
+            std::time::Duration::from_secs(5),
+        )
+        .expect_success();
+        assert_eq!(run.values()["install"], "ok", "{label}: {}", run.stdout);
+        assert_eq!(run.values()["getppid"], "0", "{label}: {}", run.stdout);
+        assert_eq!(run.stderr, "", "{label}");
+    }
+    let run = run(as_vdso().arg("--").arg(&prog).arg("sleep")).expect_success();
+    assert_eq!(run.values()["install"], "ok", "{}", run.stdout);
+    slept(&run, "no offsets");
 }

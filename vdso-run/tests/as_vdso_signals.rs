@@ -35,6 +35,21 @@ fn exit_status_is_program_s() {
 }
 
 #[test]
+fn program_inherits_the_signal_dispositions_and_mask_it_would_without_vdso_run() {
+    assert_program_inherits_the_signal_state(as_vdso);
+}
+
+#[test]
+fn a_stopped_orphan_does_not_keep_vdso_run_waiting() {
+    assert_a_stopped_orphan_does_not_keep_vdso_run_waiting(as_vdso);
+}
+
+#[test]
+fn no_namespace_file_is_left_however_vdso_run_ends() {
+    assert_no_file_is_left_however_vdso_run_ends(as_vdso);
+}
+
+#[test]
 fn sigterm_and_sighup_are_forwarded() {
     assert_sigterm_and_sighup_are_forwarded(|| {
         let mut cmd = as_vdso();
@@ -112,6 +127,164 @@ fn job_control_stops_and_continues_the_program() {
         assert!(run.stdout.contains("done"), "{}", run.stdout);
         // 1.5 s of its own work, and 2.3 s stopped.
         assert!(started.elapsed() >= Duration::from_millis(3300));
+    }
+}
+
+/// tests/c/counters.c's shared counters, read from outside.
+struct Counters {
+    words: *const u64,
+    len: usize,
+}
+
+impl Counters {
+    /// Maps `path` once the program has written its pid into it.
+    fn open(path: &std::path::Path, threads: usize) -> Counters {
+        use std::os::fd::AsRawFd;
+        let len = (threads + 3) * 8;
+        let start = Instant::now();
+        loop {
+            if std::fs::metadata(path).is_ok_and(|m| m.len() as usize == len) {
+                let file = std::fs::File::open(path).expect("counters file");
+                // SAFETY: a new read-only shared mapping of a file of `len`
+                // bytes; it aliases nothing of ours.
+                let p = unsafe {
+                    libc::mmap(
+                        std::ptr::null_mut(),
+                        len,
+                        libc::PROT_READ,
+                        libc::MAP_SHARED,
+                        file.as_raw_fd(),
+                        0,
+                    )
+                };
+                assert_ne!(p, libc::MAP_FAILED, "mmap");
+                let c = Counters {
+                    words: p.cast(),
+                    len,
+                };
+                while c.word(0) == 0 {
+                    assert!(start.elapsed() < WATCHDOG, "the counters never started");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                return c;
+            }
+            assert!(
+                start.elapsed() < WATCHDOG,
+                "{} never appeared",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn word(&self, i: usize) -> u64 {
+        assert!(i * 8 < self.len);
+        // SAFETY: within the mapping; the program writes these words
+        // concurrently, so they are read volatile, whole (aligned u64).
+        unsafe { self.words.add(i).read_volatile() }
+    }
+
+    fn pid(&self) -> i32 {
+        self.word(0) as i32
+    }
+
+    fn counts(&self) -> Vec<u64> {
+        (2..self.len / 8).map(|i| self.word(i)).collect()
+    }
+}
+
+impl Drop for Counters {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping.
+        unsafe { libc::munmap(self.words.cast_mut().cast(), self.len) };
+    }
+}
+
+/// The states of every thread of `pid` (`/proc/PID/task/*/stat`).
+fn thread_states(pid: i32) -> Vec<char> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            stat.rsplit_once(')')?.1.trim_start().chars().next()
+        })
+        .collect()
+}
+
+#[test]
+fn job_control_stops_and_continues_every_thread() {
+    // Ctrl-Z (SIGTSTP to the whole process group, vdso-run included),
+    // SIGSTOP to the group, and SIGSTOP to PROGRAM alone: every thread of a
+    // 16-thread program stops (its counter stands still), vdso-run stops
+    // too when the group is stopped (so that a shell sees the job stopped),
+    // and SIGCONT resumes them all.
+    const THREADS: usize = 16;
+    let prog = c_program("counters");
+    for (sig, to_group) in [
+        (libc::SIGTSTP, true),
+        (libc::SIGSTOP, true),
+        (libc::SIGSTOP, false),
+    ] {
+        let what = format!(
+            "signal {sig} to the {}",
+            if to_group { "group" } else { "program" }
+        );
+        let file = tmp_dir().join(format!("counters-{sig}-{to_group}"));
+        let _ = std::fs::remove_file(&file);
+        let child = spawn(
+            as_vdso()
+                .args(["--monotonic", "+1d", "--"])
+                .arg(&prog)
+                .arg(&file)
+                .arg(THREADS.to_string()),
+        );
+        let vdso_run = child.id() as i32;
+        let counters = Counters::open(&file, THREADS);
+        let pid = counters.pid();
+        // SAFETY: signalling the process group this test created, or PROGRAM.
+        let send = |s: i32| unsafe {
+            if to_group {
+                libc::kill(-vdso_run, s)
+            } else {
+                libc::kill(pid, s)
+            }
+        };
+        send(sig);
+        eventually(&format!("{what}: not every thread stopped"), || {
+            let states = thread_states(pid);
+            states.len() == THREADS + 1 && states.iter().all(|s| matches!(s, 't' | 'T'))
+        });
+        if to_group {
+            eventually(&format!("{what}: vdso-run itself did not stop"), || {
+                state(vdso_run) == Some('T')
+            });
+        }
+        let before = counters.counts();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            counters.counts(),
+            before,
+            "{what}: threads counted while stopped"
+        );
+        send(libc::SIGCONT);
+        eventually(&format!("{what}: not every thread resumed"), || {
+            counters
+                .counts()
+                .iter()
+                .zip(&before)
+                .all(|(now, then)| now > then)
+        });
+        let file_rw = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .expect("open");
+        std::os::unix::fs::FileExt::write_all_at(&file_rw, &1u64.to_le_bytes(), 8).expect("quit");
+        let run = finish(&what, child, WATCHDOG);
+        assert_eq!(run.code(), Some(0), "{what}: {}", run.stderr);
+        let _ = std::fs::remove_file(&file);
     }
 }
 

@@ -88,12 +88,13 @@ fn an_exec_from_a_second_thread_gets_the_image() {
 fn a_descendant_that_becomes_another_user_gets_the_image() {
     // Whatever vdso-run's umask, every user can open the namespace file
     // (it holds only the clocks): a root shell drops to nobody and execs.
-    let prog = musl_program("asvdso");
+    let built = musl_program("asvdso");
+    let public = Public::new(&[&built]);
     let script = format!(
-        "umask 077; exec {} --as-vdso --monotonic +10d -- setpriv --reuid=65534 --regid=65534 \
-         --clear-groups {} clocks",
-        env!("CARGO_BIN_EXE_vdso-run"),
-        prog.display()
+        "umask 077; exec {} --as-vdso --monotonic +10d -- setpriv --reuid={NOBODY} \
+         --regid={NOBODY} --clear-groups {} clocks",
+        public.vdso_run_line(),
+        public.path(&built).display()
     );
     let before = host_ns(libc::CLOCK_MONOTONIC);
     let run = run(std::process::Command::new("sh").args(["-c", &script])).expect_success();

@@ -7,6 +7,7 @@
 mod support;
 
 use std::path::Path;
+use std::time::Duration;
 
 use support::*;
 
@@ -203,4 +204,133 @@ fn an_absolute_wait_through_the_i386_abi_is_refused() {
         .arg("int80"))
     .expect_success();
     assert_eq!(run.values()["int80"], (-libc::ENOSYS).to_string());
+}
+
+#[test]
+fn more_than_2048_threads_in_translated_waits_at_once_all_wake_on_time() {
+    // 2200 threads of one process each in an absolute clock_nanosleep on one
+    // deadline 3 s ahead, all at once: every wait is translated (none ends
+    // early, none sleeps the ten days), however many are in progress.
+    let prog = c_program("manywaits");
+    let run = run_for(
+        as_vdso()
+            .args(["--monotonic", "+10d", "--"])
+            .arg(&prog)
+            .args(["2200", "3000"]),
+        Duration::from_secs(30),
+    );
+    let v = run.values();
+    assert!(
+        run.status.success(),
+        "{:?}\n{}\n{}",
+        run.status,
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(v["threads"], "2200");
+    assert_eq!(
+        v["at_once"], "1",
+        "the waits did not overlap:\n{}",
+        run.stdout
+    );
+    assert_eq!(v["early"], "0", "{}", run.stdout);
+    assert_eq!(v["failed"], "0", "{}", run.stdout);
+    let late: u64 = v["late_ms"].parse().expect("ms");
+    assert!(
+        late < 2000,
+        "the last wait ended {late} ms after the deadline"
+    );
+}
+
+#[test]
+fn a_wait_made_at_the_bottom_of_the_main_stack_is_translated() {
+    // The translated deadline goes below the caller's stack pointer; with
+    // the main thread's stack pointer just above the bottom of its mapping
+    // the page there is not mapped yet, and the thread is made to fault it
+    // in first (the mapping grows, as it does for a signal frame).
+    for prog in asvdso_programs() {
+        let native = run(std::process::Command::new(&prog).arg("edge")).expect_success();
+        assert!(native.stdout.starts_with("edge_ms "), "{}", native.stdout);
+        for (label, offset) in wait_offsets() {
+            let run = run(as_vdso()
+                .args(namespace_args(&offset))
+                .arg(&prog)
+                .arg("edge"))
+            .expect_success();
+            let v = run.values();
+            let fields: Vec<&str> = v
+                .get("edge_ms")
+                .unwrap_or_else(|| panic!("{label}: {}\n{}", run.stdout, run.stderr))
+                .split_whitespace()
+                .collect();
+            let ms: u64 = fields[0].parse().expect("ms");
+            assert!(
+                (100..=300).contains(&ms) && fields[1] == "0",
+                "{label} {}: {:?}",
+                prog.display(),
+                fields
+            );
+            assert_eq!(
+                fields[3], "1",
+                "{label}: the stack did not grow: {fields:?}"
+            );
+            assert_eq!(run.counts("vdso-run: translated: ")["clock_nanosleep"], 1);
+        }
+    }
+}
+
+#[test]
+fn posix_timers_cost_the_tracer_neither_memory_nor_time() {
+    // timer_create and timer_delete are not stopped and leave nothing in
+    // the tracer: 200,000 pairs under --as-vdso take about what they take
+    // without it and do not grow the tracer (which used to keep every
+    // timer it had seen, at two stops a timer_create).
+    let prog = c_program("timers");
+    let plain =
+        run(std::process::Command::new(&prog).args(["200000", "monotonic"])).expect_success();
+    let pairs = |n: &str| {
+        let run = run_for(
+            as_vdso()
+                .args(["--monotonic", "+10d", "--"])
+                .arg(&prog)
+                .args([n, "monotonic"]),
+            Duration::from_secs(60),
+        )
+        .expect_success();
+        let v = run.values();
+        let ms: u64 = v["pairs_ms"].parse().expect("ms");
+        let rss: u64 = v["tracer_rss_kb"].parse().expect("kB");
+        (ms, rss)
+    };
+    let (_, rss_few) = pairs("1000");
+    let (ms, rss_many) = pairs("200000");
+    let plain_ms: u64 = plain.values()["pairs_ms"].parse().expect("ms");
+    assert!(
+        rss_many < rss_few + 1024,
+        "the tracer grew from {rss_few} to {rss_many} kB over 200,000 timers"
+    );
+    assert!(
+        ms <= 5 * plain_ms + 1000,
+        "200,000 timer_create/timer_delete pairs took {ms} ms, {plain_ms} ms without vdso-run"
+    );
+}
+
+#[test]
+fn many_live_posix_timers_on_several_clocks_are_each_translated_by_their_own() {
+    // 300 live timers on MONOTONIC, REALTIME and BOOTTIME in turn, each armed
+    // absolutely 200 ms ahead of its own clock, oldest first (the deepest in
+    // the kernel's list), twice over: each has 100 to 200 ms left, so each
+    // was translated by its own clock's offset (REALTIME's none).
+    let prog = c_program("timers");
+    for (label, offset) in wait_offsets() {
+        let run = run(as_vdso()
+            .args(namespace_args(&offset))
+            .arg(&prog)
+            .args(["armed", "300"]))
+        .expect_success();
+        let v = run.values();
+        assert_eq!(v["armed"], "300", "{label}: {}", run.stdout);
+        assert_eq!(v["armed_wrong"], "0", "{label}: {}", run.stdout);
+        assert_eq!(run.counts("vdso-run: translated: ")["timer_settime"], 400);
+    }
 }

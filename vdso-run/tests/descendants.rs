@@ -73,21 +73,53 @@ fn python_started_by_a_shell() {
 #[test]
 fn a_child_left_running_keeps_the_namespace_alive() {
     // PROGRAM exits at once; its background child reads the clock a second
-    // later, on pages vdso-run still keeps ticking, and vdso-run waits for it.
-    // (Python starts slowly on a loaded machine: the reading may come a few
-    // seconds after PROGRAM started.)
-    let run = ten_days_ahead_within(
-        &[
-            "sh",
-            "-c",
-            "(sleep 1; python3 -c 'import time; print(\"late monotonic\", time.monotonic())') &",
-        ],
-        1,
-        10 * NS,
+    // later, on pages vdso-run's keeper still keeps ticking. By default
+    // vdso-run returns with PROGRAM, as `unshare --fork` does; with --wait
+    // it waits for the child. (Python starts slowly on a loaded machine:
+    // the reading may come a few seconds after PROGRAM started.)
+    let script =
+        "(sleep 1; python3 -c 'import time; print(\"late monotonic\", time.monotonic())') &";
+    for wait in [false, true] {
+        let mut cmd = vdso_run();
+        if wait {
+            cmd.arg("--wait");
+        }
+        let run = monotonic_ten_days_ahead(cmd, &["sh", "-c", script], 1, Some(10 * NS));
+        let waited = run.elapsed.as_millis() >= 1000;
+        assert_eq!(
+            waited, wait,
+            "--wait {wait}: returned after {:?}",
+            run.elapsed
+        );
+    }
+}
+
+#[test]
+fn a_descendant_that_becomes_another_user_keeps_the_namespace() {
+    // Whatever vdso-run's umask, every user can open the namespace file (it
+    // holds only the clocks): a root shell drops to nobody and execs.
+    let clocks = c_program("clocks");
+    let public = Public::new(&[&clocks]);
+    let script = format!(
+        "umask 077; exec {} --monotonic +10d -- setpriv --reuid={NOBODY} --regid={NOBODY} \
+         --clear-groups {}",
+        public.vdso_run_line(),
+        public.path(&clocks).display()
     );
-    assert!(
-        run.elapsed.as_millis() >= 1000,
-        "returned after {:?}",
-        run.elapsed
+    let before = host_ns(libc::CLOCK_MONOTONIC);
+    let run = run(std::process::Command::new("sh").args(["-c", &script])).expect_success();
+    let mono = parse_ns(
+        run.values()
+            .get("monotonic")
+            .unwrap_or_else(|| panic!("{}\n{}", run.stdout, run.stderr)),
+    );
+    let after = host_ns(libc::CLOCK_MONOTONIC);
+    assert_near(
+        "nobody's CLOCK_MONOTONIC",
+        mono,
+        before,
+        TEN_DAYS,
+        0,
+        after - before,
     );
 }

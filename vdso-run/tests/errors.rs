@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::process::Command;
+
 use support::*;
 
 fn expect_error(args: &[&str], code: i32, says: &str) -> Run {
@@ -99,7 +101,14 @@ fn missing_or_wrong_images() {
     std::fs::create_dir_all(&other).expect("dir");
     std::fs::copy(images.join("linux-6.12/vdso.so"), other.join("vdso.so")).expect("copy image");
     expect_error(
-        &["--images", other.to_str().expect("utf-8"), "--", "true"],
+        &[
+            "--abi",
+            "linux-6.6",
+            "--images",
+            other.to_str().expect("utf-8"),
+            "--",
+            "true",
+        ],
         125,
         "this image reads linux-6.12's data pages, not linux-6.6's",
     );
@@ -178,4 +187,84 @@ fn set_user_id_programs_are_refused() {
     chmod(&prog, 0o4755);
     let run = expect_error(&["--", prog.to_str().expect("utf-8")], 126, "set-user-ID");
     assert!(run.stderr.contains("--as-vdso"), "{}", run.stderr);
+}
+
+#[test]
+fn a_32_bit_program_is_refused_saying_no_mode_serves_it() {
+    // Neither the preload library nor --as-vdso can serve it (the images
+    // are x86-64 code): the message must not send the user to --as-vdso.
+    let prog = i386_program();
+    let says = ["not a 64-bit", "in either mode"];
+    for mode in [&[][..], &["--monotonic", "+1h"][..]] {
+        let run = run(vdso_run().args(mode).arg("--").arg(&prog));
+        assert_one_line_error(&format!("{mode:?}"), &run, 126, &says);
+        assert!(!run.stderr.contains("instead"), "{}", run.stderr);
+    }
+    // Exec'd by a descendant in a namespace: refused the same way.
+    let script = format!("{}; echo status $?", prog.display());
+    let run =
+        run(vdso_run().args(["--monotonic", "+1h", "--", "sh", "-c", &script])).expect_success();
+    assert!(run.stdout.contains("status 126"), "{}", run.stdout);
+    let refusal = lines_starting(&run.stderr, "vdso-run: refusing to run");
+    assert_eq!(refusal.len(), 1, "{}", run.stderr);
+    for s in says {
+        assert!(refusal[0].contains(s), "{}", refusal[0]);
+    }
+    assert!(!refusal[0].contains("instead"), "{}", refusal[0]);
+}
+
+#[test]
+fn a_missing_interpreter_is_not_found_in_either_mode() {
+    // env(1) says 127 for a script whose #! interpreter does not exist.
+    let script = executable_file("missing-interpreter", b"#!/nonexistent/interp\n");
+    let env = run(Command::new("env").arg(&script));
+    assert_eq!(env.code(), Some(127), "{}", env.stderr);
+    for mut cmd in [vdso_run(), as_vdso()] {
+        let run = run(cmd.arg("--").arg(&script));
+        assert_one_line_error(
+            &format!("{cmd:?}"),
+            &run,
+            127,
+            &["/nonexistent/interp", "no such file or directory"],
+        );
+    }
+}
+
+#[test]
+fn a_symlink_loop_is_called_one() {
+    // env(1) says 126 and "Too many levels of symbolic links", whether the
+    // loop is named or found on $PATH.
+    let dir = tmp_dir().join("symlink-loop");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let (a, b) = (dir.join("loop-a"), dir.join("loop-b"));
+    let _ = std::fs::remove_file(&a);
+    let _ = std::fs::remove_file(&b);
+    std::os::unix::fs::symlink(&b, &a).expect("symlink");
+    std::os::unix::fs::symlink(&a, &b).expect("symlink");
+    let env = run(Command::new("env").arg(&a));
+    assert_eq!(env.code(), Some(126), "{}", env.stderr);
+    assert!(
+        env.stderr.contains("Too many levels of symbolic links"),
+        "{}",
+        env.stderr
+    );
+    for mut cmd in [vdso_run(), as_vdso()] {
+        let run = run(cmd.arg("--").arg(&a));
+        assert_one_line_error(
+            &format!("{cmd:?}"),
+            &run,
+            126,
+            &["loop-a", "Too many levels of symbolic links"],
+        );
+    }
+    for mut cmd in [vdso_run(), as_vdso()] {
+        let path = format!("{}:/usr/bin:/bin", dir.display());
+        let run = run(cmd.env("PATH", path).args(["--", "loop-a"]));
+        assert_one_line_error(
+            &format!("{cmd:?} on $PATH"),
+            &run,
+            126,
+            &["loop-a", "Too many levels of symbolic links"],
+        );
+    }
 }

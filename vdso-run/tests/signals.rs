@@ -13,6 +13,21 @@ fn exit_status_is_program_s() {
 }
 
 #[test]
+fn program_inherits_the_signal_dispositions_and_mask_it_would_without_vdso_run() {
+    assert_program_inherits_the_signal_state(vdso_run);
+}
+
+#[test]
+fn a_stopped_orphan_does_not_keep_vdso_run_waiting() {
+    assert_a_stopped_orphan_does_not_keep_vdso_run_waiting(vdso_run);
+}
+
+#[test]
+fn no_namespace_file_is_left_however_vdso_run_ends() {
+    assert_no_file_is_left_however_vdso_run_ends(vdso_run);
+}
+
+#[test]
 fn sigterm_and_sighup_are_forwarded() {
     assert_sigterm_and_sighup_are_forwarded(vdso_run);
 }

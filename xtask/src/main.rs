@@ -14,10 +14,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compile, link and verify both images; write them and layout.json to target/vdso/.
+    /// Compile, link and verify each layout's pair; write each with its
+    /// layout.json to target/vdso/<layout>/, and the linux-6.6 pair also to
+    /// target/vdso/.
     BuildVdso {
         /// Also build the design variants BENCHMARKS.md compares into
-        /// target/vdso/variants/.
+        /// target/vdso/linux-6.6/variants/.
         #[arg(long)]
         variants: bool,
         /// How the images read the TSC.

@@ -9,7 +9,9 @@
 //! `vdso-count --kernel-vdso FILE` outside valgrind, which writes the
 //! kernel's vDSO image to FILE (also for its disassembly), then
 //! `vdso-count --kernel-copy FILE` under callgrind, which maps that copy
-//! back above the kernel's data pages (`lab::kernel_from_copy`).
+//! back above the kernel's data pages (`kernel_side::in_place`). There it
+//! then puts the host image of the kernel's layout, over the same live
+//! pages, and counts it as `live-host`: the live comparison's counts.
 //!
 //! `getrandom` is counted the same way, per benched size
 //! (`<target>/getrandom-<size>`), for the kernel's vDSO and every image
@@ -17,7 +19,10 @@
 
 use std::ffi::CString;
 
+use common::note::Variant;
+use kernel_side::in_place::VdsoSlot;
 use kernel_side::targets::{self, Target};
+use kernel_side::{Image, images, kernel_vdso, running};
 use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::Noop;
 use vdso_benches::getrandom::{self, Source, Vgetrandom};
@@ -74,6 +79,18 @@ fn count_reads(target: &str, source: &mut Vgetrandom, size: usize) {
     valgrind::dump_stats_at(&name);
 }
 
+/// The host image of the running kernel's layout, what the live
+/// comparison counts; `None` on a kernel whose layout no pair serves.
+fn live_image() -> Result<Option<Image>, String> {
+    let recognised = running::recognise().map_err(|e| e.to_string())?;
+    let Some(abi) = recognised.layout.served() else {
+        return Ok(None);
+    };
+    images::load(abi, Variant::Host)
+        .map(Some)
+        .map_err(|e| format!("the {abi} host image: {e}"))
+}
+
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     if let [_, flag, file] = &args[..]
@@ -93,12 +110,19 @@ fn main() -> Result<(), String> {
     let counted: Vec<Target> = targets::all().filter(|t| !t.rdpid).collect();
     let mut lab = Lab::new(Pace::Frozen, &counted)?;
     let noop = Noop::new().map_err(|e| e.to_string())?;
-    let kernel = match kernel_copy {
+    let (kernel, live) = match kernel_copy {
         Some(file) => {
-            let image = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
-            lab::kernel_from_copy(&image)?
+            let copy = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
+            let offsets =
+                kernel_vdso::offsets(&copy).ok_or("the kernel's vDSO copy is unreadable")?;
+            let mut slot = VdsoSlot::find().map_err(|e| e.to_string())?;
+            slot.install(&copy).map_err(|e| e.to_string())?;
+            // SAFETY: the kernel's own code, at its offsets, where the
+            // kernel had it, above the data pages it reads.
+            let kernel = unsafe { slot.vdso(&offsets) };
+            (kernel, live_image()?.map(|image| (slot, image)))
         }
-        None => lab::kernel()?,
+        None => (lab::kernel()?, None),
     };
     let clockworks = &mut lab.clockworks;
     for call in Call::ALL {
@@ -124,6 +148,17 @@ fn main() -> Result<(), String> {
     for size in getrandom::SIZES {
         for (target, source) in &mut sources {
             count_reads(target, source, size);
+        }
+    }
+    // The kernel's copy is about to be replaced.
+    drop(sources);
+    if let Some((slot, image)) = live {
+        slot.write(image.bytes()).map_err(|e| e.to_string())?;
+        // SAFETY: the image of the kernel's layout, over the kernel's data
+        // pages below the slot; the kernel's copy is not called again.
+        let host = unsafe { slot.vdso(image.offsets()) };
+        for call in Call::ALL {
+            count(clockworks, "live-host", &host, call)?;
         }
     }
     println!("{CALLS}");

@@ -333,8 +333,8 @@ where
     }
 }
 
-/// The page one slot below the time data's (docs/abi.md): a namespace's
-/// offsets for the time-namespace image. Not every process has one mapped
+/// A namespace's page of offsets for the time-namespace image, in the slot
+/// the layout gives it for a namespaced process (docs/abi.md). Not every process has one mapped
 /// (a host process need not), so it travels as a pointer and becomes a
 /// reference only where an image reads the page: a reference to unmapped
 /// memory would be undefined behaviour even if never read.

@@ -48,14 +48,22 @@ impl Identity {
     }
 }
 
-/// Why a file would change identity at exec, if it would.
-pub fn identity_change(path: &Path, who: Identity) -> Option<String> {
+/// Why a file would change identity at exec, if it would. `who` is asked
+/// only for a file that could (set-user-ID, set-group-ID, capabilities):
+/// at every exec stop it is a read of /proc, which most programs need not
+/// pay for.
+pub fn identity_change(path: &Path, who: impl FnOnce() -> Option<Identity>) -> Option<String> {
     let meta = std::fs::metadata(path).ok()?;
+    let mode = meta.mode();
+    let capabilities = has_file_capabilities(path);
+    if mode & (libc::S_ISUID | libc::S_ISGID) == 0 && !capabilities {
+        return None;
+    }
+    let who = who()?;
     if on_nosuid_mount(path) {
         // The kernel ignores set-user-ID, set-group-ID and capabilities there.
         return None;
     }
-    let mode = meta.mode();
     if mode & libc::S_ISUID != 0 && meta.uid() != who.euid {
         return Some(format!(
             "it is set-user-ID (owner uid {}), and under --as-vdso (ptrace, no_new_privs) it would \
@@ -71,7 +79,7 @@ pub fn identity_change(path: &Path, who: Identity) -> Option<String> {
             meta.gid()
         ));
     }
-    if who.euid != 0 && has_file_capabilities(path) {
+    if who.euid != 0 && capabilities {
         return Some(
             "it has file capabilities (security.capability), which no_new_privs and ptrace keep \
              it from gaining under --as-vdso"
@@ -121,7 +129,7 @@ pub fn program(path: &Path) -> Result<(), Failure> {
                 format!("{}{via}: cannot run it --as-vdso: {why}", current.display()),
             )
         };
-        if let Some(why) = identity_change(current, who) {
+        if let Some(why) = identity_change(current, || Some(who)) {
             return Err(refuse(why));
         }
         let Ok(file) = File::open(current) else {

@@ -7,9 +7,9 @@
 //! |---|---|
 //! | `clock_nanosleep` | `TIMER_ABSTIME`, on a shifted clock (MONOTONIC, BOOTTIME, BOOTTIME_ALARM) |
 //! | `timerfd_settime`, `timer_settime` | `TFD_TIMER_ABSTIME` / `TIMER_ABSTIME` (the timer's clock is not in the arguments) |
-//! | `timer_create` | always, to learn the new timer's clock |
 //! | `futex` | a timeout, and `FUTEX_WAIT_BITSET`, `FUTEX_WAIT_REQUEUE_PI` or `FUTEX_LOCK_PI2` without `FUTEX_CLOCK_REALTIME` |
 //! | `futex_waitv` | a timeout on CLOCK_MONOTONIC |
+//! | `seccomp` | `SECCOMP_SET_MODE_FILTER` with `SECCOMP_FILTER_FLAG_NEW_LISTENER` (notif.rs) |
 //!
 //! Calls of the x32 ABI fail with ENOSYS; the same waits made through the
 //! i386 ABI (`int 0x80` in a 64-bit program), whose 32-bit layouts are not
@@ -19,6 +19,7 @@
 
 use std::io;
 
+use super::notif::{SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_SET_MODE_FILTER};
 use crate::deadline::FUTEX_ABSOLUTE_OPS;
 
 const BPF_LD_W_ABS: u16 = 0x20;
@@ -184,9 +185,9 @@ impl Asm {
 struct Numbers {
     clock_nanosleep: &'static [u32],
     settime: &'static [u32],
-    timer_create: &'static [u32],
     futex: &'static [u32],
     futex_waitv: &'static [u32],
+    seccomp: &'static [u32],
 }
 
 const X86_64: Numbers = Numbers {
@@ -195,19 +196,19 @@ const X86_64: Numbers = Numbers {
         libc::SYS_timer_settime as u32,
         libc::SYS_timerfd_settime as u32,
     ],
-    timer_create: &[libc::SYS_timer_create as u32],
     futex: &[libc::SYS_futex as u32],
     futex_waitv: &[libc::SYS_futex_waitv as u32],
+    seccomp: &[libc::SYS_seccomp as u32],
 };
 
 /// i386: clock_nanosleep(_time64), timer_settime(64), timerfd_settime(64),
-/// futex(_time64), futex_waitv.
+/// futex(_time64), futex_waitv, seccomp.
 const I386: Numbers = Numbers {
     clock_nanosleep: &[267, 407],
     settime: &[260, 409, 325, 411],
-    timer_create: &[],
     futex: &[240, 422],
     futex_waitv: &[449],
+    seccomp: &[354],
 };
 
 /// One ABI's checks, ending in `allow`; waits that need translating go to
@@ -222,8 +223,8 @@ fn block(a: &mut Asm, numbers: &Numbers, shifted: Shifted, action: &Target, allo
         for &n in numbers.settime {
             a.jeq(n, a.l("abs"), Target::Next);
         }
-        for &n in numbers.timer_create {
-            a.jeq(n, action.clone(), Target::Next);
+        for &n in numbers.seccomp {
+            a.jeq(n, a.l("seccomp"), Target::Next);
         }
     }
     if shifted.monotonic {
@@ -250,6 +251,17 @@ fn block(a: &mut Asm, numbers: &Numbers, shifted: Shifted, action: &Target, allo
         a.here("abs");
         a.ld(arg_lo(1));
         a.jset(1, action.clone(), allow.clone());
+        // seccomp(SECCOMP_SET_MODE_FILTER, flags, ...): a filter with a
+        // listener of its own (notif.rs).
+        a.here("seccomp");
+        a.ld(arg_lo(0));
+        a.jeq(SECCOMP_SET_MODE_FILTER, Target::Next, allow.clone());
+        a.ld(arg_lo(1));
+        a.jset(
+            SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            action.clone(),
+            allow.clone(),
+        );
     }
     if shifted.monotonic {
         // futex(uaddr, op, val, timeout, ...): a timeout, and an operation
@@ -449,7 +461,13 @@ mod tests {
             &p,
             X64,
             &[
-                (libc::SYS_timer_create, [0, 0, 0x1000, 0, 0, 0], RET_TRACE),
+                // A timer's clock is found at timer_settime (timers.rs).
+                (libc::SYS_timer_create, [1, 0, 0x1000, 0, 0, 0], RET_ALLOW),
+                // A filter with a listener of its own; one without; strict mode.
+                (libc::SYS_seccomp, [1, 8, 0x1000, 0, 0, 0], RET_TRACE),
+                (libc::SYS_seccomp, [1, 9, 0x1000, 0, 0, 0], RET_TRACE),
+                (libc::SYS_seccomp, [1, 1, 0x1000, 0, 0, 0], RET_ALLOW),
+                (libc::SYS_seccomp, [0, 8, 0, 0, 0, 0], RET_ALLOW),
                 (libc::SYS_timer_settime, [3, 1, 0x1000, 0, 0, 0], RET_TRACE),
                 (libc::SYS_timer_settime, [3, 0, 0x1000, 0, 0, 0], RET_ALLOW),
                 (
@@ -476,6 +494,7 @@ mod tests {
             &[
                 (267, [1, 1, 0x1000, 0, 0, 0], enosys),
                 (267, [1, 0, 0x1000, 0, 0, 0], RET_ALLOW),
+                (354, [1, 8, 0x1000, 0, 0, 0], enosys),
                 (240, [0x10, 9, 0, 0x1000, 0, 0], enosys),
                 (4, [1, 0x1000, 1, 0, 0, 0], RET_ALLOW),
             ],

@@ -5,14 +5,15 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::filter;
 use super::sys::{self, Pid};
 use crate::cli::Failure;
-use crate::program;
+use crate::fds::pipe;
+use crate::{inherited, program};
 
 /// Every ptrace option the tracer relies on. EXITKILL: if vdso-run dies,
 /// however it dies, the kernel kills every tracee, rather than let them run
@@ -44,24 +45,12 @@ fn cstring(s: &OsStr) -> Result<CString, Failure> {
     })
 }
 
-/// A pipe, both ends close-on-exec: (read end, write end).
-pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: a valid array of two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors are new and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// Starts PROGRAM as a tracee. `mask` is the signal mask it gets.
+/// Starts PROGRAM as a tracee, with the signal state vdso-run was given.
 pub fn spawn(
     program: &Path,
     argv0: &OsStr,
     args: &[OsString],
     prog: &[libc::sock_filter],
-    mask: &libc::sigset_t,
 ) -> Result<Spawned, Failure> {
     let path = cstring(program.as_os_str())?;
     let mut argv = vec![cstring(argv0)?];
@@ -79,7 +68,9 @@ pub fn spawn(
         len: u16::try_from(prog.len()).expect("a short filter"),
         filter: prog.as_ptr().cast_mut(),
     };
-    let pipe = || pipe().map_err(|e| Failure::own(format!("pipe: {e}")));
+    let pipe = || {
+        pipe().map_err(|e| Failure::own(format!("cannot start {}: pipe: {e}", program.display())))
+    };
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     // SAFETY: getpid cannot fail.
@@ -97,7 +88,6 @@ pub fn spawn(
     if pid == 0 {
         child(
             parent,
-            mask,
             go_r.as_raw_fd(),
             go_w.as_raw_fd(),
             err_w.as_raw_fd(),
@@ -133,7 +123,6 @@ pub fn spawn(
 #[allow(clippy::too_many_arguments)]
 fn child(
     parent: Pid,
-    mask: &libc::sigset_t,
     go_r: RawFd,
     go_w: RawFd,
     err_w: RawFd,
@@ -152,11 +141,10 @@ fn child(
             libc::_exit(if stage == STAGE_EXEC { 127 } else { 125 })
         }
     };
+    inherited::restore();
     // SAFETY: only async-signal-safe system calls on data prepared before
-    // the fork: the signal mask, the death signal, one read, the filter,
-    // execve.
+    // the fork: the death signal, one read, the filter, execve.
     unsafe {
-        libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut());
         // Until the tracer has attached (and EXITKILL covers it), the
         // kernel kills the child if vdso-run dies.
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);

@@ -12,7 +12,6 @@ const PTRACE_SEIZE: libc::c_uint = 0x4206;
 const PTRACE_LISTEN: libc::c_uint = 0x4208;
 const PTRACE_CONT: libc::c_uint = 7;
 const PTRACE_SYSCALL: libc::c_uint = 24;
-const PTRACE_SINGLESTEP: libc::c_uint = 9;
 const PTRACE_GETREGS: libc::c_uint = 12;
 const PTRACE_SETREGS: libc::c_uint = 13;
 const PTRACE_GETEVENTMSG: libc::c_uint = 0x4201;
@@ -62,11 +61,6 @@ pub fn cont(pid: Pid, sig: i32) -> io::Result<()> {
 /// Resumes until the next syscall stop (here: the exit of the current call).
 pub fn syscall(pid: Pid, sig: i32) -> io::Result<()> {
     request(PTRACE_SYSCALL, pid, 0, sig as usize).map(drop)
-}
-
-/// Runs one instruction.
-pub fn singlestep(pid: Pid) -> io::Result<()> {
-    request(PTRACE_SINGLESTEP, pid, 0, 0).map(drop)
 }
 
 /// Leaves a tracee in group-stop, to be woken by SIGCONT.
@@ -207,4 +201,23 @@ pub fn status_field(tid: Pid, key: &str) -> Option<String> {
         .lines()
         .find_map(|l| l.strip_prefix(key))
         .map(|v| v.trim().to_string())
+}
+
+/// A tracee's memory as /proc/PID/mem: written with the kernel's
+/// FOLL_FORCE, as a debugger writes a breakpoint, so pages the process may
+/// only read and execute can be written (it gets its own copy of each).
+pub struct Mem(std::fs::File);
+
+impl Mem {
+    pub fn open(pid: Pid) -> io::Result<Mem> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(format!("/proc/{pid}/mem"))
+            .map(Mem)
+    }
+
+    /// Writes all of `buf` at `addr`.
+    pub fn write(&self, addr: u64, buf: &[u8]) -> io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&self.0, buf, addr)
+    }
 }

@@ -1,28 +1,42 @@
 //! Absolute-time waits on shifted clocks, translated where the system call
 //! is made. At the seccomp stop the tracer reads the caller's deadline,
 //! moves it to host time as Linux's `timens_ktime_to_host` does (the rule the
-//! preload library follows too, in shared/deadline.rs), writes the
-//! result into a slot of the process's scratch region (mapped at exec, above
-//! the image), and points the argument register at the slot. The caller's
+//! preload library follows too, in shared/deadline.rs), writes the result
+//! on the calling thread's stack, below the 128-byte red zone under its
+//! stack pointer, and points the argument register there. Below the red
+//! zone nothing of the caller's lives: the x86-64 ABI lets a signal frame
+//! land there at any moment (the kernel writes its own there, and PRoot its
+//! rewritten paths). Every thread has its own stack and makes one call at a
+//! time, so no table of slots is needed and there is no limit on how many
+//! translated calls are in progress; and the kernel copies the deadline in
+//! as the call starts, before anything could land there. The caller's own
 //! memory is never written, so a deadline in read-only memory, one shared
 //! by several threads, or one the call overwrites (`old == new`) are all
 //! right. At the syscall-exit stop the register is restored: the kernel
 //! preserves argument registers, so the caller may rely on them, and a call
 //! the kernel restarts (after a signal) enters the filter again with the
 //! caller's pointer and is translated again, once.
+//!
+//! The page below the stack pointer may not be mapped yet: the main
+//! thread's stack grows on a fault of its own, which a write from the
+//! tracer does not cause. Then the thread is first made to fault it in
+//! itself: the call is turned into a `clock_gettime` writing there, and at
+//! its exit stop the registers are put back one instruction earlier, so
+//! that the thread makes its call again and is translated then.
 
 use common::route::{Shift, deadline_shift};
 
 use super::Tracer;
+use super::notif;
 use super::sys::{self, Pid, Regs};
 use crate::deadline::{self, futex_waits_on_monotonic};
 
-/// Slots of the scratch region: one per translated call in progress,
-/// numbered across all processes (so processes that share an address space
-/// never share a slot).
-pub const SLOT_SIZE: u64 = 32;
-pub const SLOTS: usize = 2048;
-pub const SCRATCH_SIZE: u64 = SLOT_SIZE * SLOTS as u64;
+/// Below the stack pointer, the bytes a function may use without moving it
+/// (x86-64 psABI 3.2.2).
+const RED_ZONE: u64 = 128;
+/// The size of the `syscall` instruction, which a call made again is run
+/// from.
+const SYSCALL_INSN_LEN: u64 = 2;
 
 /// The calls counted by `--verbose`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +56,17 @@ impl Call {
         Call::Futex,
         Call::FutexWaitv,
     ];
+
+    /// Its x86-64 system call.
+    pub fn number(self) -> u32 {
+        (match self {
+            Call::ClockNanosleep => libc::SYS_clock_nanosleep,
+            Call::TimerfdSettime => libc::SYS_timerfd_settime,
+            Call::TimerSettime => libc::SYS_timer_settime,
+            Call::Futex => libc::SYS_futex,
+            Call::FutexWaitv => libc::SYS_futex_waitv,
+        }) as u32
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -79,10 +104,11 @@ impl Reg {
 /// What a thread stopped in a system call waits for at its exit stop.
 #[derive(Debug)]
 pub enum Pending {
-    /// Put the register back and free the slot.
-    Restore { reg: Reg, value: u64, slot: usize },
-    /// Learn the new timer's id.
-    TimerCreate { clock: i32, id_at: u64 },
+    /// Put the register back.
+    Restore { reg: Reg, value: u64 },
+    /// The call was turned into a `clock_gettime` that faults the stack in
+    /// (see the module's doc): put these registers back and make it again.
+    Again { regs: Box<Regs> },
 }
 
 fn timespec(b: &[u8]) -> (i64, i64) {
@@ -177,20 +203,90 @@ impl Tracer {
                 self.translate(tid, &regs, Reg::Rdx, 32, offset, Call::TimerfdSettime)
             }
             libc::SYS_timer_settime if a1 & libc::TIMER_ABSTIME != 0 => {
-                let clock = self
-                    .tgid(tid)
-                    .and_then(|tgid| self.timers.get(&(tgid, a0 as i32)).copied());
+                let Some(tgid) = self.tgid(tid) else {
+                    return Resume::None;
+                };
+                let clock = match self.timers.clock(tgid, tid, a0 as i32) {
+                    Ok(clock) => clock,
+                    Err(e) => {
+                        return self.cannot_translate(
+                            tid,
+                            Call::TimerSettime,
+                            &format!("finding its timer's clock: {e}"),
+                        );
+                    }
+                };
                 let offset = clock.map_or(0, |c| self.offset_of(c));
                 self.translate(tid, &regs, Reg::Rdx, 32, offset, Call::TimerSettime)
             }
-            libc::SYS_timer_create => {
-                self.thread(tid).pending = Some(Pending::TimerCreate {
-                    clock: a0 as i32,
-                    id_at: regs.rdx,
-                });
-                Resume::Exit
-            }
+            libc::SYS_seccomp => self.on_own_filter(tid, &regs),
             _ => Resume::Cont,
+        }
+    }
+
+    /// A filter of the program's own, with a listener (notif.rs): refused
+    /// if it can take a call vdso-run translates.
+    fn on_own_filter(&mut self, tid: Pid, regs: &Regs) -> Resume {
+        let mut fprog = [0u8; 16];
+        match sys::read_mem(tid, regs.rdx, &mut fprog) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Resume::None,
+            // A bad pointer: the kernel answers EFAULT itself.
+            Err(_) => return Resume::Cont,
+        }
+        let len = usize::from(u16::from_le_bytes([fprog[0], fprog[1]]));
+        let at = u64::from_le_bytes(fprog[8..16].try_into().expect("8 bytes"));
+        if len == 0 || len > notif::MAX_INSNS {
+            // The kernel refuses it.
+            return Resume::Cont;
+        }
+        let mut raw = vec![0u8; len * 8];
+        match sys::read_mem(tid, at, &mut raw) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Resume::None,
+            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => return Resume::Cont,
+            Err(e) => return self.refuse_filter(tid, regs, &format!("cannot read it: {e}")),
+        }
+        let prog: Vec<libc::sock_filter> = raw
+            .chunks_exact(8)
+            .map(|i| libc::sock_filter {
+                code: u16::from_le_bytes([i[0], i[1]]),
+                jt: i[2],
+                jf: i[3],
+                k: u32::from_le_bytes([i[4], i[5], i[6], i[7]]),
+            })
+            .collect();
+        let taken = Call::ALL
+            .iter()
+            .find(|c| notif::may_notify(&prog, &[c.number()]));
+        match taken {
+            Some(call) => self.refuse_filter(
+                tid,
+                regs,
+                &format!(
+                    "it may send {} to the program's own supervisor (SECCOMP_RET_USER_NOTIF), \
+                     which takes the call before vdso-run could translate an absolute deadline on \
+                     the namespace's clocks",
+                    call.name()
+                ),
+            ),
+            None => Resume::Cont,
+        }
+    }
+
+    /// Fails the `seccomp` call at `regs` with EPERM, saying why in one line.
+    fn refuse_filter(&mut self, tid: Pid, regs: &Regs, why: &str) -> Resume {
+        let tgid = self.tgid(tid).unwrap_or(tid);
+        eprintln!(
+            "vdso-run: refusing a seccomp filter with a listener in process {tgid}: {why}; its \
+             seccomp() call fails with EPERM"
+        );
+        let mut r = *regs;
+        r.orig_rax = u64::MAX;
+        r.rax = (-libc::EPERM) as u64;
+        match sys::setregs(tid, &r) {
+            Ok(()) => Resume::Cont,
+            Err(_) => Resume::None,
         }
     }
 
@@ -230,32 +326,52 @@ impl Tracer {
         let Some(host) = host else {
             return Resume::Cont;
         };
-        let Some(scratch) = self.scratch_of(tid) else {
-            return self.cannot_translate(tid, call, "its process has no scratch region");
-        };
-        let Some(slot) = self.slots.iter().position(|used| !used) else {
-            return self.cannot_translate(
-                tid,
-                call,
-                &format!("more than {SLOTS} translated calls are in progress"),
-            );
-        };
-        let slot_at = scratch + slot as u64 * SLOT_SIZE;
-        if let Err(e) = sys::write_mem(tid, slot_at, &host[..size]) {
-            return self.cannot_translate(tid, call, &format!("writing its scratch slot: {e}"));
+        let below = regs.rsp.wrapping_sub(RED_ZONE + size as u64) & !15;
+        match sys::write_mem(tid, below, &host[..size]) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Resume::None,
+            Err(e)
+                if e.raw_os_error() == Some(libc::EFAULT)
+                    && self.thread(tid).faulted_in != Some(below) =>
+            {
+                return self.fault_in(tid, regs, below);
+            }
+            Err(e) => {
+                return self.cannot_translate(
+                    tid,
+                    call,
+                    &format!("writing it below the stack pointer {:#x}: {e}", regs.rsp),
+                );
+            }
         }
         let mut moved = *regs;
-        reg.set(&mut moved, slot_at);
+        reg.set(&mut moved, below);
         if sys::setregs(tid, &moved).is_err() {
             return Resume::None;
         }
-        self.slots[slot] = true;
-        self.thread(tid).pending = Some(Pending::Restore {
-            reg,
-            value: at,
-            slot,
-        });
+        let thread = self.thread(tid);
+        thread.faulted_in = None;
+        thread.pending = Some(Pending::Restore { reg, value: at });
         self.count(call);
+        Resume::Exit
+    }
+
+    /// Makes the thread fault in the stack page at `at` itself, by turning
+    /// its call into `clock_gettime(CLOCK_MONOTONIC, at)`; the call is made
+    /// again from its exit stop.
+    fn fault_in(&mut self, tid: Pid, regs: &Regs, at: u64) -> Resume {
+        let mut touch = *regs;
+        touch.orig_rax = libc::SYS_clock_gettime as u64;
+        touch.rdi = libc::CLOCK_MONOTONIC as u64;
+        touch.rsi = at;
+        if sys::setregs(tid, &touch).is_err() {
+            return Resume::None;
+        }
+        let thread = self.thread(tid);
+        thread.faulted_in = Some(at);
+        thread.pending = Some(Pending::Again {
+            regs: Box::new(*regs),
+        });
         Resume::Exit
     }
 
@@ -263,25 +379,21 @@ impl Tracer {
     pub fn on_syscall_exit(&mut self, tid: Pid) -> Resume {
         let pending = self.threads.get_mut(&tid).and_then(|t| t.pending.take());
         match pending {
-            Some(Pending::Restore { reg, value, slot }) => {
-                self.slots[slot] = false;
+            Some(Pending::Again { regs }) => {
+                let mut again = *regs;
+                again.rip -= SYSCALL_INSN_LEN;
+                again.rax = regs.orig_rax;
+                if sys::setregs(tid, &again).is_err() {
+                    return Resume::None;
+                }
+            }
+            Some(Pending::Restore { reg, value }) => {
                 let Ok(mut regs) = sys::getregs(tid) else {
                     return Resume::None;
                 };
                 reg.set(&mut regs, value);
                 if sys::setregs(tid, &regs).is_err() {
                     return Resume::None;
-                }
-            }
-            Some(Pending::TimerCreate { clock, id_at }) => {
-                let ok = sys::getregs(tid).is_ok_and(|r| r.rax == 0);
-                let mut id = [0u8; 4];
-                if ok
-                    && sys::read_mem(tid, id_at, &mut id).is_ok()
-                    && let Some(tgid) = self.tgid(tid)
-                {
-                    // A new timer replaces whatever had its id before.
-                    self.timers.insert((tgid, i32::from_le_bytes(id)), clock);
                 }
             }
             None => {}
@@ -302,51 +414,20 @@ impl Tracer {
         Resume::Cont
     }
 
-    /// The scratch region of `tid`'s address space: recorded at exec, or
-    /// found in /proc/PID/maps (a process forked from one that had it has
-    /// it at the same address): just above the image, which is just above
-    /// the data pages mapped from the namespace file.
-    fn scratch_of(&mut self, tid: Pid) -> Option<u64> {
-        let tgid = self.tgid(tid)?;
-        if let Some(s) = self.scratch.get(&tgid) {
-            return Some(*s);
-        }
-        let maps = std::fs::read_to_string(format!("/proc/{tid}/maps")).ok()?;
-        let path = self.ns_path.to_str().ok()?;
-        // "start-end perms offset dev inode path": the namespace file's
-        // mapping from offset 0 (the path may hold spaces).
-        let start = maps.lines().find_map(|l| {
-            let mut f = l.split_whitespace();
-            let range = f.next()?;
-            let offset = f.nth(1)?;
-            let named = l.trim_end().ends_with(&format!(" {path}"));
-            (named && u64::from_str_radix(offset, 16).ok()? == 0)
-                .then(|| u64::from_str_radix(range.split('-').next()?, 16).ok())?
-        })?;
-        let scratch = start + super::DATA_SIZE + self.image_room();
-        self.scratch.insert(tgid, scratch);
-        Some(scratch)
-    }
-
     fn count(&mut self, call: Call) {
         let i = Call::ALL.iter().position(|c| *c == call).unwrap_or(0);
         self.translated[i] += 1;
     }
 
-    /// Forgets a thread that has gone, freeing its slot.
+    /// Forgets a thread that has gone.
     pub fn forget_thread(&mut self, tid: Pid) {
-        if let Some(t) = self.threads.remove(&tid)
-            && let Some(Pending::Restore { slot, .. }) = t.pending
-        {
-            self.slots[slot] = false;
-        }
+        self.threads.remove(&tid);
     }
 
-    /// Forgets a process (exec'd or gone): its timers, its scratch, and
+    /// Forgets a process (exec'd or gone): its timers, and
     /// every thread of it but `keep`.
     pub fn forget_process(&mut self, tgid: Pid, keep: Option<Pid>) {
-        self.timers.retain(|(t, _), _| *t != tgid);
-        self.scratch.remove(&tgid);
+        self.timers.forget(tgid);
         let gone: Vec<Pid> = self
             .threads
             .iter()

@@ -5,13 +5,10 @@
 use core::ffi::{c_int, c_void};
 
 use common::clock::Timespec;
-use common::vvar::{ClockData, TimeData};
 use common::route::{Read, route};
 use libc::{clockid_t, timespec};
 
-use crate::layout::{
-    T_SYSCALL_OFFSET, T_SYSINFO,
-};
+use crate::layout::{T_SYSCALL_OFFSET, T_SYSINFO};
 use crate::next;
 use crate::ns::{self, Ns};
 use crate::sys;
@@ -48,10 +45,10 @@ pub unsafe fn gettime(ns: Ns, clock: clockid_t, ts: *mut timespec) -> c_int {
             // SAFETY: the image just wrote it.
             let mut sec = unsafe { (*ts).tv_sec };
             if r.shift.is_some() && ns.timens() {
-                let offset = ns.timens_page().clock(r.cs()).timens_offset(clock as usize);
+                let offset = ns.joined().offsets[r.cs()].timens_offset(clock as usize);
                 sec = sec.wrapping_sub(offset.sec);
             }
-            let (base, _) = ns.vvar().clock(r.cs()).hres_base(clock as usize);
+            let (base, _) = ns.joined().time[r.cs()].base(clock as usize);
             if sec.wrapping_sub(base as i64) > STALE_SECS {
                 ns::stale(ns);
             }
@@ -137,7 +134,7 @@ pub unsafe extern "C" fn gettimeofday(tv: *mut libc::timeval, tz: *mut c_void) -
     if ret == 0 && !tv.is_null() {
         // SAFETY: the image just wrote it.
         let sec = unsafe { (*tv).tv_sec };
-        let (base, _) = ns.vvar().clock(0).hres_base(0);
+        let (base, _) = ns.joined().time[0].base(0);
         if sec.wrapping_sub(base as i64) > STALE_SECS {
             ns::stale(ns);
         }

@@ -212,12 +212,21 @@ fn refuse(target: Option<ShortPath>, why: impl FnOnce() -> Option<Unreachable>) 
     let name = target
         .as_ref()
         .map_or(&b"the program"[..], ShortPath::bytes);
-    let _ = write!(
-        m,
-        "vdso-run: refusing to run {}: the preload library cannot reach it: {why}; it would run on \
-         the host's clocks. Run it with `vdso-run --as-vdso` instead",
-        Bytes(name)
-    );
+    let _ = match why {
+        Unreachable::Class(_) | Unreachable::Machine(_) => write!(
+            m,
+            "vdso-run: refusing to run {}: cannot give it the namespace in either mode of \
+             vdso-run: {why}, and the images are x86-64 code that only a 64-bit x86-64 program \
+             can call",
+            Bytes(name)
+        ),
+        _ => write!(
+            m,
+            "vdso-run: refusing to run {}: the preload library cannot reach it: {why}; it would \
+             run on the host's clocks. Run it with `vdso-run --as-vdso` instead",
+            Bytes(name)
+        ),
+    };
     m.send();
     ns.count(&ns.control().refused);
     true

@@ -4,11 +4,13 @@
 //! own copy; one compare-and-swap publishes the winner and the others unmap
 //! theirs. A forked child inherits the mappings and the published base.
 //!
-//! One reservation per process, from its start `R`:
+//! One reservation per process, from its start `R`, for a file whose
+//! layout has `D` bytes of data pages (shared/layout.rs):
 //!
 //! ```text
-//!   R          data pages (the namespace file's first 16 KiB), PROT_READ, shared
-//!   R + 16384  B: the image, copied from the file, PROT_READ|PROT_EXEC
+//!   R          the data pages, PROT_READ, shared, arranged for the image
+//!   R + D      B: the image, PROT_READ|PROT_EXEC from the start, mapped
+//!              from the file (so Memory-Deny-Write-Execute allows it)
 //!   B + 8192   the control page (counters), shared, read-write
 //!   B + 12288  `Joined`: what this process resolved, private
 //! ```
@@ -19,15 +21,15 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use common::abi::Arch;
 use common::entries::{ENTRIES, PerEntry, Pointers};
+use common::layout::page_refs;
 use common::note::Variant;
 use common::route::route;
-use common::vvar::{CS_HRES_COARSE, ClockData, TimeData, VvarPage as DataPage};
+use common::vvar::{CS_BASES, CS_HRES_COARSE, ClockRefs};
 use vdso_elf::{Elf, HashTable};
 
 use crate::env;
 use crate::layout::{
-    CONTROL_OFFSET, CONTROL_SIZE, Control, DATA_SIZE, FILE_SIZE, FLAG_COUNT, FLAG_TIMENS,
-    IMAGE_OFFSET, IMAGE_ROOM, MAGIC, PAGE_SIZE,
+    CONTROL_SIZE, Control, FLAG_COUNT, FLAG_TIMENS, FileLayout, IMAGE_ROOM, PAGE_SIZE,
 };
 use crate::sys::{self, Bytes, Msg};
 
@@ -41,9 +43,18 @@ pub struct Joined {
     pub flags: u32,
     /// TSC cycles in a second, for the staleness checks.
     pub second_cycles: u64,
+    /// The time data's clock entries, and those of the page of offsets (a
+    /// namespaced process's), wherever the layout puts them.
+    pub time: [ClockRefs<'static>; CS_BASES],
+    pub offsets: [ClockRefs<'static>; CS_BASES],
+    /// The reservation's size (the data pages depend on the layout).
+    pub region: usize,
 }
 
-const REGION: usize = DATA_SIZE + IMAGE_ROOM + CONTROL_SIZE + PAGE_SIZE;
+/// The reservation for a file of `layout`.
+const fn region(layout: &FileLayout) -> usize {
+    layout.data_size + IMAGE_ROOM + CONTROL_SIZE + PAGE_SIZE
+}
 const _: () = assert!(core::mem::size_of::<Joined>() <= PAGE_SIZE);
 
 /// 0: not joined yet; INACTIVE: not started by vdso-run; else the image's base.
@@ -59,20 +70,6 @@ impl Ns {
     pub fn joined(self) -> &'static Joined {
         // SAFETY: written before the base was published, never unmapped.
         unsafe { &*((self.0 + IMAGE_ROOM + CONTROL_SIZE) as *const Joined) }
-    }
-
-    #[inline(always)]
-    pub fn vvar(self) -> &'static DataPage {
-        // SAFETY: the data pages stay mapped read-only below the image; a
-        // DataPage is atomics only.
-        unsafe { &*((self.0 - DATA_SIZE) as *const DataPage) }
-    }
-
-    /// The time-namespace page (offsets), at B - 4096.
-    #[inline(always)]
-    pub fn timens_page(self) -> &'static DataPage {
-        // SAFETY: as for `vvar`.
-        unsafe { &*((self.0 - PAGE_SIZE) as *const DataPage) }
     }
 
     #[inline(always)]
@@ -113,17 +110,16 @@ impl Ns {
         if !self.timens() || r.shift.is_none() {
             return 0;
         }
-        self.timens_page()
-            .clock(r.cs())
+        self.joined().offsets[r.cs()]
             .timens_offset(clock as usize)
             .as_nanos()
     }
 
-    /// Has the timekeeper stopped updating the vvar page for a second or
+    /// Has the timekeeper stopped updating the time data for a second or
     /// more? Measured with the TSC against `cycle_last`.
     #[inline(always)]
     pub fn check_counter(self) {
-        let last = self.vvar().clock(CS_HRES_COARSE).cycle_last();
+        let last = self.joined().time[CS_HRES_COARSE].cycle_last();
         let now = sys::rdtsc();
         if now > last && now - last > self.joined().second_cycles {
             stale(self);
@@ -153,13 +149,13 @@ fn join() -> Option<Ns> {
         return (BASE.load(Ordering::Acquire) > INACTIVE).then(|| Ns(BASE.load(Ordering::Acquire)));
     };
     match map(path) {
-        Ok(start) => {
-            let base = start + DATA_SIZE;
+        Ok((start, data_size, region)) => {
+            let base = start + data_size;
             match BASE.compare_exchange(0, base, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => Some(Ns(base)),
                 Err(winner) => {
                     // SAFETY: our own reservation, never published.
-                    unsafe { sys::munmap(start, REGION) };
+                    unsafe { sys::munmap(start, region) };
                     (winner > INACTIVE).then_some(Ns(winner))
                 }
             }
@@ -176,6 +172,7 @@ enum Why {
     Map(c_int),
     Image(&'static str),
     Variant,
+    Layout,
     Gone,
 }
 
@@ -187,6 +184,7 @@ impl core::fmt::Display for Why {
             Why::Map(e) => write!(f, "cannot map it (errno {e})"),
             Why::Image(what) => write!(f, "its image is unusable: {what}"),
             Why::Variant => write!(f, "its image's variant note does not match the namespace"),
+            Why::Layout => write!(f, "its image's layout note is not its data pages' layout"),
             Why::Gone => write!(f, "vdso-run, which keeps its clocks ticking, has exited"),
         }
     }
@@ -206,8 +204,9 @@ fn fatal(path: &[u8], why: Why) -> ! {
     sys::exit_group(125)
 }
 
-/// Maps everything; returns the reservation's start.
-fn map(path: &[u8]) -> Result<usize, Why> {
+/// Maps everything; returns the reservation's start, the size of its data
+/// pages and its size.
+fn map(path: &[u8]) -> Result<(usize, usize, usize), Why> {
     let (fd, writable) = match sys::open(path, libc::O_RDWR) {
         Ok(fd) => (fd, true),
         Err(libc::EACCES | libc::EROFS) => {
@@ -217,26 +216,37 @@ fn map(path: &[u8]) -> Result<usize, Why> {
     };
     let result = map_fd(fd, writable);
     sys::close(fd);
-    let start = result?;
+    let (start, layout) = result?;
     if !timekeeper_alive(path) {
         // SAFETY: our own reservation, never published.
-        unsafe { sys::munmap(start, REGION) };
+        unsafe { sys::munmap(start, region(&layout)) };
         sys::unlink(path);
         return Err(Why::Gone);
     }
-    Ok(start)
+    Ok((start, layout.data_size, region(&layout)))
 }
 
-fn map_fd(fd: c_int, writable: bool) -> Result<usize, Why> {
-    if sys::file_size(fd).map_err(Why::Map)? < FILE_SIZE as u64 {
-        return Err(Why::NotNamespace);
-    }
-    let prot_rw = libc::PROT_READ | libc::PROT_WRITE;
+/// The file's layout, from its control page: vdso-run writes the layout's
+/// code beside the magic, at the offset that layout puts the page.
+fn file_layout(fd: c_int) -> Result<FileLayout, Why> {
+    let size = sys::file_size(fd).map_err(Why::Map)?;
+    FileLayout::find(size, |at| {
+        let mut magic = [0u8; 8];
+        let mut code = [0u8; 4];
+        let read = sys::pread(fd, &mut magic, at as u64) == magic.len()
+            && sys::pread(fd, &mut code, at as u64 + 8) == code.len();
+        read.then(|| (u64::from_le_bytes(magic), u32::from_le_bytes(code)))
+    })
+    .ok_or(Why::NotNamespace)
+}
+
+fn map_fd(fd: c_int, writable: bool) -> Result<(usize, FileLayout), Why> {
+    let layout = file_layout(fd)?;
     // SAFETY: a new private PROT_NONE reservation aliasing nothing.
     let start = unsafe {
         sys::mmap(
             0,
-            REGION,
+            region(&layout),
             libc::PROT_NONE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             -1,
@@ -244,21 +254,21 @@ fn map_fd(fd: c_int, writable: bool) -> Result<usize, Why> {
         )
     }
     .map_err(Why::Map)?;
-    let result = fill(start, fd, writable, prot_rw);
+    let result = fill(start, fd, writable, &layout);
     if result.is_err() {
         // SAFETY: our own reservation, never published.
-        unsafe { sys::munmap(start, REGION) };
+        unsafe { sys::munmap(start, region(&layout)) };
     }
-    result.map(|()| start)
+    result.map(|()| (start, layout))
 }
 
-fn fill(start: usize, fd: c_int, writable: bool, prot_rw: c_int) -> Result<(), Why> {
-    let base = start + DATA_SIZE;
+fn fill(start: usize, fd: c_int, writable: bool, layout: &FileLayout) -> Result<(), Why> {
+    let base = start + layout.data_size;
+    let prot_rw = libc::PROT_READ | libc::PROT_WRITE;
     let fixed_shared = libc::MAP_SHARED | libc::MAP_FIXED;
     let fixed_private = libc::MAP_PRIVATE | libc::MAP_FIXED | libc::MAP_ANONYMOUS;
-    // SAFETY: each of the four mmaps replaces part of our own reservation.
+    // SAFETY: each mmap replaces part of our own reservation.
     unsafe {
-        sys::mmap(start, DATA_SIZE, libc::PROT_READ, fixed_shared, fd, 0).map_err(Why::Map)?;
         let control_prot = if writable { prot_rw } else { libc::PROT_READ };
         sys::mmap(
             base + IMAGE_ROOM,
@@ -266,10 +276,9 @@ fn fill(start: usize, fd: c_int, writable: bool, prot_rw: c_int) -> Result<(), W
             control_prot,
             fixed_shared,
             fd,
-            CONTROL_OFFSET,
+            layout.control_offset,
         )
         .map_err(Why::Map)?;
-        sys::mmap(base, IMAGE_ROOM, prot_rw, fixed_private, -1, 0).map_err(Why::Map)?;
         sys::mmap(
             base + IMAGE_ROOM + CONTROL_SIZE,
             PAGE_SIZE,
@@ -282,32 +291,56 @@ fn fill(start: usize, fd: c_int, writable: bool, prot_rw: c_int) -> Result<(), W
     }
     let ns = Ns(base);
     let control = ns.control();
-    if control.magic.load(Ordering::Relaxed) != MAGIC {
-        return Err(Why::NotNamespace);
-    }
     let flags = control.flags.load(Ordering::Relaxed);
+    let timens = flags & FLAG_TIMENS != 0;
+    for (slot, page, pages) in layout.runs(timens) {
+        // SAFETY: replaces part of our own reservation's data pages.
+        unsafe {
+            sys::mmap(
+                start + slot * PAGE_SIZE,
+                pages * PAGE_SIZE,
+                libc::PROT_READ,
+                fixed_shared,
+                fd,
+                page * PAGE_SIZE,
+            )
+        }
+        .map_err(Why::Map)?;
+    }
     let len = control.image_len.load(Ordering::Relaxed) as usize;
     if len == 0 || len > IMAGE_ROOM {
         return Err(Why::Image("its length is out of range"));
     }
-    // SAFETY: [base, base + IMAGE_ROOM) is our private writable mapping.
-    let image = unsafe { core::slice::from_raw_parts_mut(base as *mut u8, len) };
-    if sys::pread(fd, image, IMAGE_OFFSET as u64) != len {
-        return Err(Why::Image("cannot read it"));
-    }
-    let expected = if flags & FLAG_TIMENS != 0 {
+    map_image(base, fd, layout.image_offset, len)?;
+    // SAFETY: [base, base + len) is mapped readable.
+    let image = unsafe { core::slice::from_raw_parts(base as *const u8, len) };
+    let expected = if timens {
         Variant::Timens
     } else {
         Variant::Host
     };
-    if variant(image) != Some(expected) {
+    let notes = || Elf::parse(image).ok().map(|elf| elf.notes());
+    if notes().and_then(|n| n.variant().ok()) != Some(expected) {
         return Err(Why::Variant);
     }
+    if notes().and_then(|n| n.abi().ok()) != Some(layout.abi) {
+        return Err(Why::Layout);
+    }
     let offsets = entries(image)?;
-    // SAFETY: our own mapping; nothing runs in it yet.
-    unsafe { sys::mprotect(base, IMAGE_ROOM, libc::PROT_READ | libc::PROT_EXEC) }
-        .map_err(Why::Map)?;
-    let hres = ns.vvar().clock(CS_HRES_COARSE);
+    let info = &layout.info;
+    let (time_slot, offsets_slot) = if timens {
+        info.namespaced_slots()
+    } else {
+        (info.time_slot, info.namespace_slot)
+    };
+    let refs = |slot: usize| {
+        // SAFETY: a data page of the layout, mapped read-only for the life
+        // of the process (never unmapped once published).
+        let page = unsafe { page_refs(layout.abi, (start + slot * PAGE_SIZE) as *const u8) };
+        [page.clock(0), page.clock(1)]
+    };
+    let (time, offsets_page) = (refs(time_slot), refs(offsets_slot));
+    let hres = time[CS_HRES_COARSE];
     let (mult, shift) = (u128::from(hres.mult()), hres.shift().min(64));
     let second_cycles = (1_000_000_000u128 << shift)
         .checked_div(mult)
@@ -331,15 +364,59 @@ fn fill(start: usize, fd: c_int, writable: bool, prot_rw: c_int) -> Result<(), W
             entries,
             flags: joined_flags,
             second_cycles,
+            time,
+            offsets: offsets_page,
+            region: region(layout),
         });
     }
     Ok(())
 }
 
-/// The variant the image's note names (program headers only, as a loader
-/// reads them).
-fn variant(image: &[u8]) -> Option<Variant> {
-    Elf::parse(image).ok()?.notes().variant().ok()
+/// Maps the image at `base`, read and execute from the start: the file's
+/// pages, mapped privately, so that no page is ever writable and then
+/// executable (Memory-Deny-Write-Execute, `prctl(PR_SET_MDWE)` or a
+/// seccomp filter refusing `mprotect(PROT_EXEC)`, allows that; it refuses
+/// the copy below). A file in a folder mounted `noexec` cannot be mapped
+/// executable (EPERM): then the image is copied into private pages made
+/// executable afterwards, which such a process refuses.
+fn map_image(base: usize, fd: c_int, offset: usize, len: usize) -> Result<(), Why> {
+    let rx = libc::PROT_READ | libc::PROT_EXEC;
+    // SAFETY: replaces the image's part of our own reservation.
+    let mapped = unsafe {
+        sys::mmap(
+            base,
+            IMAGE_ROOM,
+            rx,
+            libc::MAP_PRIVATE | libc::MAP_FIXED,
+            fd,
+            offset,
+        )
+    };
+    match mapped {
+        Ok(_) => return Ok(()),
+        Err(libc::EPERM | libc::EACCES) => {}
+        Err(e) => return Err(Why::Map(e)),
+    }
+    let anonymous = libc::MAP_PRIVATE | libc::MAP_FIXED | libc::MAP_ANONYMOUS;
+    // SAFETY: as above.
+    unsafe {
+        sys::mmap(
+            base,
+            IMAGE_ROOM,
+            libc::PROT_READ | libc::PROT_WRITE,
+            anonymous,
+            -1,
+            0,
+        )
+    }
+    .map_err(Why::Map)?;
+    // SAFETY: [base, base + IMAGE_ROOM) is our private writable mapping.
+    let image = unsafe { core::slice::from_raw_parts_mut(base as *mut u8, len) };
+    if sys::pread(fd, image, offset as u64) != len {
+        return Err(Why::Image("cannot read it"));
+    }
+    // SAFETY: our own mapping; nothing runs in it yet.
+    unsafe { sys::mprotect(base, IMAGE_ROOM, rx) }.map_err(Why::Map)
 }
 
 /// Each entry's offset, through the image's DT_GNU_HASH at the

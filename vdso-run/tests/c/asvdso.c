@@ -6,6 +6,8 @@
  *   bracket           for three clocks, vDSO / system call / vDSO readings
  *   sleep             clock_nanosleep(MONOTONIC, TIMER_ABSTIME, now + 200 ms)
  *   auxv              AT_SYSINFO_EHDR from getauxval and from /proc/self/auxv
+ *   rng OFFSET        the random generator data (generation, is_ready) at
+ *                     getauxval(AT_SYSINFO_EHDR) + OFFSET
  *   restart           absolute waits interrupted by a storm of signals
  *   preserve          registers and deadlines as the caller left them
  *   timerfd-exec SELF a MONOTONIC timerfd, inherited by SELF timerfd FD
@@ -13,10 +15,15 @@
  *   timer-realtime    an absolute REALTIME POSIX timer 200 ms ahead (not shifted)
  *   thread-exec SELF  a second thread execs SELF clocks
  *   own-filter        installs its own filter stopping getppid (SECCOMP_RET_TRACE)
- *   maps              the /proc/self/maps lines of the vDSO and the page below it
+ *   maps              the /proc/self/maps lines of the vDSO, of the page below
+ *                     it and of the kernel's special mappings
  *   shared            four threads wait on one deadline 200 ms ahead, at once
  *   int80             an absolute clock_nanosleep through the i386 ABI
  *   undumpable        PR_SET_DUMPABLE 0, then an absolute sleep 200 ms ahead
+ *   edge              an absolute clock_nanosleep 200 ms ahead made with the
+ *                     stack pointer 64 bytes above the bottom of the main
+ *                     thread's stack mapping ([stack]): the pages below it
+ *                     are not there yet; says whether the mapping grew
  *   exec PATH ARGS..  execs PATH (the rest of the arguments are its own) */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -99,6 +106,13 @@ static void nap(void) {
     struct timespec d = {end / 1000000000LL, end % 1000000000LL};
     int r = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &d, NULL);
     printf("sleep_ms %lld %d\n", (now(CLOCK_MONOTONIC) - start) / 1000000, r);
+}
+
+static void rng(long offset) {
+    const volatile unsigned char *p =
+        (const volatile unsigned char *)getauxval(AT_SYSINFO_EHDR) + offset;
+    printf("rng_generation %llu\nrng_is_ready %u\n",
+           (unsigned long long)*(const volatile uint64_t *)p, (unsigned)p[8]);
 }
 
 static void auxv(void) {
@@ -311,7 +325,8 @@ static void maps(void) {
         if (sscanf(line, "%lx-%lx", &lo, &hi) == 2) {
             if (lo <= base && base < hi) printf("maps_image %s", line);
             if (lo <= base - 16384 && base - 16384 < hi) printf("maps_data %s", line);
-            if (strstr(line, "[vdso]")) printf("maps_kernel %s", line);
+            if (strstr(line, "[vdso]") || strstr(line, "[vvar"))
+                printf("maps_kernel %s", line);
         }
     fclose(f);
 }
@@ -347,6 +362,37 @@ static void int80(void) {
     printf("int80 %ld\n", ret);
 }
 
+/* The start of the [stack] mapping. */
+static unsigned long stack_bottom(void) {
+    unsigned long lo = 0, hi;
+    char line[512];
+    FILE *f = fopen("/proc/self/maps", "r");
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, "[stack]")) sscanf(line, "%lx-%lx", &lo, &hi);
+    fclose(f);
+    return lo;
+}
+
+static void edge(void) {
+    static struct timespec d;
+    unsigned long bottom = stack_bottom();
+    long long start = deadline_in(&d, 200);
+    register long r10 asm("r10") = 0;
+    long ret;
+    /* No signal handler runs meanwhile: a signal frame would be written
+     * below the stack pointer too, which is allowed. */
+    asm volatile("mov %%rsp, %%r12\n\t"
+                 "mov %[sp], %%rsp\n\t"
+                 "syscall\n\t"
+                 "mov %%r12, %%rsp"
+                 : "=a"(ret)
+                 : "a"((long)SYS_clock_nanosleep), "D"((long)CLOCK_MONOTONIC),
+                   "S"((long)TIMER_ABSTIME), "d"(&d), "r"(r10), [sp] "r"(bottom + 64)
+                 : "rcx", "r11", "r12", "memory");
+    printf("edge_ms %lld %ld grew %d\n", (now(CLOCK_MONOTONIC) - start) / 1000000, ret,
+           stack_bottom() < bottom);
+}
+
 static void undumpable(void) {
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     nap();
@@ -369,6 +415,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "bracket")) bracket();
         else if (!strcmp(argv[i], "sleep")) nap();
         else if (!strcmp(argv[i], "auxv")) auxv();
+        else if (!strcmp(argv[i], "rng") && i + 1 < argc) rng(atol(argv[++i]));
         else if (!strcmp(argv[i], "restart")) restart();
         else if (!strcmp(argv[i], "preserve")) preserve();
         else if (!strcmp(argv[i], "timerfd") && i + 1 < argc) timerfd_wait(atoi(argv[++i]));
@@ -384,6 +431,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "shared")) shared();
         else if (!strcmp(argv[i], "int80")) int80();
         else if (!strcmp(argv[i], "undumpable")) undumpable();
+        else if (!strcmp(argv[i], "edge")) edge();
         else if (!strcmp(argv[i], "thread-exec") && i + 1 < argc) {
             char *args[] = {argv[i + 1], "clocks", NULL};
             thread_argv = args;

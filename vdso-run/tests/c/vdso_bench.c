@@ -2,7 +2,8 @@
  *   glibc   glibc's clock_gettime (through whatever vDSO glibc found)
  *   given   __vdso_clock_gettime of the vDSO at getauxval(AT_SYSINFO_EHDR)
  *   kernel  __vdso_clock_gettime of the kernel's vDSO, found through
- *           /proc/self/auxv (which keeps the kernel's value)
+ *           /proc/self/auxv (which keeps the kernel's value under
+ *           vdso-run --as-vdso --keep-kernel-vdso)
  * Without vdso-run, given and kernel are the same code. Under
  * vdso-run --as-vdso, given is the image: given/kernel is the image against
  * the kernel's vDSO in one process. Prints the median ns per call of each.

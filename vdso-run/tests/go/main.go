@@ -6,9 +6,16 @@
 //	image LEN   the first LEN bytes of the vDSO the runtime resolved clock_gettime in, hex
 //	bracket     vDSO / system call / vDSO readings of MONOTONIC and REALTIME
 //	sleep       time.Sleep(300 * time.Millisecond), measured with time.Since
+//	auxv LEN    the vDSO as /proc/self/auxv names it (the way some Go code,
+//	            golang.org/x/sys among it, finds it) against the one the
+//	            runtime found through the auxiliary vector on its stack: both
+//	            addresses, whether their first LEN bytes are the same, and
+//	            whether the first page there holds a vdso-rs note
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"strconv"
@@ -16,6 +23,20 @@ import (
 	"time"
 	"unsafe"
 )
+
+// AT_SYSINFO_EHDR's value in /proc/self/auxv, or 0.
+func procAuxvVdso() uintptr {
+	b, err := os.ReadFile("/proc/self/auxv")
+	if err != nil {
+		return 0
+	}
+	for i := 0; i+16 <= len(b); i += 16 {
+		if binary.LittleEndian.Uint64(b[i:]) == 33 {
+			return uintptr(binary.LittleEndian.Uint64(b[i+8:]))
+		}
+	}
+	return 0
+}
 
 // The runtime's own clock and its own vDSO lookup. (stub.s lets the
 // bodyless declaration compile.)
@@ -54,6 +75,21 @@ func main() {
 			base := vdsoClockgettimeSym &^ 0xfff
 			b := unsafe.Slice((*byte)(unsafe.Pointer(base)), n)
 			fmt.Printf("image %x\n", b)
+		case "auxv":
+			i++
+			n, _ := strconv.Atoi(args[i])
+			runtimeBase := vdsoClockgettimeSym &^ 0xfff
+			procBase := procAuxvVdso()
+			fmt.Printf("runtime_vdso %x\nproc_auxv %x\n", runtimeBase, procBase)
+			if runtimeBase == 0 || procBase == 0 {
+				continue
+			}
+			found := unsafe.Slice((*byte)(unsafe.Pointer(runtimeBase)), n)
+			named := unsafe.Slice((*byte)(unsafe.Pointer(procBase)), n)
+			fmt.Printf("auxv_same_bytes %t\n", bytes.Equal(found, named))
+			page := unsafe.Slice((*byte)(unsafe.Pointer(procBase)), 4096)
+			fmt.Printf("proc_auxv_vdso_rs_note %t\n", bytes.Contains(page, []byte("vdso-rs\x00")))
+			fmt.Printf("proc_auxv_image %x\n", named)
 		case "bracket":
 			for r := 0; r < 20; r++ {
 				a, k, b := nanotime(), sysNow(1), nanotime()

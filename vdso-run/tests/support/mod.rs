@@ -145,9 +145,15 @@ pub fn finish(cmd_text: &str, mut child: Child, limit: Duration) -> Run {
         match rx.recv_timeout(Duration::from_secs(5)) {
             Ok((true, s)) => stdout = s,
             Ok((false, s)) => stderr = s,
-            Err(_) => panic!(
-                "{cmd_text} exited ({status:?}) but something it started still holds its output"
-            ),
+            Err(_) => {
+                // SAFETY: killing the process group we created, which holds
+                // what was left running, so that it does not outlive the test.
+                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+                panic!(
+                    "{cmd_text} exited ({status:?}) but something it started still holds its \
+                     output"
+                )
+            }
         }
     }
     Run {
@@ -177,18 +183,29 @@ pub fn run(cmd: &mut Command) -> Run {
     run_for(cmd, WATCHDOG)
 }
 
-/// vdso-run removes its namespace file however PROGRAM ends.
+/// vdso-run removes its namespace file however PROGRAM ends: at once when
+/// PROGRAM left nothing behind, else (its keeper, in the background) just
+/// after the last process it left behind has exited, which may be a moment
+/// after that process closed its output.
 pub fn assert_no_leftover_file(pid: u32) {
     let prefix = format!("vdso-run.{pid}.");
+    let start = Instant::now();
     for dir in ["/dev/shm", "/tmp"] {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                assert!(
-                    !name.starts_with(&prefix),
-                    "vdso-run (pid {pid}) left {dir}/{name} behind"
-                );
-            }
+        loop {
+            let left = std::fs::read_dir(dir).ok().and_then(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .find(|name| name.starts_with(&prefix))
+            });
+            let Some(name) = left else {
+                break;
+            };
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "vdso-run (pid {pid}) left {dir}/{name} behind"
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
@@ -337,9 +354,36 @@ pub fn variant(timens: bool) -> Variant {
     }
 }
 
-/// The bytes of `vdso.so` (`timens` false) or `vdso-timens.so`.
+/// The layout vdso-run picks without `--abi` (the running kernel's), as
+/// its `--verbose` names it.
+pub fn default_abi() -> Abi {
+    static CHOSEN: std::sync::OnceLock<Abi> = std::sync::OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        let run = run(vdso_run().args(["--verbose", "--", "true"])).expect_success();
+        chosen_abi(&run)
+    })
+}
+
+/// The layout a `--verbose` run names in its first line
+/// (`vdso-run: layout NAME (why)`).
+pub fn chosen_abi(run: &Run) -> Abi {
+    run.stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("vdso-run: layout "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(Abi::from_name)
+        .unwrap_or_else(|| panic!("no layout named in:\n{}", run.stderr))
+}
+
+/// The bytes of `vdso.so` (`timens` false) or `vdso-timens.so` of the
+/// layout vdso-run picks by default.
 pub fn image_bytes(timens: bool) -> Vec<u8> {
-    let path = images_dir().join(images::path(Arch::HOST, Abi::Linux6_6, variant(timens)));
+    image_bytes_of(default_abi(), timens)
+}
+
+/// The bytes of `abi`'s `vdso.so` or `vdso-timens.so`.
+pub fn image_bytes_of(abi: Abi, timens: bool) -> Vec<u8> {
+    let path = images_dir().join(images::path(Arch::HOST, abi, variant(timens)));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -560,41 +604,63 @@ pub fn monotonic_ten_days_ahead(
     run
 }
 
-/// What a program printed under vdso-run and under Linux's own time
-/// namespace with the same offsets.
-pub struct BesideLinux {
-    pub ours: HashMap<String, String>,
-    pub linux: HashMap<String, String>,
-    /// How much later the Linux run started, in ns.
-    pub later: i128,
-}
+/// How far apart a program's readings of a clock, each taken relative to
+/// its reading of REALTIME, may be between a run under vdso-run and one in
+/// Linux's own time namespace. A time namespace keeps `clock - REALTIME`
+/// constant (it shifts the one and not the other), so the difference does
+/// not depend on when either run started, which on a loaded machine may be
+/// seconds apart. What remains:
+/// - the time between a program's REALTIME read and its read of the other
+///   clock: microseconds, unless the scheduler preempts it in between (a
+///   time slice of a few ms on a busy 2-core machine; 50 ms allows several);
+/// - coarse clocks lag their precise ones by up to a tick (at most 10 ms);
+/// - MONOTONIC_RAW is not slewed by NTP and REALTIME is, by at most 500 ppm
+///   of the time between the runs (`SLEW_PPM`).
+///
+/// An offset applied wrongly (or to REALTIME) is whole seconds here; a
+/// reading of the wrong clock or a timekeeper off by more than the bound
+/// fails too. (A step of the host's REALTIME between the two runs, such as
+/// an NTP step, would fail it spuriously.)
+pub const BESIDE_LINUX_NS: i128 = 50_000_000;
+const SLEW_PPM: i128 = 500;
+
+/// Clocks that read whole seconds (`time()`, sysinfo's `uptime`): their
+/// value relative to REALTIME moves by less than a second between runs.
+const WHOLE_SECONDS: [&str; 2] = ["time", "uptime"];
 
 /// Linux is the judge: runs PROGRAM under `vdso_run` (vdso-run with its
 /// mode's options) and under `unshare --time --fork` (root only), both with
 /// `--monotonic +10d --boottime` minus half the uptime, and checks that the
-/// two runs printed the same clocks (`name value` lines).
-pub fn beside_linux(
-    mut vdso_run: Command,
-    program: &[impl AsRef<OsStr>],
-    label: &str,
-) -> BesideLinux {
+/// two runs printed the same clocks (`name value` lines, one of them
+/// `realtime` or `clock_realtime`): each run's REALTIME lies within the
+/// host's REALTIME over that run, and every other clock reads the same
+/// relative to REALTIME in both (`BESIDE_LINUX_NS`); an error a clock
+/// reports must be the same in both.
+pub fn beside_linux(mut vdso_run: Command, program: &[impl AsRef<OsStr>], label: &str) {
     let (n_arg, m_arg) = (offset_arg(TEN_DAYS), offset_arg(minus_half_uptime()));
-    let t_ours = host_ns(libc::CLOCK_MONOTONIC);
-    let ours = run(vdso_run
-        .args(["--monotonic", &n_arg, "--boottime", &m_arg, "--"])
-        .args(program))
-    .expect_success();
-    let t_linux = host_ns(libc::CLOCK_MONOTONIC);
-    let linux = run(Command::new("unshare")
-        .args([
-            "--time",
-            "--fork",
-            "--monotonic",
-            &n_arg,
-            "--boottime",
-            &m_arg,
-        ])
-        .args(program));
+    let timed = |cmd: &mut Command| {
+        let before = host_ns(libc::CLOCK_REALTIME);
+        let run = run(cmd);
+        (run, before, host_ns(libc::CLOCK_REALTIME))
+    };
+    let (ours, ours_from, ours_to) = timed(
+        vdso_run
+            .args(["--monotonic", &n_arg, "--boottime", &m_arg, "--"])
+            .args(program),
+    );
+    let ours = ours.expect_success();
+    let (linux, linux_from, linux_to) = timed(
+        Command::new("unshare")
+            .args([
+                "--time",
+                "--fork",
+                "--monotonic",
+                &n_arg,
+                "--boottime",
+                &m_arg,
+            ])
+            .args(program),
+    );
     assert!(
         linux.status.success(),
         "unshare --time cannot create a time namespace here, so vdso-run cannot be compared \
@@ -609,10 +675,44 @@ pub fn beside_linux(
         k
     };
     assert_eq!(sorted(&ours), sorted(&linux), "{label}: different clocks");
-    BesideLinux {
-        ours,
-        linux,
-        later: t_linux - t_ours,
+    let realtime = ["realtime", "clock_realtime"]
+        .into_iter()
+        .find(|k| ours.contains_key(*k))
+        .unwrap_or_else(|| panic!("{label}: no REALTIME reading in {ours:?}"));
+    let (ours_rt, linux_rt) = (parse_ns(&ours[realtime]), parse_ns(&linux[realtime]));
+    // REALTIME is not shifted: each reading lies within its run.
+    for (who, rt, from, to) in [
+        ("vdso-run", ours_rt, ours_from, ours_to),
+        ("Linux's time namespace", linux_rt, linux_from, linux_to),
+    ] {
+        assert!(
+            (from..=to).contains(&rt),
+            "{label}: under {who} REALTIME read {rt}, outside the run ({from} to {to})"
+        );
+    }
+    let between = (linux_from - ours_from).abs();
+    let bound = BESIDE_LINUX_NS + between * SLEW_PPM / 1_000_000;
+    for (clock, value) in &ours {
+        let theirs = &linux[clock];
+        if value.contains("error") || theirs.contains("error") {
+            assert_eq!(value, theirs, "{label} {clock}: errors differ");
+            continue;
+        }
+        let slack = if WHOLE_SECONDS.contains(&clock.as_str()) {
+            NS + bound
+        } else {
+            bound
+        };
+        let d = (parse_ns(value) - ours_rt) - (parse_ns(theirs) - linux_rt);
+        assert!(
+            d.abs() <= slack,
+            "{label} {clock}: vdso-run read {value} and REALTIME {}, Linux's time namespace \
+             {theirs} and REALTIME {}: {:.3} s apart relative to REALTIME (at most {:.3} s)",
+            ours[realtime],
+            linux[realtime],
+            d as f64 / 1e9,
+            slack as f64 / 1e9
+        );
     }
 }
 
@@ -731,6 +831,41 @@ pub fn state(pid: i32) -> Option<char> {
     (c != 'Z' && c != 'X').then_some(c)
 }
 
+/// Every process below `pid` (children, theirs, ...), from /proc.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+                for child in list.split_whitespace().filter_map(|c| c.parse().ok()) {
+                    found.push(child);
+                    todo.push(child);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The process below `pid` whose command name is `comm`, once there is one.
+pub fn descendant_named(pid: i32, comm: &str) -> i32 {
+    let start = Instant::now();
+    loop {
+        let hit = descendants(pid).into_iter().find(|d| {
+            std::fs::read_to_string(format!("/proc/{d}/comm")).is_ok_and(|c| c.trim() == comm)
+        });
+        if let Some(d) = hit {
+            return d;
+        }
+        assert!(start.elapsed() < WATCHDOG, "no {comm} below {pid}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// PROGRAM's exit status is vdso-run's, 128 + N when signal N ended it.
 /// `vdso_run` makes vdso-run's command with the mode's options.
 pub fn assert_exit_status_is_program_s(vdso_run: impl Fn() -> Command) {
@@ -756,24 +891,195 @@ pub fn assert_sigterm_and_sighup_are_forwarded(vdso_run: impl Fn() -> Command) {
     }
 }
 
+/// Waits until `ok` holds, for at most three seconds.
+pub fn eventually(what: &str, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < Duration::from_secs(3), "{what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A stopped process PROGRAM left behind does not keep vdso-run waiting.
+/// By default vdso-run returns with PROGRAM, as `unshare --fork` does, and
+/// the kernel then wakes the orphaned process group with SIGHUP and
+/// SIGCONT, which ends it. With `--wait` vdso-run waits for it, and SIGTERM
+/// or SIGINT to vdso-run after PROGRAM has exited ends the wait at once with
+/// PROGRAM's status.
+pub fn assert_a_stopped_orphan_does_not_keep_vdso_run_waiting(vdso_run: impl Fn() -> Command) {
+    let pidfile = tmp_dir().join("stopped-orphan");
+    // The pause lets the stop take effect before PROGRAM exits: a process
+    // that stops only after its process group was orphaned stays stopped
+    // (the kernel wakes the stopped ones at the moment of orphaning), and
+    // under --as-vdso the stop passes through the tracer first.
+    let script = format!(
+        "sleep 30 >/dev/null 2>&1 & echo $! $$ > {}; kill -STOP $!; sleep 0.3",
+        pidfile.display()
+    );
+    // (the orphan, PROGRAM)
+    let pids = || -> (i32, i32) {
+        let mut line = String::new();
+        eventually("PROGRAM never wrote the pids", || {
+            line = std::fs::read_to_string(&pidfile).unwrap_or_default();
+            line.ends_with('\n')
+        });
+        let mut pids = line.split_whitespace().map(|p| p.parse().expect("pid"));
+        (pids.next().expect("pid"), pids.next().expect("pid"))
+    };
+    let _ = std::fs::remove_file(&pidfile);
+    let run = run_for(
+        vdso_run().args(["--", "sh", "-c", &script]),
+        Duration::from_secs(5),
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    let (pid, _) = pids();
+    eventually("the stopped orphan outlived its process group", || {
+        state(pid).is_none()
+    });
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let _ = std::fs::remove_file(&pidfile);
+        let mut cmd = vdso_run();
+        cmd.args(["--wait", "--", "sh", "-c", &script]);
+        let mut child = spawn(&mut cmd);
+        let (pid, program) = pids();
+        eventually("PROGRAM did not exit", || state(program).is_none());
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "--wait returned while a process PROGRAM left behind is there"
+        );
+        kill(child.id() as i32, sig);
+        let run = finish("vdso-run --wait", child, Duration::from_secs(3));
+        assert_eq!(run.code(), Some(0), "signal {sig}: {}", run.stderr);
+        eventually("the stopped orphan outlived the wait", || {
+            state(pid).is_none()
+        });
+        assert_no_leftover_file(run.pid);
+    }
+}
+
+/// However vdso-run ends, its namespace file goes: SIGUSR1 (passed on to
+/// PROGRAM, which it ends: 128 + 10), SIGXCPU (which the kernel sends about
+/// vdso-run itself and which ends it; its keeper and PROGRAM die with it),
+/// and SIGKILL of the keeper, the process that holds the file (one line and
+/// 125 from the front; PROGRAM dies with the keeper).
+pub fn assert_no_file_is_left_however_vdso_run_ends(vdso_run: impl Fn() -> Command) {
+    let start = |what: &str| {
+        let mut cmd = vdso_run();
+        cmd.args(["--", "sleep", "30"]);
+        let child = spawn(&mut cmd);
+        let front = child.id() as i32;
+        let sleep = descendant_named(front, "sleep");
+        (format!("{what}: {cmd:?}"), child, front, sleep)
+    };
+    let (what, child, front, _) = start("SIGUSR1");
+    kill(front, libc::SIGUSR1);
+    let run = finish(&what, child, WATCHDOG);
+    assert_eq!(
+        run.code(),
+        Some(128 + libc::SIGUSR1),
+        "{what}: {}",
+        run.stderr
+    );
+    assert_eq!(run.stderr, "", "{what}");
+    assert_no_leftover_file(run.pid);
+
+    let (what, child, front, sleep_pid) = start("SIGXCPU");
+    kill(front, libc::SIGXCPU);
+    let run = finish(&what, child, WATCHDOG);
+    assert_eq!(run.code(), None, "{what}: {}", run.stderr);
+    eventually(&format!("{what}: PROGRAM outlived vdso-run"), || {
+        state(sleep_pid).is_none()
+    });
+    assert_no_leftover_file(run.pid);
+
+    let (what, child, front, sleep_pid) = start("SIGKILL of the keeper");
+    let keeper = descendants(front)
+        .into_iter()
+        .find(|d| descendants(*d).contains(&sleep_pid))
+        .expect("the keeper: the process between vdso-run and PROGRAM");
+    kill(keeper, libc::SIGKILL);
+    let run = finish(&what, child, WATCHDOG);
+    assert_one_line_error(&what, &run, 125, &["was killed by signal 9"]);
+    eventually(&format!("{what}: PROGRAM outlived the keeper"), || {
+        state(sleep_pid).is_none()
+    });
+    assert_no_leftover_file(run.pid);
+}
+
 /// The terminal sends SIGINT to the whole process group: vdso-run must not
 /// send it a second time. PROGRAM counts the SIGINTs it gets.
 pub fn assert_sigint_to_the_group_reaches_program_once(vdso_run: impl Fn() -> Command) {
-    let code = "import signal, time
+    // Python says when its handler is in place (it may take more than a
+    // second to start on a loaded machine), then waits a second for the
+    // signal.
+    let ready = tmp_dir().join(format!("sigint-ready-{:?}", std::thread::current().id()));
+    let _ = std::fs::remove_file(&ready);
+    let code = format!(
+        "import signal, time
 n = 0
 def h(s, f):
     global n
     n += 1
 signal.signal(signal.SIGINT, h)
+open({:?}, 'w').write('ready')
 time.sleep(1.0)
-print('sigints', n, flush=True)";
-    let child = spawn(vdso_run().args(["--", "python3", "-c", code]));
+print('sigints', n, flush=True)",
+        ready.to_str().expect("utf-8")
+    );
+    let child = spawn(vdso_run().args(["--", "python3", "-c", &code]));
     let pgid = child.id() as i32;
-    std::thread::sleep(Duration::from_millis(700));
+    let start = Instant::now();
+    while !std::fs::read_to_string(&ready).is_ok_and(|r| r == "ready") {
+        assert!(
+            start.elapsed() < WATCHDOG,
+            "python never installed its handler"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // SAFETY: signalling the process group this test created.
     unsafe { libc::kill(-pgid, libc::SIGINT) };
     let run = finish("python counting SIGINTs", child, WATCHDOG).expect_success();
     assert!(run.stdout.contains("sigints 1"), "{}", run.stdout);
+    let _ = std::fs::remove_file(&ready);
+}
+
+/// Every signal disposition and the signal mask PROGRAM starts with are
+/// what it would start with without vdso-run: tests/c/sigstate.c, as a
+/// parent that leaves everything at its default and as one that ignores and
+/// blocks an unusual set (SIGPIPE and SIGCHLD among them), runs vdso-run
+/// (`vdso_run` with the mode's options; with and without offsets), which
+/// runs sigstate again to print what the kernel shows of its own state; the
+/// same parent runs it directly for comparison.
+pub fn assert_program_inherits_the_signal_state(vdso_run: impl Fn() -> Command) {
+    let sigstate = c_program("sigstate");
+    for state in ["default", "odd"] {
+        let direct = run(Command::new(&sigstate)
+            .args([state])
+            .arg(&sigstate)
+            .arg("print"))
+        .expect_success();
+        assert!(direct.stdout.contains("SigIgn:"), "{}", direct.stdout);
+        for offsets in [&[][..], &["--monotonic", "+1d"][..]] {
+            let mut cmd = vdso_run();
+            let program = cmd.get_program().to_owned();
+            let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+            cmd = Command::new(&sigstate);
+            cmd.arg(state)
+                .arg(program)
+                .args(args)
+                .args(offsets)
+                .arg("--")
+                .arg(&sigstate)
+                .arg("print");
+            let ours = run_for(&mut cmd, Duration::from_secs(10)).expect_success();
+            assert_eq!(
+                ours.stdout, direct.stdout,
+                "parent state {state:?}, offsets {offsets:?}: PROGRAM's signal state differs from \
+                 what it is without vdso-run"
+            );
+        }
+    }
 }
 
 /// `run` failed with `code` and one line on stderr, `vdso-run: ...`, that
@@ -806,4 +1112,147 @@ pub fn chown(path: &Path, uid: u32, gid: u32) {
 pub fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A static 32-bit i386 program that exits 42: an ELF header, one PT_LOAD,
+/// `mov eax, 1; mov ebx, 42; int 0x80`.
+pub fn i386_program() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_i386_program).clone()
+}
+
+fn build_i386_program() -> PathBuf {
+    let base: u32 = 0x0804_8000;
+    let code: [u8; 12] = [
+        0xb8, 1, 0, 0, 0, // mov eax, 1 (exit)
+        0xbb, 42, 0, 0, 0, // mov ebx, 42
+        0xcd, 0x80, // int 0x80
+    ];
+    let size = (52 + 32 + code.len()) as u32;
+    let mut elf = Vec::new();
+    elf.extend_from_slice(b"\x7fELF\x01\x01\x01\0\0\0\0\0\0\0\0\0");
+    for v in [2u16, 3] {
+        elf.extend_from_slice(&v.to_le_bytes()); // ET_EXEC, EM_386
+    }
+    for v in [1u32, base + 84, 52, 0, 0] {
+        elf.extend_from_slice(&v.to_le_bytes()); // version, entry, phoff, shoff, flags
+    }
+    for v in [52u16, 32, 1, 40, 0, 0] {
+        elf.extend_from_slice(&v.to_le_bytes()); // ehsize, phentsize, phnum, shentsize, shnum, shstrndx
+    }
+    for v in [1u32, 0, base, base, size, size, 5, 0x1000] {
+        elf.extend_from_slice(&v.to_le_bytes()); // PT_LOAD, R+X
+    }
+    elf.extend_from_slice(&code);
+    executable_file("i386-exit-42", &elf)
+}
+
+/// The user tests become to check what another user may do.
+pub const NOBODY: u32 = 65534;
+
+/// Copies of vdso-run, its preload library, the images and the programs a
+/// test names, in a fresh folder every user can read (mode 0755, under
+/// /tmp): a test that runs something as another user cannot rely on the
+/// tree, which may be cloned into a private folder. Removed when dropped.
+pub struct Public {
+    pub dir: PathBuf,
+}
+
+impl Public {
+    /// Copies of this build (the vdso-run cargo built, and the images of
+    /// [`images_dir`]) and of `programs`.
+    pub fn new(programs: &[&Path]) -> Public {
+        let exe = Path::new(env!("CARGO_BIN_EXE_vdso-run"));
+        let folder = exe.parent().expect("target/debug");
+        Public::from_build(folder, &images_dir(), programs)
+    }
+
+    /// Copies of the vdso-run and preload library in `folder` (as cargo
+    /// lays them out), the images in `images`, and `programs`.
+    pub fn from_build(folder: &Path, images: &Path, programs: &[&Path]) -> Public {
+        let template = std::ffi::CString::new("/tmp/vdso-run-public.XXXXXX").expect("template");
+        let mut bytes = template.into_bytes_with_nul();
+        // SAFETY: a writable NUL-terminated template, as mkdtemp requires.
+        let made = unsafe { libc::mkdtemp(bytes.as_mut_ptr().cast()) };
+        assert!(
+            !made.is_null(),
+            "mkdtemp: {}",
+            std::io::Error::last_os_error()
+        );
+        bytes.pop();
+        let dir = PathBuf::from(String::from_utf8(bytes).expect("utf-8"));
+        chmod(&dir, 0o755);
+        let public = Public { dir };
+        let exe = folder.join("vdso-run");
+        // vdso-run takes the newest of these, as locate::preload does.
+        let preload = [
+            folder.join("libvdso_run_preload.so"),
+            folder.join("deps/libvdso_run_preload.so"),
+        ]
+        .into_iter()
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max()
+        .map(|(_, p)| p)
+        .expect("the preload library beside vdso-run");
+        public.copy(&exe, "vdso-run");
+        public.copy(&preload, "libvdso_run_preload.so");
+        // Every layout's pair, in its folder, as `cargo xtask build-vdso`
+        // writes them.
+        std::fs::create_dir(public.dir.join("vdso")).expect("mkdir");
+        chmod(&public.dir.join("vdso"), 0o755);
+        for abi in Abi::ALL {
+            let folder = images::layout_folder(Arch::HOST, abi);
+            std::fs::create_dir(public.dir.join("vdso").join(&folder)).expect("mkdir");
+            chmod(&public.dir.join("vdso").join(&folder), 0o755);
+            for variant in [Variant::Host, Variant::Timens] {
+                let image = images::path(Arch::HOST, abi, variant);
+                public.copy(&images.join(&image), &format!("vdso/{}", image.display()));
+            }
+        }
+        for program in programs {
+            let name = program
+                .file_name()
+                .expect("a file")
+                .to_str()
+                .expect("utf-8");
+            public.copy(program, name);
+        }
+        public
+    }
+
+    /// `cp`, as `executable_file` says why; readable and, for programs,
+    /// executable by all.
+    fn copy(&self, from: &Path, to: &str) {
+        let to = self.dir.join(to);
+        let status = Command::new("cp").arg(from).arg(&to).status().expect("cp");
+        assert!(status.success(), "cp {}", from.display());
+        chmod(&to, 0o755);
+    }
+
+    /// The copy of `program` (given to `new`).
+    pub fn path(&self, program: &Path) -> PathBuf {
+        self.dir.join(program.file_name().expect("a file"))
+    }
+
+    /// The copy of vdso-run, with the copied images.
+    pub fn vdso_run(&self) -> Command {
+        let mut cmd = Command::new(self.dir.join("vdso-run"));
+        cmd.arg("--images").arg(self.dir.join("vdso"));
+        cmd
+    }
+
+    /// The same as a shell command line.
+    pub fn vdso_run_line(&self) -> String {
+        format!(
+            "{} --images {}",
+            self.dir.join("vdso-run").display(),
+            self.dir.join("vdso").display()
+        )
+    }
+}
+
+impl Drop for Public {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

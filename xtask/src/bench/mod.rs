@@ -15,6 +15,7 @@ mod callgrind;
 mod criterion;
 mod images;
 mod interleaved;
+mod live;
 mod machine;
 mod report;
 mod section;
@@ -23,6 +24,7 @@ pub use callgrind::Counts;
 pub use criterion::Medians;
 pub use images::{Disassembly, ImageFacts};
 pub use interleaved::Interleaved;
+pub use live::{Live, LiveRow};
 pub use machine::Machine;
 pub use report::Report;
 pub use section::{BEGIN, END, splice};
@@ -60,7 +62,7 @@ pub fn run(sh: &Shell, quick: bool) -> Result<()> {
     let vdso_dir = build_vdso::Dirs::standard().out;
     cmd!(
         sh,
-        "{cargo} build --quiet --release -p vdso-benches --bin vdso-count --bin vdso-ab"
+        "{cargo} build --quiet --release -p vdso-benches --bin vdso-count --bin vdso-ab --bin vdso-live"
     )
     .run()?;
     let counter = root.join("target/release/vdso-count");
@@ -94,12 +96,15 @@ pub fn run(sh: &Shell, quick: bool) -> Result<()> {
     let medians = Medians::read(&criterion)?;
     let ab = root.join("target/release/vdso-ab");
     let interleaved = Interleaved::parse(&cmd!(sh, "{ab}").env("VDSO_DIR", &vdso_dir).read()?)?;
+    let live_bin = root.join("target/release/vdso-live");
+    let live = Live::parse(&cmd!(sh, "{live_bin}").env("VDSO_DIR", &vdso_dir).read()?)?;
 
     let report = Report {
         settings,
         machine: Machine::read(sh)?,
         medians,
         interleaved,
+        live,
         counts,
         images,
         kernel_rdpid,

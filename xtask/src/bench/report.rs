@@ -6,7 +6,7 @@ use kernel_side::targets::{self, HOST, Target};
 use vdso_benches::calls::Call;
 use vdso_benches::lab;
 
-use super::{Counts, Disassembly, FULL, ImageFacts, Interleaved, Machine, Medians, Settings};
+use super::{Counts, Disassembly, FULL, ImageFacts, Interleaved, Live, Machine, Medians, Settings};
 use template::fill;
 
 mod getrandom;
@@ -21,6 +21,7 @@ pub struct Report {
     pub machine: Machine,
     pub medians: Medians,
     pub interleaved: Interleaved,
+    pub live: Live,
     pub counts: Counts,
     pub images: ImageFacts,
     pub kernel_rdpid: bool,
@@ -96,6 +97,7 @@ impl Report {
     pub fn render(&self) -> String {
         [
             self.machine_section(),
+            self.live_table(),
             self.kernel_table(),
             self.designs_table(),
             self.cold_table(),

@@ -9,8 +9,66 @@ use vdso_benches::calls::Call;
 
 use super::template::{self, fill};
 use super::{MONOTONIC, Report, design_rows, ns, ratio, rdpid_rows, shipped_names, x};
+use crate::bench::Live;
 
 impl Report {
+    pub(super) fn live_table(&self) -> String {
+        let body = match &self.live {
+            Live::Unserved(kernels) => format!(
+                "The running kernel uses the data layout of Linux {kernels}, which no pair serves: there is nothing to put in place of its vDSO."
+            ),
+            Live::Measured {
+                layout,
+                clock_mode,
+                clocksource,
+                rdpid,
+                ..
+            } => {
+                let mode = match *clock_mode {
+                    1 => "the TSC (clock mode 1): what was measured is the counter path",
+                    2 => {
+                        "kvm-clock (clock mode 2): the counter clocks went to the kernel on both sides"
+                    }
+                    _ => "not the TSC: the counter clocks went to the kernel on both sides",
+                };
+                let alternative = if *rdpid {
+                    "with its RDPID alternative applied, as the kernel applied its own"
+                } else {
+                    "as built: it carries no CPU-feature alternatives yet, so its `getcpu` reads TSC_AUX with `rdtscp` where the kernel's may use `rdpid`"
+                };
+                let mut t = String::new();
+                let _ = writeln!(
+                    t,
+                    "| call | kernel vDSO | host image | image/kernel (interleaved) | instructions kernel | instructions image |"
+                );
+                let _ = writeln!(t, "|---|---:|---:|---:|---:|---:|");
+                for call in Call::ALL {
+                    let row = self.live.row(call);
+                    let ratio = row.map_or("n/a".into(), |r| {
+                        format!("{:.3}x ({:.3}–{:.3})", r.ratio, r.q1, r.q3)
+                    });
+                    let _ = writeln!(
+                        t,
+                        "| {} | {} | {} | {ratio} | {} | {} |",
+                        call.label(),
+                        ns(row.map(|r| r.kernel_ns)),
+                        ns(row.map(|r| r.image_ns)),
+                        self.instr("kernel", call),
+                        self.instr("live-host", call),
+                    );
+                }
+                let summary = format!(
+                    "The `{layout}` host image ({alternative}) against the running kernel's vDSO, over the kernel's live pages; the kernel's clocksource is `{clocksource}`, so its pages say {mode}."
+                );
+                fill(
+                    template::LIVE_MEASURED,
+                    &[("summary", &summary), ("table", &t.trim_end())],
+                )
+            }
+        };
+        fill(template::LIVE, &[("body", &body.trim_end())])
+    }
+
     pub(super) fn kernel_table(&self) -> String {
         let m = &self.medians;
         let floor = m.floor("lfence-rdtsc");

@@ -6,6 +6,9 @@ use std::fmt::{Display, Write as _};
 
 // One per section of the report, in its order.
 pub(super) const MACHINE: &str = include_str!("machine.md");
+pub(super) const LIVE: &str = include_str!("live.md");
+/// `LIVE`'s body when a comparison was made.
+pub(super) const LIVE_MEASURED: &str = include_str!("live-measured.md");
 pub(super) const KERNEL: &str = include_str!("kernel.md");
 pub(super) const DESIGNS: &str = include_str!("designs.md");
 pub(super) const COLD: &str = include_str!("cold.md");

@@ -73,7 +73,7 @@ fn benches(c: &mut Criterion) {
     let kernel = lab::kernel().unwrap_or_else(|e| panic!("{e}"));
     lab::pin_to_last_cpu();
     let noop = Noop::new().expect("a no-op page");
-    let hz = kernel_side::tsc::frequency();
+    let hz = kernel_side::counter::frequency();
 
     {
         let mut g = c.benchmark_group("floor");

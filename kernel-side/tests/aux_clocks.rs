@@ -13,8 +13,8 @@ use common::note::Variant;
 use common::timens::{Now, Offsets};
 use common::vvar::TimensOffset;
 use kernel_side::aux_clocks::AuxClock;
+use kernel_side::counter::read as rdtsc;
 use kernel_side::timekeeper::Config;
-use kernel_side::tsc::rdtsc;
 use kernel_side::{DataPages, Mapping, Timekeeper, images};
 
 const CLOCK_AUX: i32 = 16;

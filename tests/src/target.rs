@@ -13,16 +13,25 @@
 
 use std::fmt;
 
-use common::abi::Abi;
+use common::abi::{Abi, Arch};
+use common::entries::ENTRIES;
 use common::note::Variant;
-use kernel_side::Image;
 use kernel_side::targets::{self, Arrangement};
+use kernel_side::{Image, kernel_vdso};
 
 /// What a target offers; a check declares which it needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Capability {
-    /// The five entry points, callable (every target).
+    /// The C entry points every architecture has (`clock_gettime`,
+    /// `gettimeofday`, `clock_getres`), callable (every target).
     Entries,
+    /// A `time` entry (x86_64's images and vDSO).
+    Time,
+    /// A `getcpu` entry (x86_64's images and vDSO).
+    Getcpu,
+    /// A signal trampoline (arm64's `__kernel_rt_sigreturn`), which a
+    /// signal handler returns through.
+    SignalTrampoline,
     /// Data pages in one of the layouts `docs/abi.md` describes, which the
     /// suite fills and corrupts itself through `common::writer`: the time
     /// data the image reads is the suite's `DataPages::time()`, wherever
@@ -46,7 +55,39 @@ pub enum Capability {
 }
 
 impl Capability {
-    pub const ALL: [Capability; 6] = [Entries, OwnDataPages, TimeNamespace, Swap, ImageFile, Rdpid];
+    pub const ALL: [Capability; 9] = [
+        Entries,
+        Time,
+        Getcpu,
+        SignalTrampoline,
+        OwnDataPages,
+        TimeNamespace,
+        Swap,
+        ImageFile,
+        Rdpid,
+    ];
+
+    /// The entry of the table a capability stands for, if it is one.
+    pub const fn entry(self) -> Option<&'static str> {
+        match self {
+            Time => Some("time"),
+            Getcpu => Some("getcpu"),
+            SignalTrampoline => Some("rt_sigreturn"),
+            _ => None,
+        }
+    }
+}
+
+/// True if an image for `arch` and `abi` exports `name` (the table of
+/// entries says).
+fn exports(arch: Arch, abi: Option<Abi>, name: &str) -> bool {
+    ENTRIES
+        .iter()
+        .find(|e| e.name == name)
+        .is_some_and(|e| match abi {
+            Some(abi) => e.exists_in(arch, abi),
+            None => e.arches.contains(&arch.name()) && e.abis.is_none(),
+        })
 }
 
 use Capability::*;
@@ -69,8 +110,10 @@ impl Target {
         std::iter::once(Target::KernelVdso).chain(targets::all().map(Target::Image))
     }
 
-    /// The targets this machine can run: all of them but the RDPID ones on
-    /// a CPU without RDPID (their `getcpu` would raise SIGILL).
+    /// The targets this machine can run: the images of its architecture
+    /// but the RDPID ones on a CPU without RDPID (their `getcpu` would
+    /// raise SIGILL), and the kernel's vDSO where there is one (qemu-user
+    /// maps none).
     pub fn here() -> Vec<Target> {
         Self::all().filter(|t| t.runs_here()).collect()
     }
@@ -78,14 +121,21 @@ impl Target {
     pub fn runs_here(self) -> bool {
         match self {
             Target::Image(t) => t.runs_here(),
-            Target::KernelVdso => true,
+            Target::KernelVdso => kernel_vdso::image().is_some(),
         }
     }
 
     pub fn has(self, capability: Capability) -> bool {
         let Target::Image(t) = self else {
-            return capability == Entries;
+            // The kernel's vDSO: this machine's architecture's entries.
+            return capability == Entries
+                || capability
+                    .entry()
+                    .is_some_and(|name| exports(Arch::HOST, None, name));
         };
+        if let Some(name) = capability.entry() {
+            return exports(t.arch, Some(t.abi), name);
+        }
         if t.rdpid {
             // The alternative changes `getcpu` alone: the black-box checks
             // (every entry, `getcpu` on every CPU) are what it can break.
@@ -93,6 +143,7 @@ impl Target {
         }
         match capability {
             Entries | OwnDataPages => true,
+            Time | Getcpu | SignalTrampoline => unreachable!("an entry: answered above"),
             TimeNamespace => t.namespaced,
             Swap => t.swap_partner().is_some(),
             // Each file damaged once: through the process its image is for,
@@ -114,6 +165,15 @@ impl Target {
     pub fn variant(self) -> Option<Variant> {
         match self {
             Target::Image(t) => Some(t.variant),
+            Target::KernelVdso => None,
+        }
+    }
+
+    /// The architecture of the image (`None` for the kernel's vDSO, which
+    /// is this machine's).
+    pub fn arch(self) -> Option<Arch> {
+        match self {
+            Target::Image(t) => Some(t.arch),
             Target::KernelVdso => None,
         }
     }

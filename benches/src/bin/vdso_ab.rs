@@ -11,7 +11,7 @@
 //! a tick (a CPU that slept past its tick) against the same image on a
 //! page kept current: `host host-stale-<N>s monotonic ...`.
 
-use kernel_side::targets::{self, HOST, Target};
+use kernel_side::targets::{HOST, Target};
 use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::lfence_rdtsc;
 use vdso_benches::lab::{self, Lab, Pace};
@@ -48,7 +48,7 @@ fn ratios<A: Entries, B: Entries>(a: &A, b: &B, call: Call) -> (f64, f64, f64) {
 }
 
 fn main() -> Result<(), String> {
-    let every: Vec<Target> = targets::all().filter(|t| !t.rdpid).collect();
+    let every: Vec<Target> = lab::measured().filter(|t| !t.rdpid).collect();
     let lab = Lab::new(Pace::Ticking, &every)?;
     let kernel = lab::kernel()?;
     lab::pin_to_last_cpu();

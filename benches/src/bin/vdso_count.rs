@@ -17,7 +17,7 @@ use std::ffi::CString;
 
 use common::note::Variant;
 use kernel_side::in_place::VdsoSlot;
-use kernel_side::targets::{self, Target};
+use kernel_side::targets::Target;
 use kernel_side::{Image, images, kernel_vdso, running};
 use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::Noop;
@@ -83,7 +83,7 @@ fn main() -> Result<(), String> {
         .iter()
         .position(|a| a == "--kernel-copy")
         .and_then(|i| args.get(i + 1));
-    let counted: Vec<Target> = targets::all().filter(|t| !t.rdpid).collect();
+    let counted: Vec<Target> = lab::measured().filter(|t| !t.rdpid).collect();
     let mut lab = Lab::new(Pace::Frozen, &counted)?;
     let noop = Noop::new().map_err(|e| e.to_string())?;
     let (kernel, live) = match kernel_copy {

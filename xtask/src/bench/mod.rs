@@ -54,7 +54,7 @@ pub fn run(sh: &Shell, quick: bool) -> Result<()> {
     sh.create_dir(&out)?;
     sh.change_dir(&root);
 
-    build_vdso::run(sh, build_vdso::Counter::default())?;
+    build_vdso::run(sh, build_vdso::Counter::default(), &[])?;
     variants::run(sh)?;
     let images = ImageFacts::read()?;
 

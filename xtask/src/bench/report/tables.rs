@@ -4,8 +4,9 @@
 
 use std::fmt::Write as _;
 
-use kernel_side::targets::{self, HOST, Target};
+use kernel_side::targets::{HOST, Target};
 use vdso_benches::calls::Call;
+use vdso_benches::lab;
 
 use super::template::{self, fill};
 use super::{MONOTONIC, Report, design_rows, ns, ratio, rdpid_rows, shipped_names, x};
@@ -228,10 +229,11 @@ impl Report {
     }
 
     pub(super) fn count_table(&self) -> String {
-        // Valgrind cannot run RDPID: those targets are not counted.
+        // Valgrind cannot run RDPID: those targets are not counted; nor
+        // are another architecture's, which cannot run here.
         let targets: Vec<String> = ["kernel".to_string()]
             .into_iter()
-            .chain(targets::all().filter(|t| !t.rdpid).map(Target::name))
+            .chain(lab::measured().filter(|t| !t.rdpid).map(Target::name))
             .collect();
         let mut s = String::new();
         let _ = write!(s, "| call |");

@@ -83,7 +83,7 @@ fn benches(c: &mut Criterion) {
     let kernel = lab::kernel().unwrap_or_else(|e| panic!("{e}"));
     lab::pin_to_last_cpu();
     let noop = Noop::new().expect("a no-op page");
-    let hz = kernel_side::tsc::frequency();
+    let hz = kernel_side::counter::frequency();
 
     {
         let mut g = c.benchmark_group("floor");
@@ -119,11 +119,7 @@ fn benches(c: &mut Criterion) {
         g.bench_function("syscall", |b| read(b, &mut GetrandomSyscall, &mut buf));
         let mut user = UserChaCha20::new();
         g.bench_function("user-chacha20", |b| read(b, &mut user, &mut buf));
-        for (t, p) in lab
-            .processes
-            .iter()
-            .filter(|(t, _)| t.layout().rng.is_some())
-        {
+        for (t, p) in lab.processes.iter().filter(|(t, _)| t.exports("getrandom")) {
             let mut v = Vgetrandom::new(&p.vdso()).unwrap_or_else(|e| panic!("{}: {e}", t.name()));
             g.bench_function(t.name(), |b| read(b, &mut v, &mut buf));
         }

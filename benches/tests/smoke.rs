@@ -4,7 +4,7 @@
 //! namespaced one, and the raw system calls.
 
 use common::clock::CLOCK_MONOTONIC;
-use kernel_side::targets::{self, Target};
+use kernel_side::targets::Target;
 use vdso_benches::calls::{Call, Entries, Outcome, Syscalls, outcome};
 use vdso_benches::lab::{self, Lab, Pace};
 
@@ -57,7 +57,7 @@ fn agrees<K: Entries, T: Entries>(
 fn every_benched_target_answers_every_call_as_the_kernel_does() {
     let kernel = lab::kernel().expect("the kernel's vDSO");
     let every: Vec<Target> = if lab::variants_built() {
-        targets::all().collect()
+        lab::measured().collect()
     } else {
         eprintln!(
             "the design variants are not built (`cargo xtask build-vdso --variants`): \
@@ -100,9 +100,7 @@ fn every_benched_target_answers_every_call_as_the_kernel_does() {
 fn every_getrandom_source_fills_every_benched_size() {
     use vdso_benches::getrandom::{SIZES, Source, Syscall, UserChaCha20, Vgetrandom};
     let kernel = lab::kernel().expect("the kernel's vDSO");
-    let with_getrandom: Vec<Target> = lab::shipped()
-        .filter(|t| t.layout().rng.is_some())
-        .collect();
+    let with_getrandom: Vec<Target> = lab::shipped().filter(|t| t.exports("getrandom")).collect();
     assert!(!with_getrandom.is_empty(), "no image has getrandom");
     let lab = Lab::new(Pace::Ticking, &with_getrandom).unwrap_or_else(|e| panic!("{e}"));
     let mut sources: Vec<(String, Box<dyn Source>)> = vec![

@@ -8,6 +8,7 @@
 //! checking them (a bad pointer faults here, where the system call would
 //! return -EFAULT); the pointers that may be NULL are checked.
 
+#[cfg(target_arch = "x86_64")]
 use core::ffi::c_void;
 
 use crate::arch::{nr, syscall3};
@@ -176,10 +177,12 @@ pub unsafe fn gettimeofday<I: Image>(tv: *mut Timeval, tz: *mut Timezone) -> i32
     0
 }
 
-/// `time`.
+/// `time`. Only x86_64 has the entry (the table's `arches`), and only its
+/// hooks have the `time` system call.
 ///
 /// # Safety
 /// `t` must be NULL or valid for a write.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub unsafe fn time<I: Image>(t: *mut i64) -> i64 {
     type P<I> = <I as Image>::Pages;
@@ -214,12 +217,18 @@ pub unsafe fn clock_getres<I: Image>(clock_id: i32, res: *mut Timespec) -> i32 {
     }
 }
 
-/// `getcpu`.
+/// `getcpu`. Only x86_64 has the entry (the table's `arches`), and only its
+/// hooks have a cpu number.
 ///
 /// # Safety
 /// `cpu` and `node` must each be NULL or valid for a write.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
-pub unsafe fn getcpu<I: Image>(cpu: *mut u32, node: *mut u32, _cache: *mut c_void) -> i64 {
+pub unsafe fn getcpu<I: Image>(
+    cpu: *mut u32,
+    node: *mut u32,
+    _cache: *mut core::ffi::c_void,
+) -> i64 {
     let aux = <I::Design as Design>::cpu_node();
     if !cpu.is_null() {
         // SAFETY: non-NULL, and the caller vouches for it.
@@ -238,6 +247,7 @@ pub unsafe fn getcpu<I: Image>(cpu: *mut u32, node: *mut u32, _cache: *mut c_voi
 ///
 /// # Safety
 /// As for [`vgetrandom`](crate::getrandom::vgetrandom).
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub unsafe fn getrandom<I: Image>(
     buffer: *mut c_void,
@@ -266,6 +276,7 @@ pub unsafe fn getrandom<I: Image>(
 ///
 /// # Safety
 /// As for [`syscall3`].
+#[cfg(target_arch = "x86_64")]
 #[cold]
 #[inline(never)]
 unsafe fn time_fallback(t: *mut i64) -> i64 {

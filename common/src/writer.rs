@@ -123,7 +123,7 @@ impl<'a> VvarWriter<'a> {
             Some(a) => {
                 f.set_counter(a.cycle_last, a.mask, a.scale);
                 f.set_hres_base(0, a.base);
-                f.set_clock_mode(clock_mode::TSC);
+                f.set_clock_mode(clock_mode::COUNTER);
             }
             None => f.set_clock_mode(clock_mode::NONE),
         }
@@ -131,8 +131,9 @@ impl<'a> VvarWriter<'a> {
     }
 
     /// Switches the clock mode (see [`crate::vvar::clock_mode`]), as when the
-    /// kernel changes clocksource: any mode but TSC sends the
-    /// high-resolution clocks to the system call.
+    /// kernel changes clocksource: any mode but the architecture's counter
+    /// modes (`Arch::counter_modes`) sends the high-resolution clocks to
+    /// the system call.
     pub fn set_clock_mode(&self, mode: i32) -> Result<(), WriteError> {
         self.update(|[hres, raw]| {
             hres.set_clock_mode(mode);

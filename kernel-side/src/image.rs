@@ -1,13 +1,15 @@
 //! An image file, checked the way a kernel should check what it is about to
-//! map into every process: an ELF shared object for x86-64, mappable from
-//! offset 0, needing no relocation, exporting every entry point at
-//! `LINUX_2.6` through both hash tables, of the variant the caller expects.
+//! map into every process: an ELF shared object for its architecture,
+//! mappable from offset 0, needing no relocation, exporting every entry
+//! point at the architecture's version (`LINUX_2.6` on x86_64,
+//! `LINUX_2.6.39` on aarch64) through both hash tables, of the variant the
+//! caller expects.
 
 use std::fmt;
 use std::path::Path;
 
 use common::abi::{Abi, Arch};
-use common::entries::{ENTRIES, Entry};
+use common::entries::{ENTRIES, Entry, EntryKind};
 use common::note::Variant;
 use object::elf;
 use object::read::elf::ProgramHeader;
@@ -128,6 +130,8 @@ impl From<NoteError<'_>> for ImageError {
 #[derive(Clone, Debug)]
 pub struct Image {
     bytes: Vec<u8>,
+    /// The architecture whose machine code it is.
+    arch: Arch,
     variant: Variant,
     /// The data-page layout it reads (its layout note).
     abi: Abi,
@@ -136,12 +140,19 @@ pub struct Image {
 }
 
 impl Image {
+    /// Loads an image for this machine's architecture.
     pub fn load(path: &Path) -> Result<Image, ImageError> {
+        Image::load_for(path, Arch::HOST)
+    }
+
+    /// Loads an image for `arch` (which need not be this machine's: one
+    /// can be checked, not run).
+    pub fn load_for(path: &Path, arch: Arch) -> Result<Image, ImageError> {
         let bytes = std::fs::read(path).map_err(|error| ImageError::Io {
             path: path.display().to_string(),
             error,
         })?;
-        Image::parse(bytes)
+        Image::parse_for(bytes, arch)
     }
 
     /// Loads `path` and refuses it unless it is the `expected` variant.
@@ -171,11 +182,16 @@ impl Image {
         Ok(self)
     }
 
+    /// Checks an image for this machine's architecture.
     pub fn parse(bytes: Vec<u8>) -> Result<Image, ImageError> {
+        Image::parse_for(bytes, Arch::HOST)
+    }
+
+    /// Checks an image for `arch`.
+    pub fn parse_for(bytes: Vec<u8>, arch: Arch) -> Result<Image, ImageError> {
         if bytes.len() > MAX_IMAGE_SIZE {
             return Err(ImageError::TooLarge(bytes.len()));
         }
-        let arch = Arch::HOST;
         let elf = Elf::parse_vdso(&bytes, elf::Machine(arch.elf_machine()))?;
         let mut loads = elf.segments_of(elf::PT_LOAD);
         let load = loads.next().ok_or(ElfError::NoLoadSegment)?;
@@ -224,6 +240,7 @@ impl Image {
             }
         }
         Ok(Image {
+            arch,
             variant,
             abi,
             offsets,
@@ -233,6 +250,11 @@ impl Image {
 
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// The architecture whose machine code it is.
+    pub fn arch(&self) -> Arch {
+        self.arch
     }
 
     pub fn variant(&self) -> Variant {
@@ -260,7 +282,10 @@ fn resolve(
     abi: Abi,
 ) -> Result<Option<Symbol>, ImageError> {
     let (name, version) = (entry.symbol(arch), arch.symbol_version());
-    let find = |t| table.lookup(t, name, version);
+    let find = |t| match entry.kind {
+        EntryKind::Function => table.lookup(t, name, version),
+        EntryKind::Trampoline => table.lookup_label(t, name, version),
+    };
     let expected = entry.exists_in(arch, abi);
     match (find(HashTable::Gnu), find(HashTable::Sysv)) {
         (Ok(_), _) | (_, Ok(_)) if !expected => Err(ImageError::UnexpectedSymbol { name, abi }),

@@ -179,10 +179,10 @@ fn arrangement<'a>(
     }
 }
 
-/// True if this CPU has RDPID (CPUID.(EAX=7,ECX=0):ECX bit 22).
+/// True if this CPU has RDPID (`crate::arch`: never on another
+/// architecture than x86_64).
 pub fn cpu_has_rdpid() -> bool {
-    use core::arch::x86_64::{__cpuid, __cpuid_count};
-    __cpuid(0).eax >= 7 && __cpuid_count(7, 0).ecx & (1 << 22) != 0
+    crate::arch::has_rdpid()
 }
 
 /// The image's patch sites, read from its `PT_NOTE` notes (as a loader

@@ -134,10 +134,12 @@ register!(damaged_images_are_refused_with_a_reason, HostileInput, needs: [ImageF
 fn damaged_images_are_refused_with_a_reason(target: Target) -> Verdict {
     let variant = target.variant().ok_or("not an image")?;
     let abi = target.abi().ok_or("not an image")?;
+    let arch = target.arch().ok_or("not an image")?;
     let original = target.image()?.bytes().to_vec();
     let expect = Expect {
-        entries: &xtask::build_vdso::entries(abi),
+        entries: &xtask::build_vdso::entries(arch, abi),
         variant,
+        arch,
         abi,
     };
     let clean = verify(&original, expect);
@@ -167,8 +169,8 @@ fn damaged_images_are_refused_with_a_reason(target: Target) -> Verdict {
             for d in &damages {
                 apply(&mut bytes, d);
             }
-            let parsed = catch_unwind(|| Image::parse(bytes.clone())).map_err(|p| {
-                TestCaseError::fail(format!("Image::parse panicked: {}", panic_text(&*p)))
+            let parsed = catch_unwind(|| Image::parse_for(bytes.clone(), arch)).map_err(|p| {
+                TestCaseError::fail(format!("Image::parse_for panicked: {}", panic_text(&*p)))
             })?;
             if let Err(e) = &parsed {
                 prop_assert!(

@@ -41,6 +41,7 @@ mod hostile;
 mod namespace;
 mod real_namespace;
 mod seqlock;
+mod signal;
 mod swap;
 
 #[cfg(test)]

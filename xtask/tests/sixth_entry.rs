@@ -48,7 +48,7 @@ fn built() -> Vec<u8> {
         &sh,
         krate,
         Variant::Host,
-        &build_vdso::layout(Abi::Linux6_6),
+        &build_vdso::layout(Arch::X86_64, Abi::Linux6_6),
         &placed(),
         &dirs,
         "sixth.so",
@@ -69,7 +69,7 @@ fn a_sixth_row_gets_the_next_slot() {
     assert_eq!(sixth.alias, Some("sixth"));
     assert_eq!(sixth.section, ".text.vdso.sixth");
     assert_eq!(sixth.slot.offset, five.last().unwrap().slot.end());
-    let linker = scripts::linker_script(&six, &build_vdso::layout(Abi::Linux6_6));
+    let linker = scripts::linker_script(&six, &build_vdso::layout(Arch::X86_64, Abi::Linux6_6));
     assert!(linker.contains("KEEP(*(.text.vdso.sixth))"), "{linker}");
     let version = scripts::version_script(&six);
     assert!(version.contains("__vdso_sixth; sixth;"), "{version}");
@@ -84,6 +84,7 @@ fn a_sixth_row_is_exported_checked_and_callable() {
     let report = verify::verify(
         &bytes,
         Expect {
+            arch: Arch::X86_64,
             entries: &five,
             variant: Variant::Host,
             abi: Abi::Linux6_6,
@@ -104,7 +105,7 @@ fn a_sixth_row_is_exported_checked_and_callable() {
         let gnu = table.lookup(HashTable::Gnu, e.symbol, e.version).ok()?;
         let sysv = table.lookup(HashTable::Sysv, e.symbol, e.version).ok()?;
         assert_eq!(gnu, sysv, "{name}: the hash tables disagree");
-        assert_eq!(gnu.offset, e.slot.offset, "{name}: not at its slot");
+        assert_eq!(gnu.offset, e.offset(), "{name}: not at its slot");
         Some(gnu.offset)
     };
     let pages = DataPages::anonymous(Abi::Linux6_6).expect("data pages");

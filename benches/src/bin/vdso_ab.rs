@@ -15,7 +15,7 @@
 //! a tick (a CPU that slept past its tick) against the same image on a
 //! page kept current: `host host-stale-<N>s monotonic ...`.
 
-use kernel_side::targets::{self, HOST, Target};
+use kernel_side::targets::{HOST, Target};
 use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::lfence_rdtsc;
 use vdso_benches::getrandom::{self, Source, Vgetrandom};
@@ -65,7 +65,7 @@ fn reads<S: Source>(source: &mut S, buf: &mut [u8]) -> u64 {
 }
 
 fn main() -> Result<(), String> {
-    let every: Vec<Target> = targets::all().filter(|t| !t.rdpid).collect();
+    let every: Vec<Target> = lab::measured().filter(|t| !t.rdpid).collect();
     let lab = Lab::new(Pace::Ticking, &every)?;
     let kernel = lab::kernel()?;
     lab::pin_to_last_cpu();
@@ -107,7 +107,7 @@ fn main() -> Result<(), String> {
     for (t, p) in lab
         .processes
         .iter()
-        .filter(|(t, _)| !t.namespaced && t.layout().rng.is_some())
+        .filter(|(t, _)| !t.namespaced && t.exports("getrandom"))
     {
         let mut image_reads = Vgetrandom::new(&p.vdso())?;
         for size in getrandom::SIZES {

@@ -21,7 +21,7 @@ use std::ffi::CString;
 
 use common::note::Variant;
 use kernel_side::in_place::VdsoSlot;
-use kernel_side::targets::{self, Target};
+use kernel_side::targets::Target;
 use kernel_side::{Image, images, kernel_vdso, running};
 use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::Noop;
@@ -107,7 +107,7 @@ fn main() -> Result<(), String> {
         .iter()
         .position(|a| a == "--kernel-copy")
         .and_then(|i| args.get(i + 1));
-    let counted: Vec<Target> = targets::all().filter(|t| !t.rdpid).collect();
+    let counted: Vec<Target> = lab::measured().filter(|t| !t.rdpid).collect();
     let mut lab = Lab::new(Pace::Frozen, &counted)?;
     let noop = Noop::new().map_err(|e| e.to_string())?;
     let (kernel, live) = match kernel_copy {
@@ -138,11 +138,7 @@ fn main() -> Result<(), String> {
         ("noop".to_string(), Vgetrandom::unqueried(&noop.vdso())?),
         ("kernel".to_string(), Vgetrandom::new(&kernel)?),
     ];
-    for (t, p) in lab
-        .processes
-        .iter()
-        .filter(|(t, _)| t.layout().rng.is_some())
-    {
+    for (t, p) in lab.processes.iter().filter(|(t, _)| t.exports("getrandom")) {
         sources.push((t.name(), Vgetrandom::new(&p.vdso())?));
     }
     for size in getrandom::SIZES {

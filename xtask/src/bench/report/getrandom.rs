@@ -13,7 +13,7 @@ use super::{Report, ns};
 /// namespace images run the same code).
 fn images() -> Vec<Target> {
     targets::all()
-        .filter(|t| !t.namespaced && !t.is_design() && t.layout().rng.is_some())
+        .filter(|t| !t.namespaced && !t.is_design() && t.exports("getrandom"))
         .collect()
 }
 

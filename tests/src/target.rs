@@ -92,16 +92,13 @@ pub fn kernel_has_getrandom() -> bool {
     })
 }
 
-/// True if an image for `arch` and `abi` exports `name` (the table of
-/// entries says).
-fn exports(arch: Arch, abi: Option<Abi>, name: &str) -> bool {
+/// True if the kernel's vDSO of this machine's architecture has entry
+/// `name` whatever its layout (the table of entries says: an entry of every
+/// layout).
+fn kernel_exports(name: &str) -> bool {
     ENTRIES
         .iter()
-        .find(|e| e.name == name)
-        .is_some_and(|e| match abi {
-            Some(abi) => e.exists_in(arch, abi),
-            None => e.arches.contains(&arch.name()) && e.abis.is_none(),
-        })
+        .any(|e| e.name == name && e.arches.contains(&Arch::HOST.name()) && e.abis.is_none())
 }
 
 use Capability::*;
@@ -144,12 +141,10 @@ impl Target {
             // The kernel's vDSO: this machine's architecture's entries.
             return capability == Entries
                 || capability == Getrandom && kernel_has_getrandom()
-                || capability
-                    .entry()
-                    .is_some_and(|name| exports(Arch::HOST, None, name));
+                || capability.entry().is_some_and(kernel_exports);
         };
         if let Some(name) = capability.entry() {
-            return exports(t.arch, Some(t.abi), name);
+            return t.exports(name);
         }
         if t.rdpid {
             // The alternative changes `getcpu` alone: the black-box checks

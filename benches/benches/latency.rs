@@ -7,7 +7,10 @@
 //!   images, and for some calls every other design, host and namespaced;
 //! - `floor`: an ordered TSC read alone, RDPID alone, a call of a no-op;
 //! - `cold-<call>`: one call after flushing the target's code and data
-//!   lines (`vdso_benches::cold`), and `cold-noop`, the method's own cost.
+//!   lines (`vdso_benches::cold`), and `cold-noop`, the method's own cost;
+//! - `getrandom-<size>`: reads of 16, 64, 256 and 4096 bytes from the
+//!   kernel's vDSO, the system call, a user-space ChaCha20 and every image
+//!   that has `getrandom`, each with a state of its own.
 
 use std::hint::black_box;
 
@@ -18,6 +21,9 @@ use kernel_side::variants::{self, Process};
 use vdso_benches::calls::{self, Call, Entries, Syscalls};
 use vdso_benches::cold::{self, FlushSet};
 use vdso_benches::floor::{self, Noop};
+use vdso_benches::getrandom::{
+    self, Source, Syscall as GetrandomSyscall, UserChaCha20, Vgetrandom,
+};
 use vdso_benches::lab::{self, Lab, Pace};
 
 /// The calls every design is measured on, beyond the shipped images' ten.
@@ -44,6 +50,10 @@ fn hot<E: Entries>(b: &mut Bencher<'_>, e: &E, call: Call) {
         Call::ClockGetres => b.iter(|| e.clock_getres(black_box(common::clock::CLOCK_MONOTONIC))),
         Call::Getcpu => b.iter(|| e.getcpu()),
     }
+}
+
+fn read<S: Source>(b: &mut Bencher<'_>, source: &mut S, buf: &mut [u8]) {
+    b.iter(|| source.fill(black_box(&mut *buf)));
 }
 
 fn cold_call<E: Entries>(b: &mut Bencher<'_>, e: &E, call: Call, set: &FlushSet<'_>, hz: f64) {
@@ -73,7 +83,7 @@ fn benches(c: &mut Criterion) {
     let kernel = lab::kernel().unwrap_or_else(|e| panic!("{e}"));
     lab::pin_to_last_cpu();
     let noop = Noop::new().expect("a no-op page");
-    let hz = kernel_side::tsc::frequency();
+    let hz = kernel_side::counter::frequency();
 
     {
         let mut g = c.benchmark_group("floor");
@@ -99,6 +109,29 @@ fn benches(c: &mut Criterion) {
         }
         g.finish();
     }
+
+    // The images with getrandom are of other layouts than the designs':
+    // a lab of their own, for these groups only.
+    let with_getrandom: Vec<Target> = lab::shipped()
+        .filter(|t| !t.namespaced && t.exports("getrandom"))
+        .collect();
+    let rng_lab = Lab::new(Pace::Ticking, &with_getrandom).unwrap_or_else(|e| panic!("{e}"));
+    for size in getrandom::SIZES {
+        let mut g = c.benchmark_group(getrandom::name(size));
+        let mut buf = vec![0u8; size];
+        if let Ok(mut k) = Vgetrandom::new(&kernel) {
+            g.bench_function("kernel", |b| read(b, &mut k, &mut buf));
+        }
+        g.bench_function("syscall", |b| read(b, &mut GetrandomSyscall, &mut buf));
+        let mut user = UserChaCha20::new();
+        g.bench_function("user-chacha20", |b| read(b, &mut user, &mut buf));
+        for (t, p) in &rng_lab.processes {
+            let mut v = Vgetrandom::new(&p.vdso()).unwrap_or_else(|e| panic!("{}: {e}", t.name()));
+            g.bench_function(t.name(), |b| read(b, &mut v, &mut buf));
+        }
+        g.finish();
+    }
+    drop(rng_lab);
 
     let kernel_set = FlushSet::new(lab::kernel_flush_ranges().unwrap_or_else(|e| panic!("{e}")));
     let host = lab.process(targets::HOST).expect("the host image");

@@ -68,6 +68,17 @@ impl Call {
         }
     }
 
+    /// The entry of the table of entries it calls.
+    pub fn entry(self) -> &'static str {
+        match self {
+            Call::ClockGettime(_) => "clock_gettime",
+            Call::Gettimeofday => "gettimeofday",
+            Call::Time => "time",
+            Call::ClockGetres => "clock_getres",
+            Call::Getcpu => "getcpu",
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Call> {
         Call::ALL.into_iter().find(|c| c.name() == name)
     }

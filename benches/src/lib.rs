@@ -11,10 +11,13 @@
 //!   function of our own.
 //! - [`cold`]: one call after flushing the image's and the data pages'
 //!   cache lines.
+//! - [`getrandom`]: reads of 16 to 4096 bytes from a vDSO's `getrandom`,
+//!   the system call and a user-space ChaCha20.
 //! - [`valgrind`]: callgrind's client requests.
 
 pub mod calls;
 pub mod cold;
 pub mod floor;
+pub mod getrandom;
 pub mod lab;
 pub mod valgrind;

@@ -4,7 +4,7 @@
 //! namespaced one, and the raw system calls.
 
 use common::clock::CLOCK_MONOTONIC;
-use kernel_side::targets::{self, Target};
+use kernel_side::targets::Target;
 use vdso_benches::calls::{Call, Entries, Outcome, Syscalls, outcome};
 use vdso_benches::lab::{self, Lab, Pace};
 
@@ -57,7 +57,7 @@ fn agrees<K: Entries, T: Entries>(
 fn every_benched_target_answers_every_call_as_the_kernel_does() {
     let kernel = lab::kernel().expect("the kernel's vDSO");
     let every: Vec<Target> = if lab::variants_built() {
-        targets::all().collect()
+        lab::measured().collect()
     } else {
         eprintln!(
             "the design variants are not built (`cargo xtask build-vdso --variants`): \
@@ -90,4 +90,40 @@ fn every_benched_target_answers_every_call_as_the_kernel_does() {
         let (_, ts) = Syscalls.clock_getres(CLOCK_MONOTONIC);
         i128::from(ts.tv_nsec)
     });
+}
+
+/// Every source the getrandom benches read fills every benched size: the
+/// kernel's vDSO, the system call, the user-space generator and each image
+/// that has the entry (over pages the timekeeper marked ready, so its
+/// reads are served, not sent to the system call).
+#[test]
+fn every_getrandom_source_fills_every_benched_size() {
+    use vdso_benches::getrandom::{SIZES, Source, Syscall, UserChaCha20, Vgetrandom};
+    let kernel = lab::kernel().expect("the kernel's vDSO");
+    let with_getrandom: Vec<Target> = lab::shipped().filter(|t| t.exports("getrandom")).collect();
+    assert!(!with_getrandom.is_empty(), "no image has getrandom");
+    let lab = Lab::new(Pace::Ticking, &with_getrandom).unwrap_or_else(|e| panic!("{e}"));
+    let mut sources: Vec<(String, Box<dyn Source>)> = vec![
+        ("syscall".into(), Box::new(Syscall)),
+        ("user-chacha20".into(), Box::new(UserChaCha20::new())),
+    ];
+    if let Ok(k) = Vgetrandom::new(&kernel) {
+        sources.push(("kernel".into(), Box::new(k)));
+    }
+    for (t, p) in &lab.processes {
+        let v = Vgetrandom::new(&p.vdso()).unwrap_or_else(|e| panic!("{}: {e}", t.name()));
+        sources.push((t.name(), Box::new(v)));
+    }
+    assert_eq!(lab.processes.len(), with_getrandom.len());
+    for (name, source) in &mut sources {
+        for size in SIZES {
+            let mut buf = vec![0u8; size];
+            let ret = source.fill(&mut buf);
+            assert_eq!(ret, size as isize, "{name}: a read of {size} bytes");
+            assert!(
+                buf.iter().any(|&b| b != 0),
+                "{name}: {size} bytes of zeroes"
+            );
+        }
+    }
 }

@@ -6,22 +6,27 @@
 use core::fmt;
 
 /// An architecture the images are built for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Arch {
     X86_64,
+    Aarch64,
 }
 
 impl Arch {
-    pub const ALL: [Arch; 1] = [Arch::X86_64];
+    pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Aarch64];
 
     /// The architecture this crate is compiled for.
     #[cfg(target_arch = "x86_64")]
     pub const HOST: Arch = Arch::X86_64;
+    /// The architecture this crate is compiled for.
+    #[cfg(target_arch = "aarch64")]
+    pub const HOST: Arch = Arch::Aarch64;
 
     /// As `target_arch` spells it.
     pub const fn name(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
         }
     }
 
@@ -29,10 +34,12 @@ impl Arch {
         Arch::ALL.into_iter().find(|a| a.name() == name)
     }
 
-    /// How Linux names this architecture's vDSO entries: `__vdso_` on x86.
+    /// How Linux names this architecture's vDSO entries: `__vdso_` on x86,
+    /// `__kernel_` on arm64.
     pub const fn symbol_prefix(self) -> &'static str {
         match self {
             Arch::X86_64 => "__vdso_",
+            Arch::Aarch64 => "__kernel_",
         }
     }
 
@@ -40,14 +47,17 @@ impl Arch {
     pub const fn symbol_version(self) -> &'static str {
         match self {
             Arch::X86_64 => "LINUX_2.6",
+            Arch::Aarch64 => "LINUX_2.6.39",
         }
     }
 
     /// Whether each entry also has an unprefixed weak alias (`clock_gettime`
-    /// beside `__vdso_clock_gettime`), as Linux's x86 vDSO does.
+    /// beside `__vdso_clock_gettime`), as Linux's x86 vDSO does; arm64's
+    /// has none.
     pub const fn weak_aliases(self) -> bool {
         match self {
             Arch::X86_64 => true,
+            Arch::Aarch64 => false,
         }
     }
 
@@ -55,6 +65,44 @@ impl Arch {
     pub const fn elf_machine(self) -> u16 {
         match self {
             Arch::X86_64 => 62,
+            Arch::Aarch64 => 183,
+        }
+    }
+
+    /// The architecture of ELF machine `machine`, if it is one of ours.
+    pub fn from_elf_machine(machine: u16) -> Option<Arch> {
+        Arch::ALL.into_iter().find(|a| a.elf_machine() == machine)
+    }
+
+    /// The data layouts its images are built for: those whose facts were
+    /// read from Linux's sources and checked against its machine code.
+    pub const fn abis(self) -> &'static [Abi] {
+        match self {
+            Arch::X86_64 => &Abi::ALL,
+            Arch::Aarch64 => &[Abi::Linux6_18],
+        }
+    }
+
+    /// The `clock_mode` values whose clocks the images compute from the
+    /// counter: x86's TSC (1); arm64's ARCHTIMER (1) and
+    /// ARCHTIMER_NOCOMPAT (2), which differ only for 32-bit processes.
+    /// Every other mode sends the high-resolution clocks to the system
+    /// call. (`common::arch`'s `reads_counter` is the images' side of
+    /// this; each architecture's file checks the two agree.)
+    pub const fn counter_modes(self) -> &'static [i32] {
+        match self {
+            Arch::X86_64 => &[1],
+            Arch::Aarch64 => &[1, 2],
+        }
+    }
+
+    /// Bytes of a trampoline's slot before its symbol: on arm64 the `nop`
+    /// that Linux puts before `__kernel_rt_sigreturn`, for unwinders that
+    /// look up the return address minus one (`entries::EntryKind`).
+    pub const fn trampoline_lead(self) -> u64 {
+        match self {
+            Arch::X86_64 => 0,
+            Arch::Aarch64 => 4,
         }
     }
 }
@@ -118,3 +166,8 @@ impl fmt::Display for Abi {
 pub const TIME_SLOT_SYMBOL: &str = "__vdso_time_slot";
 pub const NAMESPACE_SLOT_SYMBOL: &str = "__vdso_namespace_slot";
 pub const RNG_SLOT_SYMBOL: &str = "__vdso_rng_slot";
+
+/// The symbol of the ChaCha20 block function `getrandom` calls (see
+/// `arch`): local to the image, found by the verifier in the unstripped
+/// link to check its code.
+pub const CHACHA20_BLOCKS_SYMBOL: &str = "vdso_chacha20_blocks_nostack";

@@ -221,7 +221,7 @@ fn hres<C: ClockData>(vd: &C, clock: usize) -> Option<(u64, u64)> {
         let seq = vd.seq().read_begin_unless(|| is_timens_page(vd))?;
         // The mode can change under us (the clocksource was switched), so it
         // is read inside the loop, like the data it governs.
-        if vd.clock_mode() != clock_mode::TSC {
+        if !arch::reads_counter(vd.clock_mode()) {
             return None;
         }
         let cycles = arch::read_counter();
@@ -234,8 +234,10 @@ fn hres<C: ClockData>(vd: &C, clock: usize) -> Option<(u64, u64)> {
 }
 
 /// Cycles since the last update. A counter behind `cycle_last` (read on a
-/// CPU whose TSC is a little behind the updater's) counts as no time at all,
-/// never as a jump back.
+/// CPU whose counter is a little behind the updater's) counts as no time at
+/// all, never as a jump back. (arm64 Linux masks the difference with
+/// `mask` instead, 56 bits there, which turns such a counter into a jump
+/// of years; the kernel's writer never makes one, and here it cannot.)
 #[inline(always)]
 fn delta(cycles: u64, last: u64) -> u64 {
     cycles.saturating_sub(last)
@@ -353,7 +355,7 @@ const SUBTRACTED_SECONDS: u64 = 4;
 /// `x`, hidden from the optimiser (Linux's `__iter_div_u64_rem` does the
 /// same with an empty `asm`), in a register: no stack is touched.
 #[inline(always)]
-fn opaque(mut x: u64) -> u64 {
+pub(crate) fn opaque(mut x: u64) -> u64 {
     // SAFETY: the asm is a comment: it reads and writes only `x`'s
     // register, touches no memory, no stack and no flags.
     unsafe {

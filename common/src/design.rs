@@ -15,7 +15,6 @@
 //! Every function here is `#[inline(always)]` and, for the shipped designs,
 //! a constant, so the trait costs the images nothing.
 
-use crate::arch;
 use crate::clock::{Timespec, Timeval, Timezone};
 use crate::layout::Layout;
 use crate::vvar::{CS_HRES_COARSE, ClockData, TimeData, TimensSlot, clock_mode};
@@ -70,10 +69,13 @@ pub trait Design {
         None
     }
 
-    /// `(node << 12) | cpu` from TSC_AUX, for `getcpu`.
+    /// `(node << 12) | cpu` from TSC_AUX, for `getcpu` (an x86_64 entry:
+    /// the table gives it no other architecture, whose hooks have no cpu
+    /// number).
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn cpu_node() -> u32 {
-        arch::cpu_node()
+        crate::arch::cpu_node()
     }
 }
 

@@ -12,7 +12,10 @@
 //!   ([`Entry::placed`]);
 //! - [`Pointers`], the entries as typed function pointers, for whoever calls
 //!   a mapped image (the kernel side, `vdso-run`'s preload library);
-//! - [`PerEntry`], one value per entry (`vdso-run`'s call counters).
+//! - [`PerEntryOfAnyLayout`], one value per entry (where the kernel side
+//!   finds each in an image: `None` for an entry its layout lacks);
+//! - [`PerEntry`], one value per entry every layout has (`vdso-run`'s call
+//!   counters, and the entries its preload library requires of an image).
 //!
 //! The consumers are macros themselves (`__entry_*`), so a test can expand
 //! them over a table with one more row and see every one of them follow.
@@ -38,17 +41,23 @@ pub const SLOT_ALIGN: u64 = 16;
 /// `consumer! { { context } row* }`, one row per entry:
 ///
 /// ```text
-/// { name: clock_gettime, args: (clock: i32, ts: *mut Timespec), ret: i32,
+/// { name: clock_gettime, kind: function,
+///   args: (clock: i32, ts: *mut Timespec), ret: i32,
 ///   implementation: entry::clock_gettime, slot: 0x80,
-///   arches: ["x86_64"], abis: all }
+///   arches: ["x86_64", "aarch64"], abis: all }
 /// ```
 ///
-/// `implementation` is generic over the image's design
-/// (`implementation::<Design>(args)`). `slot` is the room the entry's
-/// function may take (sized from the larger, namespace image, with room to
-/// spare; xtask names the entry and both sizes if one outgrows its slot).
-/// `arches` spells architectures as `target_arch` does; `abis` is `all` or
-/// a list of [`Abi`] names. Slots follow each other in table order.
+/// `kind` is `function` (a C function, called) or `trampoline` (code a
+/// return lands on, never called: arm64's `__kernel_rt_sigreturn`; see
+/// [`EntryKind`]). A function's `implementation` is generic over the
+/// image (`implementation::<Image>(args)`); a trampoline's names the code
+/// the architecture's file writes for it, and its `args` and `ret` are
+/// empty. `slot` is the room the entry may take (sized from the larger,
+/// namespace image, with room to spare; xtask names the entry and both
+/// sizes if one outgrows its slot). `arches` spells architectures as
+/// `target_arch` does; `abis` is `all` or a list of [`Abi`] names. Slots
+/// follow each other in table order, each architecture's entries packed
+/// from [`TEXT_START`].
 #[macro_export]
 macro_rules! entry_table {
     ($consumer:path { $($context:tt)* }) => {
@@ -56,24 +65,27 @@ macro_rules! entry_table {
             { $($context)* }
             {
                 name: clock_gettime,
+                kind: function,
                 args: (clock: i32, ts: *mut $crate::clock::Timespec),
                 ret: i32,
                 implementation: $crate::entry::clock_gettime,
                 slot: 0x80,
-                arches: ["x86_64"],
+                arches: ["x86_64", "aarch64"],
                 abis: all,
             }
             {
                 name: gettimeofday,
+                kind: function,
                 args: (tv: *mut $crate::clock::Timeval, tz: *mut $crate::clock::Timezone),
                 ret: i32,
                 implementation: $crate::entry::gettimeofday,
                 slot: 0x200,
-                arches: ["x86_64"],
+                arches: ["x86_64", "aarch64"],
                 abis: all,
             }
             {
                 name: time,
+                kind: function,
                 args: (t: *mut i64),
                 ret: i64,
                 implementation: $crate::entry::time,
@@ -83,15 +95,17 @@ macro_rules! entry_table {
             }
             {
                 name: clock_getres,
+                kind: function,
                 args: (clock: i32, res: *mut $crate::clock::Timespec),
                 ret: i32,
                 implementation: $crate::entry::clock_getres,
                 slot: 0x80,
-                arches: ["x86_64"],
+                arches: ["x86_64", "aarch64"],
                 abis: all,
             }
             {
                 name: getcpu,
+                kind: function,
                 args: (cpu: *mut u32, node: *mut u32, cache: *mut ::core::ffi::c_void),
                 ret: i64,
                 implementation: $crate::entry::getcpu,
@@ -99,8 +113,52 @@ macro_rules! entry_table {
                 arches: ["x86_64"],
                 abis: all,
             }
+            // From Linux 6.11: the layouts with rng data.
+            {
+                name: getrandom,
+                kind: function,
+                args: (
+                    buffer: *mut ::core::ffi::c_void,
+                    len: usize,
+                    flags: u32,
+                    opaque_state: *mut ::core::ffi::c_void,
+                    opaque_len: usize,
+                ),
+                ret: isize,
+                implementation: $crate::entry::getrandom,
+                slot: 0x380,
+                arches: ["x86_64"],
+                abis: ["linux-6.12", "linux-6.18"],
+            }
+            {
+                name: rt_sigreturn,
+                kind: trampoline,
+                args: (),
+                ret: (),
+                implementation: rt_sigreturn,
+                slot: 0x10,
+                arches: ["aarch64"],
+                abis: all,
+            }
         }
     };
+}
+
+/// What an entry is, and so how images export it, loaders hold it, and
+/// the verifier checks it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    /// A C function the libc calls: `STT_FUNC`, unwind info, and on arm64 a
+    /// `bti c` landing pad at its first byte.
+    Function,
+    /// Code the kernel makes a return land on, never called: arm64's
+    /// `__kernel_rt_sigreturn`, where a signal handler returns unless the
+    /// program set `SA_RESTORER`. Unwinders recognise it by its exact bytes,
+    /// and no landing pad may precede them. Like Linux's, it is a plain
+    /// code label (`STT_NOTYPE`) preceded by the architecture's
+    /// [`trampoline_lead`](Arch::trampoline_lead) bytes inside its slot, and
+    /// no unwind entry covers it (docs/abi.md says why).
+    Trampoline,
 }
 
 /// One row of the table, as data.
@@ -108,6 +166,7 @@ macro_rules! entry_table {
 pub struct Entry {
     /// The entry's name: `clock_gettime`.
     pub name: &'static str,
+    pub kind: EntryKind,
     /// Its symbol on architectures that prefix with `__vdso_`.
     pub vdso_symbol: &'static str,
     /// Its symbol on architectures that prefix with `__kernel_`.
@@ -115,7 +174,7 @@ pub struct Entry {
     /// The input section holding the function, which the linker script
     /// places at the slot.
     pub section: &'static str,
-    /// The most bytes the function may take.
+    /// The most bytes the entry may take, its lead included.
     pub slot_size: u64,
     /// The architectures that have it, as `target_arch` spells them.
     pub arches: &'static [&'static str],
@@ -160,6 +219,11 @@ impl Entry {
                     alias: arch.weak_aliases().then_some(entry.name),
                     version: arch.symbol_version(),
                     section: entry.section,
+                    kind: entry.kind,
+                    lead: match entry.kind {
+                        EntryKind::Function => 0,
+                        EntryKind::Trampoline => arch.trampoline_lead(),
+                    },
                     slot,
                 }
             })
@@ -194,8 +258,30 @@ pub struct Placed {
     pub version: &'static str,
     /// The input section the linker script places at the slot.
     pub section: &'static str,
+    pub kind: EntryKind,
+    /// Bytes of the slot before the symbol (a trampoline's lead).
+    pub lead: u64,
     pub slot: Slot,
 }
+
+impl Placed {
+    /// Where the symbol is, from the image's base: the slot's start, past
+    /// its lead. What a loader, and a kernel pointing a signal's return
+    /// at the trampoline, adds to the base.
+    pub const fn offset(&self) -> u64 {
+        self.slot.offset + self.lead
+    }
+
+    /// The most bytes the symbol itself may take.
+    pub const fn symbol_room(&self) -> u64 {
+        self.slot.size - self.lead
+    }
+}
+
+/// The address of a trampoline in a mapped image: code a return lands on
+/// (a signal handler's, with `SA_RESTORER` pointing here), never called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trampoline(pub usize);
 
 /// Expands the rows into [`Entry`] data: `pub const $name: &[Entry]`.
 #[doc(hidden)]
@@ -203,6 +289,7 @@ pub struct Placed {
 macro_rules! __entry_list {
     ({ $list:ident } $({
         name: $name:ident,
+        kind: $kind:ident,
         args: ($($arg:ident: $ty:ty),* $(,)?),
         ret: $ret:ty,
         implementation: $implementation:path,
@@ -214,6 +301,7 @@ macro_rules! __entry_list {
         pub const $list: &[$crate::entries::Entry] = &[$(
             $crate::entries::Entry {
                 name: stringify!($name),
+                kind: $crate::__entry_list!(@kind $kind),
                 vdso_symbol: concat!("__vdso_", stringify!($name)),
                 kernel_symbol: concat!("__kernel_", stringify!($name)),
                 section: concat!(".text.vdso.", stringify!($name)),
@@ -232,16 +320,22 @@ macro_rules! __entry_list {
     };
     (@abis all) => { None };
     (@abis [$($abi:literal),* $(,)?]) => { Some(&[$($abi),*]) };
+    (@kind function) => { $crate::entries::EntryKind::Function };
+    (@kind trampoline) => { $crate::entries::EntryKind::Trampoline };
 }
 
 /// Expands the rows into typed function pointers: `pub struct $name` with
-/// one `Option<unsafe extern "C" fn(..)>` per entry this architecture has,
-/// and a resolver.
+/// one `Option<unsafe extern "C" fn(..)>` per function entry (a
+/// [`Trampoline`] address per trampoline), and a resolver. Every row has
+/// its field on every architecture, so that code calling an entry only
+/// some architectures have compiles everywhere and finds `None` where the
+/// image lacks it.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __entry_pointers {
     ({ $pointers:ident } $({
         name: $name:ident,
+        kind: $kind:ident,
         args: ($($arg:ident: $ty:ty),* $(,)?),
         ret: $ret:ty,
         implementation: $implementation:path,
@@ -253,8 +347,7 @@ macro_rules! __entry_pointers {
         #[derive(Clone, Copy, Debug)]
         pub struct $pointers {
             $(
-                #[cfg(any($(target_arch = $arch),*))]
-                pub $name: Option<unsafe extern "C" fn($($ty),*) -> $ret>,
+                pub $name: Option<$crate::__entry_pointers!(@type $kind ($($ty),*) $ret)>,
             )*
         }
 
@@ -264,21 +357,25 @@ macro_rules! __entry_pointers {
             ///
             /// # Safety
             /// Every address `find` returns must be the start of that
-            /// entry's function, with the signature the table gives it,
-            /// mapped for as long as the pointers are used.
+            /// entry's function (or trampoline), with the signature the
+            /// table gives it, mapped for as long as the pointers are used.
             pub unsafe fn resolve(mut find: impl FnMut(&'static str) -> Option<usize>) -> Self {
                 $pointers {
                     $(
-                        #[cfg(any($(target_arch = $arch),*))]
-                        // SAFETY: the caller vouches for the address.
-                        $name: find(stringify!($name)).map(|at| unsafe {
-                            ::core::mem::transmute::<usize, unsafe extern "C" fn($($ty),*) -> $ret>(at)
-                        }),
+                        $name: find(stringify!($name))
+                            .map(|at| $crate::__entry_pointers!(@at $kind at ($($ty),*) $ret)),
                     )*
                 }
             }
         }
     };
+    (@type function ($($ty:ty),*) $ret:ty) => { unsafe extern "C" fn($($ty),*) -> $ret };
+    (@type trampoline () $ret:ty) => { $crate::entries::Trampoline };
+    (@at function $at:ident ($($ty:ty),*) $ret:ty) => {
+        // SAFETY: `resolve`'s caller vouches for the address.
+        unsafe { ::core::mem::transmute::<usize, unsafe extern "C" fn($($ty),*) -> $ret>($at) }
+    };
+    (@at trampoline $at:ident () $ret:ty) => { $crate::entries::Trampoline($at) };
 }
 
 /// Expands the rows into `pub struct $name<T>`, one `T` per entry this
@@ -288,6 +385,7 @@ macro_rules! __entry_pointers {
 macro_rules! __entry_per_entry {
     ({ $per:ident } $({
         name: $name:ident,
+        kind: $kind:ident,
         args: ($($arg:ident: $ty:ty),* $(,)?),
         ret: $ret:ty,
         implementation: $implementation:path,
@@ -348,6 +446,46 @@ macro_rules! __entry_per_entry {
     };
 }
 
+/// Forwards to `$consumer` only the rows whose `abis` is `all`: the
+/// entries a process finds whatever layout its image is for.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __entry_in_every_layout {
+    ({ $consumer:path { $($context:tt)* } } $($rows:tt)*) => {
+        $crate::__entry_in_every_layout!(@keep { $consumer { $($context)* } } [] $($rows)*);
+    };
+    (@keep { $consumer:path { $($context:tt)* } } [$($kept:tt)*]) => {
+        $consumer! { { $($context)* } $($kept)* }
+    };
+    (@keep $to:tt [$($kept:tt)*] {
+        name: $name:ident,
+        kind: $kind:ident,
+        args: $args:tt,
+        ret: $ret:ty,
+        implementation: $implementation:path,
+        slot: $slot:expr,
+        arches: $arches:tt,
+        abis: all $(,)?
+    } $($rest:tt)*) => {
+        $crate::__entry_in_every_layout!(@keep $to [$($kept)* {
+            name: $name,
+            kind: $kind,
+            args: $args,
+            ret: $ret,
+            implementation: $implementation,
+            slot: $slot,
+            arches: $arches,
+            abis: all,
+        }] $($rest)*);
+    };
+    (@keep $to:tt [$($kept:tt)*] { $($row:tt)* } $($rest:tt)*) => {
+        $crate::__entry_in_every_layout!(@keep $to [$($kept)*] $($rest)*);
+    };
+}
+
 crate::entry_table!(crate::__entry_list { ENTRIES });
 crate::entry_table!(crate::__entry_pointers { Pointers });
-crate::entry_table!(crate::__entry_per_entry { PerEntry });
+crate::entry_table!(crate::__entry_per_entry {
+    PerEntryOfAnyLayout
+});
+crate::entry_table!(crate::__entry_in_every_layout { crate::__entry_per_entry { PerEntry } });

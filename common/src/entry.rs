@@ -8,6 +8,7 @@
 //! checking them (a bad pointer faults here, where the system call would
 //! return -EFAULT); the pointers that may be NULL are checked.
 
+#[cfg(target_arch = "x86_64")]
 use core::ffi::c_void;
 
 use crate::arch::{nr, syscall3};
@@ -176,10 +177,12 @@ pub unsafe fn gettimeofday<I: Image>(tv: *mut Timeval, tz: *mut Timezone) -> i32
     0
 }
 
-/// `time`.
+/// `time`. Only x86_64 has the entry (the table's `arches`), and only its
+/// hooks have the `time` system call.
 ///
 /// # Safety
 /// `t` must be NULL or valid for a write.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub unsafe fn time<I: Image>(t: *mut i64) -> i64 {
     type P<I> = <I as Image>::Pages;
@@ -214,12 +217,18 @@ pub unsafe fn clock_getres<I: Image>(clock_id: i32, res: *mut Timespec) -> i32 {
     }
 }
 
-/// `getcpu`.
+/// `getcpu`. Only x86_64 has the entry (the table's `arches`), and only its
+/// hooks have a cpu number.
 ///
 /// # Safety
 /// `cpu` and `node` must each be NULL or valid for a write.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
-pub unsafe fn getcpu<I: Image>(cpu: *mut u32, node: *mut u32, _cache: *mut c_void) -> i64 {
+pub unsafe fn getcpu<I: Image>(
+    cpu: *mut u32,
+    node: *mut u32,
+    _cache: *mut core::ffi::c_void,
+) -> i64 {
     let aux = <I::Design as Design>::cpu_node();
     if !cpu.is_null() {
         // SAFETY: non-NULL, and the caller vouches for it.
@@ -232,12 +241,42 @@ pub unsafe fn getcpu<I: Image>(cpu: *mut u32, node: *mut u32, _cache: *mut c_voi
     0
 }
 
+/// `getrandom` (Linux 6.11+): random bytes from the caller's state,
+/// keyed by the system call and refreshed at the kernel's reseeds
+/// ([`crate::getrandom`]), over the rng data of the image's layout.
+///
+/// # Safety
+/// As for [`vgetrandom`](crate::getrandom::vgetrandom).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub unsafe fn getrandom<I: Image>(
+    buffer: *mut c_void,
+    len: usize,
+    flags: u32,
+    opaque_state: *mut c_void,
+    opaque_len: usize,
+) -> isize {
+    let rng = <I::Pages as Pages>::rng();
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        crate::getrandom::vgetrandom(
+            rng,
+            buffer.cast(),
+            len,
+            flags,
+            opaque_state.cast(),
+            opaque_len,
+        )
+    }
+}
+
 /// `time`'s system call, out of line and cold, so that the fast path falls
 /// through. `time` keeps nothing live across the call (it is a tail call),
 /// so this costs the fast path nothing.
 ///
 /// # Safety
 /// As for [`syscall3`].
+#[cfg(target_arch = "x86_64")]
 #[cold]
 #[inline(never)]
 unsafe fn time_fallback(t: *mut i64) -> i64 {

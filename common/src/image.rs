@@ -77,17 +77,22 @@ macro_rules! vdso_image {
     };
 }
 
-/// Expands the table's rows into the image's exported functions, one module
-/// per entry (named after it) holding `entry`, exported under the
-/// architecture's symbol for it and placed in the entry's section.
+/// Expands the table's rows into the image's exported code: for a
+/// function, one module per entry (named after it) holding `entry`,
+/// exported under the architecture's symbol for it and placed in the
+/// entry's section (`__arch_entry!`: on aarch64, a landing pad falling
+/// through into the code); for a trampoline, the architecture's code of
+/// that name.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __entry_definitions {
     ({} $({
         name: $name:ident,
+        kind: $kind:ident,
         args: ($($arg:ident: $ty:ty),* $(,)?),
         ret: $ret:ty,
-        implementation: $implementation:path,
+        // Tokens, not a path: a trampoline's is matched by name below.
+        implementation: $($implementation:tt)::+,
         slot: $slot:expr,
         arches: [$($arch:literal),* $(,)?],
         abis: $abis:tt $(,)?
@@ -95,22 +100,30 @@ macro_rules! __entry_definitions {
         $(
             $crate::__entry_definitions!(@for $abis {
                 #[cfg(any($(target_arch = $arch),*))]
-                pub mod $name {
-                    use $implementation as implementation;
-
-                    /// # Safety
-                    /// As for the system call of the same name.
-                    #[unsafe(export_name = $crate::__arch_entry_symbol!($name))]
-                    #[unsafe(link_section = concat!(".text.vdso.", stringify!($name)))]
-                    pub unsafe extern "C" fn entry($($arg: $ty),*) -> $ret {
-                        // SAFETY: the caller's contract is the system call's.
-                        unsafe { implementation::<super::ThisImage>($($arg),*) }
-                    }
-
-                    $crate::__arch_entry_alias!($name);
-                }
+                $crate::__entry_definitions!(
+                    @define $kind $name ($($arg: $ty),*) $ret, $($implementation)::+
+                );
             });
         )*
+    };
+    (@define function $name:ident ($($arg:ident: $ty:ty),*) $ret:ty, $implementation:path) => {
+        pub mod $name {
+            use $implementation as implementation;
+
+            $crate::__arch_entry!($name, ($($arg: $ty),*) -> $ret, {
+                // SAFETY: the caller's contract is the system call's.
+                unsafe { implementation::<super::ThisImage>($($arg),*) }
+            });
+
+            $crate::__arch_entry_alias!($name);
+        }
+    };
+    (@define trampoline $name:ident () $ret:ty, $implementation:tt) => {
+        $crate::__arch_trampoline!(
+            $implementation,
+            $crate::__arch_entry_symbol!($name),
+            concat!(".text.vdso.", stringify!($name))
+        );
     };
     // Only the layouts a row names have the entry: xtask builds each layout
     // with `--cfg vdso_abi="<name>"`.

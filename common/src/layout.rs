@@ -9,6 +9,7 @@
 //! | `linux-6.6` | 5.7 to 6.9 | vvar, pvclock, hvclock, namespace | `vdso_data[2]` at vvar+128 |
 //! | `linux-6.12` | 6.10 to 6.12 | vvar, pvclock, hvclock, namespace | `vdso_data[2]` (with `max_cycles`) at vvar+128; rng data at vvar+640 |
 //! | `linux-6.18` (x86_64) | 6.17 on | time, namespace, rng, arch, pvclock, hvclock | `vdso_time_data` at time+0 |
+//! | `linux-6.18` (aarch64) | 6.17 on | time, namespace, rng, arch | `vdso_time_data` (224-byte `vdso_clock`, no `max_cycles`) at time+0 |
 //!
 //! A namespaced process. `linux-6.6` keeps this project's first arrangement,
 //! which its embedders rely on: the real time data stays in the time slot
@@ -20,12 +21,14 @@
 
 use crate::abi::{Abi, Arch};
 use crate::vvar::{
-    PAGE_SIZE, PageRefs, TimeData, VdsoClockMaxCycles, VdsoTimeData, VvarPage, VvarRngPage,
+    PAGE_SIZE, PageRefs, TimeData, VdsoClockMaxCycles, VdsoClockNoMaxCycles, VdsoTimeData,
+    VvarPage, VvarRngPage,
 };
 
 /// A layout's facts, as data (for xtask, the kernel side, `layout.json`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LayoutInfo {
+    pub arch: Arch,
     pub abi: Abi,
     /// Data pages directly below the image.
     pub data_pages: usize,
@@ -91,12 +94,27 @@ impl LayoutInfo {
         }
     }
 
-    /// The facts of `abi` for `arch`.
-    pub const fn of(arch: Arch, abi: Abi) -> LayoutInfo {
+    /// The facts of `abi` for `arch`, if images are built for the pair
+    /// ([`Arch::abis`]).
+    pub const fn get(arch: Arch, abi: Abi) -> Option<LayoutInfo> {
         match (arch, abi) {
-            (Arch::X86_64, Abi::Linux6_6) => Linux6_6::INFO,
-            (Arch::X86_64, Abi::Linux6_12) => Linux6_12::INFO,
-            (Arch::X86_64, Abi::Linux6_18) => Linux6_18::INFO,
+            (Arch::X86_64, Abi::Linux6_6) => Some(Linux6_6::INFO),
+            (Arch::X86_64, Abi::Linux6_12) => Some(Linux6_12::INFO),
+            (Arch::X86_64, Abi::Linux6_18) => Some(Linux6_18::INFO),
+            (Arch::Aarch64, Abi::Linux6_18) => Some(Aarch64Linux6_18::INFO),
+            (Arch::Aarch64, Abi::Linux6_6 | Abi::Linux6_12) => None,
+        }
+    }
+
+    /// The facts of `abi` for `arch`.
+    ///
+    /// # Panics
+    /// If no images are built for the pair ([`get`](Self::get) says which
+    /// are): aarch64 has only `linux-6.18`.
+    pub const fn of(arch: Arch, abi: Abi) -> LayoutInfo {
+        match LayoutInfo::get(arch, abi) {
+            Some(info) => info,
+            None => panic!("no images are built for this architecture and layout"),
         }
     }
 }
@@ -113,10 +131,13 @@ pub struct Linux6_6;
 pub struct Linux6_12;
 /// Linux v6.17 and later.
 pub struct Linux6_18;
+/// Linux v6.17 and later on arm64 (4 KiB pages).
+pub struct Aarch64Linux6_18;
 
 impl Layout for Linux6_6 {
     type Page = VvarPage;
     const INFO: LayoutInfo = LayoutInfo {
+        arch: Arch::X86_64,
         abi: Abi::Linux6_6,
         data_pages: 4,
         time_slot: 0,
@@ -136,6 +157,7 @@ impl Layout for Linux6_6 {
 impl Layout for Linux6_12 {
     type Page = VvarRngPage;
     const INFO: LayoutInfo = LayoutInfo {
+        arch: Arch::X86_64,
         abi: Abi::Linux6_12,
         data_pages: 4,
         time_slot: 0,
@@ -155,6 +177,7 @@ impl Layout for Linux6_12 {
 impl Layout for Linux6_18 {
     type Page = VdsoTimeData<VdsoClockMaxCycles>;
     const INFO: LayoutInfo = LayoutInfo {
+        arch: Arch::X86_64,
         abi: Abi::Linux6_18,
         data_pages: 6,
         time_slot: 0,
@@ -168,6 +191,29 @@ impl Layout for Linux6_18 {
         aux_clocks: 8,
         tz_at: 2320,
         hrtimer_res_at: 2328,
+    };
+}
+
+/// arm64's generic data store (`include/vdso/datapage.h`, `VDSO_NR_PAGES`
+/// = `__VDSO_PAGES` = 4): no vclock pages, and an arch page arm64 leaves
+/// unused. The clock entries lack `max_cycles`, which only x86 selects.
+impl Layout for Aarch64Linux6_18 {
+    type Page = VdsoTimeData<VdsoClockNoMaxCycles>;
+    const INFO: LayoutInfo = LayoutInfo {
+        arch: Arch::Aarch64,
+        abi: Abi::Linux6_18,
+        data_pages: 4,
+        time_slot: 0,
+        namespace_slot: 1,
+        rng: Some((2, 0)),
+        pvclock_slot: None,
+        hvclock_slot: None,
+        namespace_page_in_time_slot: true,
+        clocks_at: 0,
+        clock_size: 224,
+        aux_clocks: 8,
+        tz_at: 2240,
+        hrtimer_res_at: 2248,
     };
 }
 
@@ -196,6 +242,12 @@ const _: () = {
     assert!(
         Linux6_6::INFO.page_in_slot(0, true) == 0 && Linux6_18::INFO.page_in_slot(0, false) == 0
     );
+    type Arm64 = <Aarch64Linux6_18 as Layout>::Page;
+    assert!(Aarch64Linux6_18::INFO.clock_size == size_of::<VdsoClockNoMaxCycles>());
+    assert!(Aarch64Linux6_18::INFO.aux_clocks == <Arm64 as TimeData>::AUX_CLOCKS);
+    assert!(Aarch64Linux6_18::INFO.offset(0) == -16384);
+    assert!(Aarch64Linux6_18::INFO.offset(1) == -12288);
+    assert!(Aarch64Linux6_18::INFO.offset(2) == -8192);
 };
 
 /// A page of `abi`'s time data (or a namespace page, which has the same
@@ -225,10 +277,24 @@ pub unsafe fn page_refs<'a>(abi: Abi, page: *const u8) -> PageRefs<'a> {
 
 /// The layout the image being compiled is for: xtask builds each image
 /// crate once per layout with `--cfg vdso_abi="..."`; without it (a plain
-/// `cargo build`), `linux-6.6`.
-#[cfg(not(any(vdso_abi = "linux-6.12", vdso_abi = "linux-6.18")))]
+/// `cargo build`), `linux-6.6` on x86_64 and `linux-6.18`, its one layout,
+/// on aarch64.
+#[cfg(all(
+    target_arch = "x86_64",
+    not(any(vdso_abi = "linux-6.12", vdso_abi = "linux-6.18"))
+))]
 pub type Configured = Linux6_6;
-#[cfg(vdso_abi = "linux-6.12")]
+#[cfg(all(target_arch = "x86_64", vdso_abi = "linux-6.12"))]
 pub type Configured = Linux6_12;
-#[cfg(vdso_abi = "linux-6.18")]
+#[cfg(all(target_arch = "x86_64", vdso_abi = "linux-6.18"))]
 pub type Configured = Linux6_18;
+#[cfg(all(
+    target_arch = "aarch64",
+    not(any(vdso_abi = "linux-6.6", vdso_abi = "linux-6.12"))
+))]
+pub type Configured = Aarch64Linux6_18;
+#[cfg(all(
+    target_arch = "aarch64",
+    any(vdso_abi = "linux-6.6", vdso_abi = "linux-6.12")
+))]
+compile_error!("aarch64 images are built for linux-6.18 only (common::abi::Arch::abis)");

@@ -17,6 +17,10 @@ pub mod design;
 pub mod designs;
 pub mod entries;
 pub mod entry;
+// The algorithm needs the architecture's ChaCha20 block function, which
+// only x86_64 has so far.
+#[cfg(target_arch = "x86_64")]
+pub mod getrandom;
 pub mod image;
 pub mod layout;
 pub mod note;

@@ -123,7 +123,7 @@ impl<'a> VvarWriter<'a> {
             Some(a) => {
                 f.set_counter(a.cycle_last, a.mask, a.scale);
                 f.set_hres_base(0, a.base);
-                f.set_clock_mode(clock_mode::TSC);
+                f.set_clock_mode(clock_mode::COUNTER);
             }
             None => f.set_clock_mode(clock_mode::NONE),
         }
@@ -131,8 +131,9 @@ impl<'a> VvarWriter<'a> {
     }
 
     /// Switches the clock mode (see [`crate::vvar::clock_mode`]), as when the
-    /// kernel changes clocksource: any mode but TSC sends the
-    /// high-resolution clocks to the system call.
+    /// kernel changes clocksource: any mode but the architecture's counter
+    /// modes (`Arch::counter_modes`) sends the high-resolution clocks to
+    /// the system call.
     pub fn set_clock_mode(&self, mode: i32) -> Result<(), WriteError> {
         self.update(|[hres, raw]| {
             hres.set_clock_mode(mode);
@@ -284,6 +285,18 @@ impl<'a> RngWriter<'a> {
     /// reader that sees it sees everything the kernel did before the reseed.
     pub fn set_generation(&self, generation: u64) {
         self.rng.generation.store(generation.max(1), Release);
+    }
+
+    /// A reseed to the next generation (skipping 0); returns it.
+    pub fn reseed(&self) -> u64 {
+        let next = self.rng.generation().wrapping_add(1).max(1);
+        self.set_generation(next);
+        next
+    }
+
+    /// The generation as it stands.
+    pub fn generation(&self) -> u64 {
+        self.rng.generation()
     }
 
     /// Whether the generator is initialised (Linux's `WRITE_ONCE(is_ready)`).

@@ -175,3 +175,23 @@ fn a_panicking_update_still_closes_both_counts() {
         assert_eq!(w.set_hrtimer_res(1), Ok(()), "the page stays writable");
     });
 }
+
+/// The rng data's generation is never 0 (what a state without a key
+/// holds), and a reseed moves it on.
+#[test]
+fn rng_generations_skip_zero_and_reseeds_move_them_on() {
+    use common::vvar::RngData;
+    use common::writer::RngWriter;
+    let rng = RngData::new();
+    let w = RngWriter::new(&rng);
+    assert_eq!((rng.generation(), rng.is_ready()), (0, false));
+    w.set_generation(0);
+    assert_eq!(rng.generation(), 1, "0 is no generation");
+    assert_eq!(w.reseed(), 2);
+    w.set_generation(u64::MAX);
+    assert_eq!(w.reseed(), 1, "the count wraps past 0");
+    w.set_ready(true);
+    assert!(rng.is_ready());
+    w.set_ready(false);
+    assert!(!rng.is_ready());
+}

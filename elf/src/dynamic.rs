@@ -135,12 +135,35 @@ impl<'a> DynamicTable<'a> {
     }
 
     /// Looks `name` up through `table` and checks it is a function defined
-    /// at `version` (as glibc's and musl's vDSO lookups do).
+    /// at `version`, as a vDSO's C entries are.
     pub fn lookup(
         &self,
         table: HashTable,
         name: &str,
         version: &str,
+    ) -> Result<Symbol, LookupError> {
+        self.lookup_typed(table, name, version, elf::STT_FUNC.0)
+    }
+
+    /// Looks `name` up through `table` and checks it is a code label
+    /// (`STT_NOTYPE`) defined at `version`: how Linux's arm64 vDSO exports
+    /// its signal trampoline, `__kernel_rt_sigreturn`. (glibc's and musl's
+    /// lookups accept either type.)
+    pub fn lookup_label(
+        &self,
+        table: HashTable,
+        name: &str,
+        version: &str,
+    ) -> Result<Symbol, LookupError> {
+        self.lookup_typed(table, name, version, elf::STT_NOTYPE.0)
+    }
+
+    fn lookup_typed(
+        &self,
+        table: HashTable,
+        name: &str,
+        version: &str,
+        kind: u8,
     ) -> Result<Symbol, LookupError> {
         let index = match table {
             HashTable::Sysv => self.find_sysv(name)?,
@@ -151,8 +174,7 @@ impl<'a> DynamicTable<'a> {
         }
         let sym = self.sym(index).ok_or(LookupError::NotFound)?;
         let defined = sym.st_shndx.get(LE) != elf::SHN_UNDEF;
-        let kind = sym.st_info.0 & 0xf;
-        if !defined || kind != elf::STT_FUNC.0 {
+        if !defined || sym.st_info.0 & 0xf != kind {
             return Err(LookupError::NotAFunction);
         }
         let offset = sym.st_value.get(LE).wrapping_sub(self.load_bias);

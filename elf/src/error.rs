@@ -67,7 +67,8 @@ pub enum LookupError {
     NotFound,
     /// Found, but not defined at the requested version.
     WrongVersion,
-    /// Found and versioned, but undefined or not a function.
+    /// Found and versioned, but undefined or not of the type asked for (a
+    /// function, or a trampoline's code label).
     NotAFunction,
 }
 
@@ -78,7 +79,12 @@ impl fmt::Display for LookupError {
             LookupError::NoTable(HashTable::Gnu) => write!(f, "the image has no DT_GNU_HASH table"),
             LookupError::NotFound => write!(f, "not in the dynamic symbol table"),
             LookupError::WrongVersion => write!(f, "not defined at the requested version"),
-            LookupError::NotAFunction => write!(f, "not a defined function"),
+            LookupError::NotAFunction => {
+                write!(
+                    f,
+                    "not a defined function (or code label) of the type asked for"
+                )
+            }
         }
     }
 }

@@ -2,17 +2,18 @@
 //! map into every process: nothing the build's verifier would refuse (the
 //! same rules, run here: [`crate::verify`], which also looks every entry
 //! up the way glibc, musl and Go do), then read again through `vdso-elf` as
-//! the loaders in this workspace read it: an ELF shared object for x86-64,
-//! mappable from offset 0, needing no relocation, exporting every entry
-//! point at its slot at `LINUX_2.6` through both hash tables, of the
-//! variant the caller expects.
+//! the loaders in this workspace read it: an ELF shared object for its
+//! architecture, mappable from offset 0, needing no relocation, exporting
+//! every entry point at its slot at the architecture's version
+//! (`LINUX_2.6` on x86_64, `LINUX_2.6.39` on aarch64) through both hash
+//! tables, of the variant the caller expects.
 
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
 use common::abi::{Abi, Arch};
-use common::entries::{ENTRIES, Entry, Placed};
+use common::entries::{ENTRIES, Entry, EntryKind, Placed};
 use common::note::Variant;
 use object::elf;
 use object::read::elf::ProgramHeader;
@@ -59,6 +60,12 @@ pub enum ImageError {
         name: &'static str,
         offset: u64,
         slot: u64,
+    },
+    /// An entry the image's layout does not have (Linux had no such entry
+    /// in those kernels).
+    UnexpectedSymbol {
+        name: &'static str,
+        abi: Abi,
     },
     /// A note of ours missing or unreadable, said as the reader says it.
     Note(String),
@@ -109,8 +116,11 @@ impl fmt::Display for ImageError {
             }
             ImageError::NotAtSlot { name, offset, slot } => write!(
                 f,
-                "symbol {name} is at {offset:#x}; its slot is at {slot:#x}"
+                "symbol {name} is at {offset:#x}; its slot puts it at {slot:#x}"
             ),
+            ImageError::UnexpectedSymbol { name, abi } => {
+                write!(f, "exports {name}, which {abi}'s images do not have")
+            }
             ImageError::Note(why) => write!(f, "{why}"),
             ImageError::WrongVariant { expected, found } => write!(
                 f,
@@ -146,6 +156,8 @@ impl From<NoteError<'_>> for ImageError {
 #[derive(Clone, Debug)]
 pub struct Image {
     bytes: Vec<u8>,
+    /// The architecture whose machine code it is.
+    arch: Arch,
     variant: Variant,
     /// The data-page layout it reads (its layout note).
     abi: Abi,
@@ -154,9 +166,15 @@ pub struct Image {
 }
 
 impl Image {
-    /// Reads the image at `path`: a regular file only (a FIFO would block,
-    /// a device read forever), and no more than an image may take.
+    /// Loads an image for this machine's architecture.
     pub fn load(path: &Path) -> Result<Image, ImageError> {
+        Image::load_for(path, Arch::HOST)
+    }
+
+    /// Loads an image for `arch` (which need not be this machine's: one
+    /// can be checked, not run): a regular file only (a FIFO would block,
+    /// a device read forever), and no more than an image may take.
+    pub fn load_for(path: &Path, arch: Arch) -> Result<Image, ImageError> {
         use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
         let shown = || path.display().to_string();
         let io = |error| ImageError::Io {
@@ -203,7 +221,7 @@ impl Image {
         file.take(MAX_IMAGE_SIZE as u64 + 1)
             .read_to_end(&mut bytes)
             .map_err(io)?;
-        Image::parse(bytes)
+        Image::parse_for(bytes, arch)
     }
 
     /// Loads `path` and refuses it unless it is the `expected` variant.
@@ -233,11 +251,16 @@ impl Image {
         Ok(self)
     }
 
-    /// Checks `bytes` against the build's rules for the project's entries
-    /// in the layout its note names.
+    /// Checks an image for this machine's architecture.
     pub fn parse(bytes: Vec<u8>) -> Result<Image, ImageError> {
-        Image::parse_exporting(bytes, |abi| {
-            Entry::placed(ENTRIES, Arch::HOST, abi).collect()
+        Image::parse_for(bytes, Arch::HOST)
+    }
+
+    /// Checks an image for `arch` against the build's rules for the
+    /// project's entries in the layout its note names.
+    pub fn parse_for(bytes: Vec<u8>, arch: Arch) -> Result<Image, ImageError> {
+        Image::parse_exporting_for(bytes, arch, |abi| {
+            Entry::placed(ENTRIES, arch, abi).collect()
         })
     }
 
@@ -248,10 +271,18 @@ impl Image {
         bytes: Vec<u8>,
         exports: impl FnOnce(Abi) -> Vec<Placed>,
     ) -> Result<Image, ImageError> {
+        Image::parse_exporting_for(bytes, Arch::HOST, exports)
+    }
+
+    /// As [`parse_exporting`](Self::parse_exporting), for `arch`.
+    pub fn parse_exporting_for(
+        bytes: Vec<u8>,
+        arch: Arch,
+        exports: impl FnOnce(Abi) -> Vec<Placed>,
+    ) -> Result<Image, ImageError> {
         if bytes.len() > MAX_IMAGE_SIZE {
             return Err(ImageError::TooLarge(bytes.len()));
         }
-        let arch = Arch::HOST;
         let elf = Elf::parse_vdso(&bytes, elf::Machine(arch.elf_machine()))?;
         // The build's rules, against what the image's notes say it is (the
         // verifier reads the notes again, its own way).
@@ -263,6 +294,7 @@ impl Image {
             crate::verify::Expect {
                 entries: &placed,
                 variant,
+                arch,
                 abi,
             },
         );
@@ -299,7 +331,7 @@ impl Image {
         }
         let mut offsets = Offsets::default();
         for entry in ENTRIES.iter().filter(|e| e.arches.contains(&arch.name())) {
-            let Some(sym) = resolve(&table, entry, arch)? else {
+            let Some(sym) = resolve(&table, entry, arch, abi)? else {
                 continue;
             };
             if sym.offset.saturating_add(sym.size) > filesz {
@@ -311,20 +343,22 @@ impl Image {
             // What this reader finds is what the verifier's emulated
             // loaders found: the entry's slot.
             if let Some(p) = placed.iter().find(|p| p.entry.name == entry.name)
-                && p.slot.offset != sym.offset
+                && p.offset() != sym.offset
             {
                 return Err(ImageError::NotAtSlot {
                     name: entry.symbol(arch),
                     offset: sym.offset,
-                    slot: p.slot.offset,
+                    slot: p.offset(),
                 });
             }
+
             let slot = offsets.each_mut().find(|(n, _)| *n == entry.name);
             if let Some((_, slot)) = slot {
                 *slot = Some(sym.offset);
             }
         }
         Ok(Image {
+            arch,
             variant,
             abi,
             offsets,
@@ -334,6 +368,11 @@ impl Image {
 
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// The architecture whose machine code it is.
+    pub fn arch(&self) -> Arch {
+        self.arch
     }
 
     pub fn variant(&self) -> Variant {
@@ -352,21 +391,25 @@ impl Image {
 }
 
 /// Resolves `entry` through both tables, as different libcs would, and
-/// insists they agree. An entry some data layouts lack may be absent
-/// (`None`); one every layout has may not.
+/// insists they agree. An image of layout `abi` exports exactly the
+/// entries its layout has: one it lacks is `None`, and must be absent.
 fn resolve(
     table: &vdso_elf::DynamicTable<'_>,
     entry: &Entry,
     arch: Arch,
+    abi: Abi,
 ) -> Result<Option<Symbol>, ImageError> {
     let (name, version) = (entry.symbol(arch), arch.symbol_version());
-    let find = |t| table.lookup(t, name, version);
+    let find = |t| match entry.kind {
+        EntryKind::Function => table.lookup(t, name, version),
+        EntryKind::Trampoline => table.lookup_label(t, name, version),
+    };
+    let expected = entry.exists_in(arch, abi);
     match (find(HashTable::Gnu), find(HashTable::Sysv)) {
+        (Ok(_), _) | (_, Ok(_)) if !expected => Err(ImageError::UnexpectedSymbol { name, abi }),
         (Ok(gnu), Ok(sysv)) if gnu == sysv => Ok(Some(gnu)),
         (Ok(gnu), Ok(sysv)) => Err(ImageError::TablesDisagree { name, sysv, gnu }),
-        (Err(LookupError::NotFound), Err(LookupError::NotFound)) if entry.abis.is_some() => {
-            Ok(None)
-        }
+        (Err(LookupError::NotFound), Err(LookupError::NotFound)) if !expected => Ok(None),
         (Err(why), _) => Err(ImageError::MissingSymbol {
             name,
             version,

@@ -2,7 +2,8 @@
 //! the workspace's `target/vdso`. Below it, each image's path is decided
 //! here and nowhere else: xtask writes the images where [`path`] says, the
 //! kernel side, the suite, the benches and vdso-run read them from there.
-//! Each layout's pair has a folder of its own; the `linux-6.6` pair is also
+//! Each layout's pair has a folder of its own, below a folder of its
+//! architecture's for any but x86_64; the x86_64 `linux-6.6` pair is also
 //! at the top ([`COMPAT_ABI`]), where it was before there were others.
 
 use std::path::PathBuf;
@@ -25,10 +26,36 @@ pub fn dir() -> PathBuf {
 pub const COMPAT_ABI: Abi = Abi::Linux6_6;
 
 /// The folder, relative to [`dir`], of the images built for `arch` and
-/// `abi`: `linux-6.6/`, `linux-6.12/`, `linux-6.18/`.
+/// `abi`: `linux-6.6/`, `linux-6.12/`, `linux-6.18/` for x86_64 (where
+/// they were before there was another architecture), `aarch64/linux-6.18/`.
 pub fn layout_folder(arch: Arch, abi: Abi) -> PathBuf {
     match arch {
         Arch::X86_64 => PathBuf::from(abi.name()),
+        Arch::Aarch64 => PathBuf::from(arch.name()).join(abi.name()),
+    }
+}
+
+/// The environment variable naming the architectures whose images were
+/// built (comma-separated), which `cargo xtask test` sets for the tests:
+/// `cargo xtask build-vdso` leaves out, saying so, an architecture whose
+/// tools the machine lacks.
+pub const ARCHES_ENV: &str = "VDSO_ARCHES";
+
+/// The architectures whose images the tests expect: those
+/// [`ARCHES_ENV`] names, else every one (a missing image then fails
+/// whatever reads it).
+pub fn built_arches() -> Vec<Arch> {
+    match std::env::var(ARCHES_ENV) {
+        Ok(list) => list
+            .split(',')
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                Arch::from_name(name).unwrap_or_else(|| {
+                    panic!("{ARCHES_ENV} names an unknown architecture {name:?}")
+                })
+            })
+            .collect(),
+        Err(_) => Arch::ALL.to_vec(),
     }
 }
 
@@ -64,9 +91,11 @@ pub fn path(arch: Arch, abi: Abi, variant: Variant) -> PathBuf {
 }
 
 /// Loads the built image of `variant` for `arch` and `abi`, checking it is
-/// that variant and reads that layout's pages.
+/// that architecture's, that variant and reads that layout's pages.
 pub fn load_built(arch: Arch, abi: Abi, variant: Variant) -> Result<Image, ImageError> {
-    Image::load_variant(&dir().join(path(arch, abi, variant)), variant)?.expect_abi(abi)
+    Image::load_for(&dir().join(path(arch, abi, variant)), arch)?
+        .expect_variant(variant)?
+        .expect_abi(abi)
 }
 
 /// Loads the built image of `variant` for `abi` that a process here can
@@ -93,6 +122,14 @@ mod tests {
             assert_eq!(at(Variant::Host), folder.join("vdso.so"));
             assert_eq!(at(Variant::Timens), folder.join("vdso-timens.so"));
         }
+        assert_eq!(
+            path(Arch::Aarch64, Abi::Linux6_18, Variant::Host),
+            PathBuf::from("aarch64/linux-6.18/vdso.so")
+        );
+        assert_eq!(
+            path(Arch::Aarch64, Abi::Linux6_18, Variant::Timens),
+            PathBuf::from("aarch64/linux-6.18/vdso-timens.so")
+        );
         let at = |v| path(Arch::X86_64, Abi::Linux6_6, v);
         assert_eq!(
             at(Variant::Branch),

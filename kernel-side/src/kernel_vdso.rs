@@ -2,7 +2,7 @@
 //! The reference the conformance suite and the benches hold the images to.
 
 use common::abi::Arch;
-use common::entries::ENTRIES;
+use common::entries::{ENTRIES, EntryKind};
 use object::elf;
 use object::read::elf::ProgramHeader;
 use vdso_elf::{Elf, HashTable, LE};
@@ -36,10 +36,12 @@ pub fn offsets(image: &[u8]) -> Option<Offsets> {
     let mut offsets = Offsets::default();
     for (name, slot) in offsets.each_mut() {
         let entry = ENTRIES.iter().find(|e| e.name == name)?;
-        *slot = table
-            .lookup(HashTable::Gnu, entry.symbol(arch), arch.symbol_version())
-            .ok()
-            .map(|s| s.offset);
+        let (symbol, version) = (entry.symbol(arch), arch.symbol_version());
+        let found = match entry.kind {
+            EntryKind::Function => table.lookup(HashTable::Gnu, symbol, version),
+            EntryKind::Trampoline => table.lookup_label(HashTable::Gnu, symbol, version),
+        };
+        *slot = found.ok().map(|s| s.offset);
     }
     Some(offsets)
 }

@@ -7,7 +7,8 @@
 //! - [`pages::DataPages`]: the data pages, one shared object the kernel side
 //!   writes through [`common::writer`].
 //! - [`timekeeper::Timekeeper`]: fills the vvar page from the host kernel's
-//!   clocks and keeps it ticking.
+//!   clocks and keeps it ticking, on the counter the images read
+//!   ([`counter`]; what differs per architecture is in `arch`).
 //! - [`mapping::Mapping`]: maps the pages read-only below an image, as a
 //!   process sees them; [`Mapping::swap`](mapping::Mapping::swap) replaces
 //!   the image as on `setns`.
@@ -24,7 +25,9 @@
 //!
 //! Data flows one way: the timekeeper writes, the images read.
 
+mod arch;
 pub mod aux_clocks;
+pub mod counter;
 pub mod image;
 pub mod images;
 pub mod in_place;
@@ -35,7 +38,6 @@ mod region;
 pub mod running;
 pub mod targets;
 pub mod timekeeper;
-pub mod tsc;
 // The image verifier: the build's rules, which the loader applies too.
 pub mod verify;
 // The design variants BENCHMARKS.md compares, mapped as each design would.

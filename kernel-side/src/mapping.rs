@@ -85,6 +85,13 @@ impl Mapping {
     /// Maps `pages` read-only and `image` above them, at an address the
     /// kernel chooses. Refuses an image of another layout than the pages'.
     pub fn new(pages: &DataPages, image: &Image) -> io::Result<Mapping> {
+        if image.arch() != common::abi::Arch::HOST {
+            return Err(io::Error::other(format!(
+                "the image is {} code; this machine runs {}",
+                image.arch(),
+                common::abi::Arch::HOST
+            )));
+        }
         if image.abi() != pages.abi() {
             return Err(io::Error::other(format!(
                 "the image reads {}'s data pages, these are {}'s",

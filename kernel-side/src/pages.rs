@@ -16,26 +16,33 @@ use common::timens::{self, Now, Offsets, TimensError};
 use common::vvar::{PAGE_SIZE, PageRefs, RngData, RngPage, TimeData};
 use common::writer::{RngWriter, VvarWriter};
 
-/// Runs `$body` with `$L` the layout type of `$abi`: the kernel side holds
-/// pages of any layout, chosen at run time, and reaches them through the
-/// typed API of `common`.
+/// Runs `$body` with `$L` the layout type of `$layout` (a
+/// [`LayoutInfo`]): the kernel side holds pages of any layout of its
+/// architecture, chosen at run time, and reaches them through the typed
+/// API of `common`.
 macro_rules! per_layout {
-    ($abi:expr, |$L:ident| $body:expr) => {
-        match $abi {
-            common::abi::Abi::Linux6_6 => {
+    ($layout:expr, |$L:ident| $body:expr) => {{
+        use common::abi::{Abi, Arch};
+        match ($layout.arch, $layout.abi) {
+            (Arch::X86_64, Abi::Linux6_6) => {
                 type $L = common::layout::Linux6_6;
                 $body
             }
-            common::abi::Abi::Linux6_12 => {
+            (Arch::X86_64, Abi::Linux6_12) => {
                 type $L = common::layout::Linux6_12;
                 $body
             }
-            common::abi::Abi::Linux6_18 => {
+            (Arch::X86_64, Abi::Linux6_18) => {
                 type $L = common::layout::Linux6_18;
                 $body
             }
+            (Arch::Aarch64, Abi::Linux6_18) => {
+                type $L = common::layout::Aarch64Linux6_18;
+                $body
+            }
+            (arch, abi) => unreachable!("no {abi} layout on {arch}: LayoutInfo::get refuses it"),
         }
-    };
+    }};
 }
 
 pub struct DataPages {
@@ -75,7 +82,8 @@ impl DataPages {
     }
 
     fn from_fd(fd: OwnedFd, abi: Abi) -> io::Result<DataPages> {
-        let layout = LayoutInfo::of(Arch::HOST, abi);
+        let layout = LayoutInfo::get(Arch::HOST, abi)
+            .ok_or_else(|| io::Error::other(format!("no {abi} data pages on {}", Arch::HOST)))?;
         let size = layout.data_pages * PAGE_SIZE;
         // SAFETY: ftruncate on a descriptor we own.
         if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } != 0 {
@@ -107,7 +115,7 @@ impl DataPages {
     /// # Panics
     /// If the object is not of layout `L`, or `slot` is not one of its pages.
     pub fn page<L: Layout>(&self, slot: usize) -> &L::Page {
-        assert_eq!(self.abi(), L::INFO.abi, "pages of another layout");
+        assert_eq!(self.layout, L::INFO, "pages of another layout");
         assert!(slot < self.layout.data_pages);
         // SAFETY: the mapping is `size()` bytes, page-aligned, and lives as
         // long as `self`; a time-data page is valid at any bit pattern, and
@@ -118,27 +126,27 @@ impl DataPages {
     /// The time data a host process reads, as its fields.
     pub fn time(&self) -> PageRefs<'_> {
         let slot = self.layout.time_slot;
-        per_layout!(self.abi(), |L| self.page::<L>(slot).refs())
+        per_layout!(self.layout, |L| self.page::<L>(slot).refs())
     }
 
     /// The page of the namespace slot, as its fields: where a namespaced
     /// process's namespace page is, when this object holds one.
     pub fn namespace(&self) -> PageRefs<'_> {
         let slot = self.layout.namespace_slot;
-        per_layout!(self.abi(), |L| self.page::<L>(slot).refs())
+        per_layout!(self.layout, |L| self.page::<L>(slot).refs())
     }
 
     /// The time data's writer: the only way the kernel side changes it.
     pub fn writer(&self) -> VvarWriter<'_> {
         let slot = self.layout.time_slot;
-        per_layout!(self.abi(), |L| VvarWriter::new(self.page::<L>(slot)))
+        per_layout!(self.layout, |L| VvarWriter::new(self.page::<L>(slot)))
     }
 
     /// Writes a namespace's page into the namespace slot (Linux's checks
     /// first), before any process maps it.
     pub fn write_namespace(&self, offsets: &Offsets, now: &Now) -> Result<(), TimensError> {
         let slot = self.layout.namespace_slot;
-        per_layout!(self.abi(), |L| timens::write_page(
+        per_layout!(self.layout, |L| timens::write_page(
             self.page::<L>(slot),
             offsets,
             now
@@ -148,15 +156,16 @@ impl DataPages {
     /// The random generator's data, where the layout has it.
     pub fn rng(&self) -> Option<&RngData> {
         let (slot, _) = self.layout.rng?;
-        match self.abi() {
-            Abi::Linux6_6 => None,
-            Abi::Linux6_12 => Some(self.page::<Linux6_12>(slot).rng()),
-            Abi::Linux6_18 => {
+        match (self.layout.arch, self.abi()) {
+            (Arch::X86_64, Abi::Linux6_12) => Some(self.page::<Linux6_12>(slot).rng()),
+            // The generic data store's random page, on every architecture.
+            (_, Abi::Linux6_18) => {
                 // SAFETY: as in `page`: the rng page is one of the object's
                 // pages, valid at any bit pattern.
                 let page = unsafe { &*self.rw.as_ptr().add(slot * PAGE_SIZE).cast::<RngPage>() };
                 Some(page.rng())
             }
+            _ => None,
         }
     }
 

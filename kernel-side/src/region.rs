@@ -102,10 +102,11 @@ impl Region {
         Ok(())
     }
 
-    /// Writes `bytes` into fresh pages elsewhere, seals them R+X, then moves
-    /// them over the image slot in one `mremap`: the slot never holds a
-    /// half-written image, and the old pages vanish in the same step. The
-    /// rest of the room goes back to inaccessible.
+    /// Writes `bytes` into fresh pages elsewhere, seals them R+X (guarded
+    /// on a CPU with BTI: `arch::image_protection`), then moves them over
+    /// the image slot in one `mremap`: the slot never holds a half-written
+    /// image, and the old pages vanish in the same step. The rest of the
+    /// room goes back to inaccessible.
     ///
     /// # Safety
     /// No thread may be executing in the image slot.
@@ -135,8 +136,9 @@ impl Region {
             unsafe { libc::munmap(staging, len) };
             e
         };
+        let prot = crate::arch::image_protection();
         // SAFETY: changes the protection of our own mapping.
-        if unsafe { libc::mprotect(staging, len, libc::PROT_READ | libc::PROT_EXEC) } != 0 {
+        if unsafe { libc::mprotect(staging, len, prot) } != 0 {
             return Err(fail(staging));
         }
         let target = self.base().cast_mut();

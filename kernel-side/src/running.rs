@@ -140,6 +140,9 @@ pub struct Recognised {
 
 #[derive(Debug)]
 pub enum RecogniseError {
+    /// The layouts recognised are x86_64 kernels'; this process runs on
+    /// another architecture.
+    Architecture(Arch),
     /// No `[vdso]`/`[vvar]` in this process (valgrind, `vdso=0`).
     NoVdso,
     /// A release `uname` gives that names no version.
@@ -159,6 +162,10 @@ pub enum RecogniseError {
 impl fmt::Display for RecogniseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            RecogniseError::Architecture(arch) => write!(
+                f,
+                "recognising the running kernel's data layout is implemented for x86_64 kernels; this is {arch}"
+            ),
             RecogniseError::NoVdso => write!(f, "this process has no [vdso] and [vvar] mappings"),
             RecogniseError::Release(r) => write!(f, "cannot read a version from the release {r:?}"),
             RecogniseError::TooOld(r) => {
@@ -207,6 +214,9 @@ pub fn version(release: &str) -> Option<(u32, u32)> {
 /// Recognises the running kernel's layout from its version and this
 /// process's `[vvar]` pages.
 pub fn recognise() -> Result<Recognised, RecogniseError> {
+    if Arch::HOST != Arch::X86_64 {
+        return Err(RecogniseError::Architecture(Arch::HOST));
+    }
     let release = release();
     let (major, minor) =
         version(&release).ok_or_else(|| RecogniseError::Release(release.clone()))?;
@@ -247,7 +257,7 @@ pub fn recognise() -> Result<Recognised, RecogniseError> {
 /// `getrandom` from its vDSO.
 pub fn kernel_rng() -> Option<&'static RngData> {
     let recognised = recognise().ok()?;
-    let info = LayoutInfo::of(Arch::HOST, recognised.layout.served()?);
+    let info = LayoutInfo::get(Arch::HOST, recognised.layout.served()?)?;
     let (slot, at) = if recognised.namespaced {
         info.namespaced_rng()?
     } else {
@@ -373,7 +383,6 @@ impl Vvar {
 
 #[cfg(test)]
 mod tests {
-    use common::abi::Arch;
     use common::layout::LayoutInfo;
 
     use super::*;
@@ -410,9 +419,15 @@ mod tests {
     }
 
     /// This process's kernel is recognised as its version says, and
-    /// nothing else matches its pages.
+    /// nothing else matches its pages; on another architecture than
+    /// x86_64 recognition says it does not know its kernels.
     #[test]
     fn the_running_kernel_is_recognised_by_its_pages() {
+        if Arch::HOST != Arch::X86_64 {
+            let e = recognise().expect_err("an x86_64 layout recognised elsewhere");
+            assert!(matches!(e, RecogniseError::Architecture(_)), "{e}");
+            return;
+        }
         let r = recognise().unwrap_or_else(|e| panic!("{e}"));
         let (major, minor) = version(&r.release).unwrap();
         assert_eq!(Some(r.layout), KernelLayout::of_version(major, minor));
@@ -430,11 +445,18 @@ mod tests {
     /// vDSO reads it, the data is found, ready, at a generation.
     #[test]
     fn the_kernel_s_random_generator_data_is_found_where_it_has_some() {
+        if Arch::HOST != Arch::X86_64 {
+            // Its kernels' layouts are not recognised (above), so nothing is
+            // found.
+            assert!(kernel_rng().is_none());
+            return;
+        }
         let r = recognise().unwrap_or_else(|e| panic!("{e}"));
         let has = r
             .layout
             .served()
-            .is_some_and(|abi| LayoutInfo::of(Arch::HOST, abi).rng.is_some())
+            .and_then(|abi| LayoutInfo::get(Arch::HOST, abi))
+            .is_some_and(|l| l.rng.is_some())
             && kernel_vdso_exports("getrandom");
         let rng = kernel_rng();
         assert_eq!(rng.is_some(), has, "{}", r.release);

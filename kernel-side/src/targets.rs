@@ -14,9 +14,12 @@
 //! | (d) `d-host-rdpid`, `d-ns-rdpid` | the same, RDPID alternative applied | host, namespaced | [`Mapping`](crate::Mapping); only on a CPU with RDPID |
 //!
 //! A new data layout or architecture is a new entry of `common::abi`'s
-//! `Abi::ALL` or `Arch::ALL`, and gets its shipped pair here without
-//! more code; the design variants stay where they were written
-//! ([`DESIGN_ARCH`], [`DESIGN_ABI`]).
+//! `Abi::ALL` or `Arch::ALL` (and of `Arch::abis`), and gets its shipped
+//! pair here without more code; the design variants stay where they were
+//! written ([`DESIGN_ARCH`], [`DESIGN_ABI`]). A target of another
+//! architecture than this machine's does not run here
+//! ([`Target::runs_here`]); `cargo xtask test` runs the aarch64 ones under
+//! `qemu-aarch64` (the `conformance-cross` crate).
 
 use std::path::PathBuf;
 
@@ -95,11 +98,11 @@ pub const HOST: Target = shipped(DESIGN_ARCH, DESIGN_ABI)[0];
 
 /// Every target, whether or not this machine can run it
 /// ([`Target::runs_here`]): the shipped pair of every architecture and
-/// layout, then the design variants.
+/// each of its layouts, then the design variants.
 pub fn all() -> impl Iterator<Item = Target> {
     Arch::ALL
         .into_iter()
-        .flat_map(|arch| Abi::ALL.into_iter().flat_map(move |abi| shipped(arch, abi)))
+        .flat_map(|arch| arch.abis().iter().flat_map(move |&abi| shipped(arch, abi)))
         .chain(DESIGNS)
 }
 
@@ -142,6 +145,15 @@ impl Target {
     /// The facts of the data layout the image reads.
     pub const fn layout(self) -> LayoutInfo {
         LayoutInfo::of(self.arch, self.abi)
+    }
+
+    /// True if the image exports entry `name` (the table of entries says,
+    /// by architecture and layout): `getrandom` only where both the layout
+    /// has rng data and the architecture a block function.
+    pub fn exports(self, name: &str) -> bool {
+        common::entries::ENTRIES
+            .iter()
+            .any(|e| e.name == name && e.exists_in(self.arch, self.abi))
     }
 
     /// True for a design variant, built for the comparison and not shipped.
@@ -299,8 +311,8 @@ impl Target {
     }
 
     /// Whether this machine can run it: an image of its architecture (the
-    /// kernel side writes pages of every layout), and RDPID only on a CPU
-    /// that has it (elsewhere its `getcpu` would raise SIGILL).
+    /// kernel side writes pages of every layout of it), and RDPID only on a
+    /// CPU that has it (elsewhere its `getcpu` would raise SIGILL).
     pub fn runs_here(self) -> bool {
         self.arch == Arch::HOST && (!self.rdpid || variants::cpu_has_rdpid())
     }
@@ -328,6 +340,8 @@ mod tests {
                 "timens-linux-6.12",
                 "host-linux-6.18",
                 "timens-linux-6.18",
+                "host-aarch64-linux-6.18",
+                "timens-aarch64-linux-6.18",
                 "b-host",
                 "b-ns",
                 "c-host",
@@ -354,6 +368,8 @@ mod tests {
                 "timens image for linux-6.12",
                 "host image for linux-6.18",
                 "timens image for linux-6.18",
+                "host image for aarch64 linux-6.18",
+                "timens image for aarch64 linux-6.18",
                 "(b) branch image in a host process",
                 "(b) branch image in a namespaced process",
                 "(c) merged image in a host process",

@@ -1,7 +1,8 @@
 //! The kernel's timekeeper, in a process: it fills the vvar page from the
 //! host kernel's clocks and keeps it following them, tick after tick.
 //!
-//! Each tick reads every kernel clock paired with the TSC, then re-anchors:
+//! Each tick reads every kernel clock paired with the counter the images
+//! read (the TSC, CNTVCT_EL0: [`counter`]), then re-anchors:
 //! the new bases continue the old lines exactly at the new `cycle_last` (so
 //! no reader sees a clock step), and `mult` is steered so that the images'
 //! clocks converge on the kernel's instead of being stepped onto them. Only
@@ -23,8 +24,8 @@ use common::vvar::{RngData, ShiftedNanos, clock_mode};
 use common::writer::{Anchor, CoarseBase, HresBase, Scale};
 
 use crate::aux_clocks::{AuxClock, AuxLines};
+use crate::counter::{self, Pair};
 use crate::pages::DataPages;
-use crate::tsc::{self, Pair};
 
 /// How far the images' clocks may be from the kernel's right after a tick:
 /// the paired reads' uncertainty plus what steering has not yet absorbed.
@@ -44,7 +45,7 @@ const STEER_HORIZON_NS: f64 = 200e6;
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
     pub tick: Duration,
-    /// A deliberate error in the calibrated TSC rate, in parts per million,
+    /// A deliberate error in the calibrated counter rate, in parts per million,
     /// for tests of the steering (0 in real use).
     pub skew_ppm: f64,
 }
@@ -60,17 +61,16 @@ impl Default for Config {
 
 #[derive(Debug)]
 pub enum TimekeeperError {
-    TscNotInvariant,
+    /// The counter cannot keep time, and why (x86: a TSC that is not
+    /// invariant).
+    CounterUnusable(&'static str),
     Write(WriteError),
 }
 
 impl fmt::Display for TimekeeperError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TimekeeperError::TscNotInvariant => write!(
-                f,
-                "the TSC is not invariant (CPUID 0x80000007 EDX bit 8 is clear): its rate changes with power states, so no image can keep time with it"
-            ),
+            TimekeeperError::CounterUnusable(why) => f.write_str(why),
             TimekeeperError::Write(e) => write!(f, "writing the vvar page: {e}"),
         }
     }
@@ -174,14 +174,18 @@ const HRES_CLOCKS: [i32; 4] = [CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME, 
 
 impl Timekeeper {
     /// Calibrates, then anchors every clock to the kernel's and publishes
-    /// the page (clock mode TSC, the kernel's timezone and `hrtimer_res`).
+    /// the page (the counter's clock mode, the kernel's timezone and
+    /// `hrtimer_res`).
     pub fn new(pages: Arc<DataPages>, config: Config) -> Result<Timekeeper, TimekeeperError> {
-        if !tsc::is_invariant() {
-            return Err(TimekeeperError::TscNotInvariant);
+        if let Some(why) = counter::unusable() {
+            return Err(TimekeeperError::CounterUnusable(why));
         }
-        let hz = tsc::frequency() * (1.0 + config.skew_ppm * 1e-6);
-        let hres_pairs: Vec<Pair> = HRES_CLOCKS.iter().map(|&c| tsc::paired_read(c)).collect();
-        let raw_pairs = [tsc::paired_read(CLOCK_MONOTONIC_RAW)];
+        let hz = counter::frequency() * (1.0 + config.skew_ppm * 1e-6);
+        let hres_pairs: Vec<Pair> = HRES_CLOCKS
+            .iter()
+            .map(|&c| counter::paired_read(c))
+            .collect();
+        let raw_pairs = [counter::paired_read(CLOCK_MONOTONIC_RAW)];
         let mut tk = Timekeeper {
             pages,
             config,
@@ -194,13 +198,13 @@ impl Timekeeper {
         };
         // Anchor at the MONOTONIC pairing; every other clock is carried to
         // that cycle at the calibrated rate.
-        let anchor = hres_pairs[1].tsc;
+        let anchor = hres_pairs[1].cycles;
         for (group, pairs) in [
             (&mut tk.hres, &hres_pairs[..]),
             (&mut tk.raw, &raw_pairs[..]),
         ] {
             for (i, p) in pairs.iter().enumerate() {
-                let cycles = anchor as i128 - p.tsc as i128;
+                let cycles = anchor as i128 - p.cycles as i128;
                 let ns =
                     p.ns + (cycles as f64 * group.nominal / 2f64.powi(group.shift as i32)) as i128;
                 group.bases[i] = group.shifted(ns);
@@ -213,7 +217,17 @@ impl Timekeeper {
         writer.set_timezone(minuteswest, dsttime)?;
         tk.publish(&[0; 4], &[0])?;
         // Only now that the data is whole do readers stop falling back.
-        tk.pages.writer().set_clock_mode(clock_mode::TSC)?;
+        tk.pages.writer().set_clock_mode(clock_mode::COUNTER)?;
+        // The keys `getrandom` serves from come from the host kernel's
+        // generator, which is initialised: until `mirror_rng` copies the
+        // kernel's own, the rng data says so at a first generation of the
+        // kernel side's (tests move it with `RngWriter::reseed`).
+        if let Some(rng) = tk.pages.rng_writer() {
+            if rng.generation() == 0 {
+                rng.reseed();
+            }
+            rng.set_ready(true);
+        }
         Ok(tk)
     }
 
@@ -286,14 +300,17 @@ impl Timekeeper {
 
     /// One tick: measure against the kernel, steer, re-anchor.
     pub fn tick(&mut self) -> Result<(), TimekeeperError> {
-        let hres_pairs: Vec<Pair> = HRES_CLOCKS.iter().map(|&c| tsc::paired_read(c)).collect();
-        let raw_pair = tsc::paired_read(CLOCK_MONOTONIC_RAW);
+        let hres_pairs: Vec<Pair> = HRES_CLOCKS
+            .iter()
+            .map(|&c| counter::paired_read(c))
+            .collect();
+        let raw_pair = counter::paired_read(CLOCK_MONOTONIC_RAW);
         let cycle_last = self.cycle_last;
         let errors = |g: &Group, pairs: &[Pair]| -> Vec<i128> {
             pairs
                 .iter()
                 .enumerate()
-                .map(|(i, p)| p.ns - g.ns(g.at(i, p.tsc.saturating_sub(cycle_last))))
+                .map(|(i, p)| p.ns - g.ns(g.at(i, p.cycles.saturating_sub(cycle_last))))
                 .collect()
         };
         let hres_err = errors(&self.hres, &hres_pairs);
@@ -327,7 +344,7 @@ impl Timekeeper {
         let mut cycle_now = old_cycle;
         let (hres, raw) = (&mut self.hres, &mut self.raw);
         self.pages.writer().update(|[h, r]| {
-            cycle_now = tsc::rdtsc();
+            cycle_now = counter::read();
             let delta = cycle_now.saturating_sub(old_cycle);
             hres.advance(delta, hres_steps);
             raw.advance(delta, raw_steps);
@@ -422,10 +439,10 @@ fn steps(errors: &[i128], r: usize) -> Vec<i128> {
 /// Sets the group's `mult` from its estimated rate, nudged to absorb `err`
 /// nanoseconds over `STEER_HORIZON_NS`.
 fn steer(g: &mut Group, reference: Pair, err: i128) {
-    let cycles = reference.tsc.saturating_sub(g.origin.tsc);
+    let cycles = reference.cycles.saturating_sub(g.origin.cycles);
     // After a second of history the rate measured against the kernel beats
     // the calibration.
-    if cycles as f64 > tsc::frequency() {
+    if cycles as f64 > counter::frequency() {
         let ns = (reference.ns - g.origin.ns) as f64;
         g.nominal = ns * 2f64.powi(g.shift as i32) / cycles as f64;
     }

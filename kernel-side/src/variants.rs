@@ -8,6 +8,12 @@
 //! | (b) `vdso-branch.so` | the vvar page | a zeroed page (`clock_mode` 0: not in a namespace) | the namespace page |
 //! | (c) `vdso-merged.so` | the vvar page for a host process, **the namespace page** for a namespaced one | nothing (`PROT_NONE`, as Linux leaves it unmapped) | **the vvar page** |
 //!
+//! (The table is `linux-6.6`'s, where the designs are built. For the
+//! shipped pairs of later layouts, the namespace image takes Linux's
+//! arrangement instead, as `Mapping` does; and where the random
+//! generator's page has a slot of its own, `linux-6.18`, every process gets
+//! the system's there.)
+//!
 //! A namespaced process under (a) and (d) gets the other image of the pair
 //! (`vdso-timens.so`, `vdso-static-timens.so`); (b) and (c) map the same
 //! image for both. [`Process`] does not swap images: that is
@@ -81,6 +87,15 @@ impl Process {
         let slots = (layout.time_slot, layout.namespace_slot);
         fill_slot(&region, slots.0, time)?;
         fill_slot(&region, slots.1, namespace)?;
+        // The random generator's page, where the layout gives it a slot of
+        // its own (linux-6.18): the system's, whatever the process.
+        if let Some((rng, _)) = layout.rng
+            && rng != slots.0
+            && rng != slots.1
+        {
+            let pages = clocks.system;
+            region.map_pages(rng, pages.fd(), layout.data_pages, rng, 1)?;
+        }
         // SAFETY: nothing runs in the image slot of a new reservation.
         unsafe { region.place_image(image.bytes())? };
         Ok(Process {
@@ -164,10 +179,10 @@ fn arrangement<'a>(
     }
 }
 
-/// True if this CPU has RDPID (CPUID.(EAX=7,ECX=0):ECX bit 22).
+/// True if this CPU has RDPID (`crate::arch`: never on another
+/// architecture than x86_64).
 pub fn cpu_has_rdpid() -> bool {
-    use core::arch::x86_64::{__cpuid, __cpuid_count};
-    __cpuid(0).eax >= 7 && __cpuid_count(7, 0).ecx & (1 << 22) != 0
+    crate::arch::has_rdpid()
 }
 
 /// The image's patch sites, read from its `PT_NOTE` notes (as a loader

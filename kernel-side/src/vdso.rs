@@ -5,10 +5,11 @@
 use std::marker::PhantomData;
 
 use common::clock::{Timespec, Timeval, Timezone};
-pub use common::entries::{PerEntry, Pointers};
+pub use common::entries::{PerEntry, PerEntryOfAnyLayout, Pointers};
 
-/// Where each entry is, from an image's base; `None` where it has none.
-pub type Offsets = PerEntry<Option<u64>>;
+/// Where each entry is, from an image's base; `None` where it has none
+/// (an entry of other layouts than the image's).
+pub type Offsets = PerEntryOfAnyLayout<Option<u64>>;
 
 /// Resolved entry points, valid for `'a` (while the mapping lives).
 #[derive(Clone, Copy, Debug)]
@@ -109,5 +110,35 @@ impl Vdso<'_> {
         // SAFETY: a valid vDSO entry and writable outputs.
         let ret = unsafe { f(&mut cpu, &mut node, std::ptr::null_mut()) };
         (ret, cpu, node)
+    }
+
+    /// `getrandom(buf, buf.len(), flags, state, opaque_len)`, for an image
+    /// (or kernel) that has the entry; `state` is passed as it is, so a
+    /// caller may hand it any address (the parameter query, a straddling
+    /// state).
+    ///
+    /// # Safety
+    /// `state` must be what the entry may read and write for these
+    /// arguments: the query's 64 bytes, or `opaque_len` bytes of state.
+    #[inline]
+    pub unsafe fn getrandom(
+        &self,
+        buf: &mut [u8],
+        flags: u32,
+        state: *mut u8,
+        opaque_len: usize,
+    ) -> isize {
+        let f = required(self.entries.getrandom, "getrandom");
+        // SAFETY: a valid vDSO entry; the buffer is writable for its
+        // length; the caller vouches for the state.
+        unsafe {
+            f(
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                flags,
+                state.cast(),
+                opaque_len,
+            )
+        }
     }
 }

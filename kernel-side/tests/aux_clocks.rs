@@ -7,14 +7,15 @@
 
 use std::sync::Arc;
 
-use common::abi::Abi;
+use common::abi::{Abi, Arch};
 use common::clock::{CLOCK_BOOTTIME, CLOCK_MONOTONIC, Timespec};
+use common::layout::LayoutInfo;
 use common::note::Variant;
 use common::timens::{Now, Offsets};
 use common::vvar::TimensOffset;
 use kernel_side::aux_clocks::AuxClock;
+use kernel_side::counter::read as rdtsc;
 use kernel_side::timekeeper::Config;
-use kernel_side::tsc::rdtsc;
 use kernel_side::{DataPages, Mapping, Timekeeper, images};
 
 const CLOCK_AUX: i32 = 16;
@@ -132,7 +133,13 @@ fn the_timens_image_reads_them_unshifted_in_a_namespace() {
 
 #[test]
 fn layouts_without_aux_clocks_refuse_them() {
-    for abi in [Abi::Linux6_6, Abi::Linux6_12] {
+    // x86_64's linux-6.6 and linux-6.12; every aarch64 layout has them.
+    let without = Arch::HOST
+        .abis()
+        .iter()
+        .copied()
+        .filter(|&abi| LayoutInfo::of(Arch::HOST, abi).aux_clocks == 0);
+    for abi in without {
         let pages = Arc::new(DataPages::anonymous(abi).unwrap());
         let mut tk = Timekeeper::new(pages, Config::default()).unwrap();
         assert!(tk.set_aux(0, Some(RUNNING[0].1)).is_err(), "{abi}");

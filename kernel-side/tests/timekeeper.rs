@@ -6,11 +6,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::abi::Abi;
+use common::abi::{Abi, Arch};
 use common::clock::*;
+use common::layout::LayoutInfo;
 use common::note::Variant;
 use kernel_side::timekeeper::{CALIBRATION_BOUND, Config};
 use kernel_side::{DataPages, Mapping, Timekeeper, images};
+
+/// The layout these tests use: this architecture's first (x86_64's
+/// `linux-6.6`, aarch64's `linux-6.18`); the timekeeper writes any.
+fn abi() -> Abi {
+    Arch::HOST.abis()[0]
+}
 
 fn pin_to(cpu: usize) {
     // SAFETY: a zeroed cpu_set_t is valid; sched_setaffinity reads it.
@@ -27,7 +34,7 @@ fn cpus() -> usize {
 
 #[test]
 fn steering_converges_on_the_kernel_from_a_miscalibrated_rate() {
-    let pages = Arc::new(DataPages::anonymous(Abi::Linux6_6).unwrap());
+    let pages = Arc::new(DataPages::anonymous(abi()).unwrap());
     let config = Config {
         tick: Duration::from_millis(4),
         skew_ppm: 300.0,
@@ -66,7 +73,7 @@ fn steering_converges_on_the_kernel_from_a_miscalibrated_rate() {
 
 #[test]
 fn reanchoring_never_moves_a_clock_back() {
-    let pages = Arc::new(DataPages::anonymous(Abi::Linux6_6).unwrap());
+    let pages = Arc::new(DataPages::anonymous(abi()).unwrap());
     // A rate 1000 ppm too fast: steering lowers mult from the first ticks,
     // and after a second the rate measured against the kernel replaces the
     // calibration in one step of -1000 ppm. A re-anchoring that did not
@@ -78,8 +85,7 @@ fn reanchoring_never_moves_a_clock_back() {
         skew_ppm: -1000.0,
     };
     let ticker = Timekeeper::new(pages.clone(), config).unwrap().spawn();
-    let image =
-        images::load(Abi::Linux6_6, Variant::Host).expect("run `cargo xtask build-vdso` first");
+    let image = images::load(abi(), Variant::Host).expect("run `cargo xtask build-vdso` first");
     let mapping = Arc::new(Mapping::new(&pages, &image).unwrap());
     let stop = Arc::new(AtomicBool::new(false));
     let clocks = [
@@ -124,14 +130,18 @@ fn reanchoring_never_moves_a_clock_back() {
         .into_iter()
         .map(|r| r.join().expect("a reader saw time go back"))
         .sum();
+    // More than a second's worth at 4 ms, so the re-anchorings go on past
+    // the step at one second, while the readers read. (Not the 500 of 2 s:
+    // under qemu-user, with the readers busy on every CPU, a tick takes
+    // longer than 4 ms.)
     let ticks = ticker.ticks() - before;
-    assert!(ticks > 400, "only {ticks} re-anchorings in 2 s");
+    assert!(ticks > 250, "only {ticks} re-anchorings in 2 s");
     assert!(reads > 100_000, "only {reads} rounds of reads");
 }
 
 #[test]
 fn a_paused_ticker_freezes_the_page_and_resumes() {
-    let pages = Arc::new(DataPages::anonymous(Abi::Linux6_6).unwrap());
+    let pages = Arc::new(DataPages::anonymous(abi()).unwrap());
     let ticker = Timekeeper::new(pages.clone(), Config::default())
         .unwrap()
         .spawn();
@@ -184,7 +194,7 @@ const LINES: [(usize, i32); 5] = [
 
 #[test]
 fn each_reanchoring_continues_the_line_readers_were_on() {
-    let pages = Arc::new(DataPages::anonymous(Abi::Linux6_6).unwrap());
+    let pages = Arc::new(DataPages::anonymous(abi()).unwrap());
     let config = Config {
         tick: Duration::from_millis(4),
         skew_ppm: -1000.0,
@@ -230,7 +240,12 @@ fn every_tick_mirrors_the_random_generator_s_data() {
     use common::writer::RngWriter;
     let source: &'static RngData = Box::leak(Box::new(RngData::new()));
     let kernel = RngWriter::new(source);
-    for abi in [Abi::Linux6_12, Abi::Linux6_18] {
+    let with_rng = Arch::HOST
+        .abis()
+        .iter()
+        .copied()
+        .filter(|&abi| LayoutInfo::of(Arch::HOST, abi).rng.is_some());
+    for abi in with_rng {
         let pages = Arc::new(DataPages::anonymous(abi).unwrap());
         let mut tk = Timekeeper::new(pages.clone(), Config::default()).unwrap();
         kernel.set_generation(7);

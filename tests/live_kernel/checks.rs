@@ -15,7 +15,7 @@ use conformance::time::{Failures, ns, tv_ns, within};
 use kernel_side::in_place::VdsoSlot;
 use kernel_side::{Vdso, images, running};
 
-use crate::pages_only;
+use crate::{getrandom, pages_only};
 
 /// Reads per check and clock: enough to cross the kernel's updates (every
 /// tick, 4 ms) many times.
@@ -66,6 +66,8 @@ impl Report {
 fn run(abi: Abi, variant: Variant, namespaced: bool) -> Result<bool, String> {
     // Everything that may read a clock through libc, before the swap.
     let recognised = running::recognise().map_err(|e| e.to_string())?;
+    // Found through the kernel's vDSO, which names whether it has any.
+    let rng = running::kernel_rng();
     let image =
         images::load(abi, variant).map_err(|e| format!("the {abi} {variant:?} image: {e}"))?;
     let mut ids = abi::every_clock_id();
@@ -115,6 +117,14 @@ fn run(abi: Abi, variant: Variant, namespaced: bool) -> Result<bool, String> {
         "served from the kernel's pages, no system call",
         served_from_pages(&vdso, &slot, &ids, counter_served),
     );
+    // Under the same filter; an image without the entry has nothing to
+    // check (a layout without rng data).
+    if LayoutInfo::of(Arch::HOST, abi).rng.is_some() {
+        report.check(
+            "getrandom served with the kernel's rng data, no system call but key fetches",
+            getrandom::served_from_rng_page(&vdso, rng),
+        );
+    }
     Ok(report.passed)
 }
 

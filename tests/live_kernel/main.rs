@@ -9,13 +9,15 @@
 //! raw system calls and the image's entries only. The cases:
 //!
 //! - the host image of the layout the running kernel uses, in the host's
-//!   time namespace;
+//!   time namespace, its `getrandom` included (served with the kernel's
+//!   rng data);
 //! - its timens image under `unshare --time`, with positive and with
 //!   negative offsets, over the kernel's namespace page;
 //! - wrong images, which must fail: the `linux-6.6` pair over the kernel's
 //!   pages, and the host image in a namespace.
 
 mod checks;
+mod getrandom;
 mod pages_only;
 
 use std::process::{Command, ExitCode, Stdio};

@@ -130,9 +130,19 @@ pub fn sys_gettimeofday(want_tv: bool, want_tz: bool) -> (i32, Option<Timeval>, 
 }
 
 /// The `time` system call.
+#[cfg(target_arch = "x86_64")]
 pub fn sys_time() -> i64 {
     // SAFETY: the raw system call with a NULL pointer, which it accepts.
     unsafe { libc::syscall(libc::SYS_time, std::ptr::null_mut::<i64>()) }
+}
+
+/// What a `time` system call would return where the architecture has none
+/// (arm64, which has no `time` entry either): REALTIME_COARSE's seconds.
+#[cfg(not(target_arch = "x86_64"))]
+pub fn sys_time() -> i64 {
+    sys_clock_gettime(common::clock::CLOCK_REALTIME_COARSE)
+        .1
+        .tv_sec
 }
 
 /// The `getcpu` system call: (returned, cpu, node).

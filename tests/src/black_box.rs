@@ -181,7 +181,7 @@ fn gettimeofday_honours_each_null_pointer(target: Target) -> Verdict {
     f.verdict()
 }
 
-register!(time_agrees_with_itself_and_the_kernel, BlackBox, needs: [Entries]);
+register!(time_agrees_with_itself_and_the_kernel, BlackBox, needs: [Entries, Time]);
 /// `time(NULL)` and `time(&t)` return and store the same, never decrease,
 /// lie (in whole seconds) where REALTIME_COARSE may, and within a second of
 /// the `time` system call.
@@ -289,7 +289,7 @@ fn clock_getres_matches_the_kernel_for_every_id(target: Target) -> Verdict {
     f.verdict()
 }
 
-register!(getcpu_matches_the_kernel_on_every_cpu, BlackBox, needs: [Entries]);
+register!(getcpu_matches_the_kernel_on_every_cpu, BlackBox, needs: [Entries, Getcpu]);
 /// Pinned to each CPU in turn: the cpu and node of the `getcpu` system call;
 /// and NULL for every pointer is accepted. On an RDPID target, the code
 /// that runs is the RDPID alternative.

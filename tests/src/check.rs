@@ -28,15 +28,20 @@ pub enum Category {
     Faults,
     /// Damaged image files fed to the loader and the verifier.
     HostileInput,
+    /// `getrandom`: the keystream against an independent ChaCha20, the
+    /// state's bookkeeping, the fallbacks against the system call, the
+    /// system calls it makes, with the kernel's vDSO as the reference.
+    Getrandom,
 }
 
 impl Category {
-    pub const ALL: [Category; 5] = [
+    pub const ALL: [Category; 6] = [
         Category::BlackBox,
         Category::TimeNamespace,
         Category::Seqlock,
         Category::Faults,
         Category::HostileInput,
+        Category::Getrandom,
     ];
 }
 

@@ -1,5 +1,5 @@
-//! Data pages a kernel may legitimately publish off the happy path: a clock
-//! mode the images cannot read, a counter behind `cycle_last`, data left
+//! Data pages a kernel may legitimately publish off the happy path: each
+//! clock mode, read or not by the architecture's images, a counter behind `cycle_last`, data left
 //! stale for a long time, a product too large for 64 bits.
 
 use common::clock::{
@@ -9,8 +9,8 @@ use common::clock::{
 use common::vvar::{CS_HRES_COARSE, CS_RAW, ClockRefs, ShiftedNanos, clock_mode};
 use common::writer::{Anchor, CoarseBase, HresBase, Scale};
 use kernel_side::Vdso;
+use kernel_side::counter::{self, Pair};
 use kernel_side::timekeeper::scale_for;
-use kernel_side::tsc::{self, Pair, rdtsc};
 
 use crate::abi;
 use crate::black_box::HRES_CLOCKS;
@@ -32,57 +32,81 @@ fn entry_of(clock: i32) -> usize {
     }
 }
 
-register!(non_tsc_clock_modes_fall_back_to_the_kernel, Faults, needs: [OwnDataPages]);
-/// With `clock_mode` none, pvclock or hvclock the high-resolution clocks and
-/// `gettimeofday` are the system call's: between two system calls around
-/// them, although the bases then hold garbage 1000 days off (so a value read
-/// from the page could not pass).
-fn non_tsc_clock_modes_fall_back_to_the_kernel(target: Target) -> Verdict {
+register!(clock_modes_serve_the_counter_or_fall_back_as_the_architecture_says, Faults, needs: [OwnDataPages]);
+/// With the bases 1000 days ahead of the kernel: in each of the
+/// architecture's counter modes (x86's TSC; arm64's ARCHTIMER and
+/// ARCHTIMER_NOCOMPAT) the high-resolution clocks and `gettimeofday` read
+/// the page, 1000 days ahead; in every other mode (none, x86's pvclock and
+/// hvclock, one no architecture has) they are the system call's, between
+/// two system calls around them.
+fn clock_modes_serve_the_counter_or_fall_back_as_the_architecture_says(target: Target) -> Verdict {
+    let arch = target.arch().ok_or("not an image")?;
     let live = Live::start(target)?;
     let image = live.image()?;
     image.ticker.pause();
+    let bound = live.calibration_ns();
     let vdso = live.vdso();
+    image
+        .pages
+        .writer()
+        .update(|[h, r]| {
+            for entry in [&h, &r] {
+                let d = entry.data();
+                for clock in HRES_CLOCKS {
+                    let (sec, nsec) = d.base(clock as usize);
+                    entry.set_basetime(clock as usize, sec + DAYS_1000, nsec);
+                }
+            }
+        })
+        .map_err(|e| format!("moving the bases: {e}"))?;
     let mut f = Failures::new();
-    for (name, mode) in [
-        ("none", clock_mode::NONE),
-        ("pvclock", clock_mode::PVCLOCK),
-        ("hvclock", clock_mode::HVCLOCK),
+    for mode in [
+        clock_mode::NONE,
+        clock_mode::COUNTER,
+        2,
+        3,
+        42,
+        clock_mode::TIMENS - 1,
     ] {
+        let served = arch.counter_modes().contains(&mode);
         image
             .pages
-            .writer()
-            .update(|[h, r]| {
-                for entry in [&h, &r] {
-                    entry.set_clock_mode(mode);
-                    let d = entry.data();
-                    for clock in HRES_CLOCKS {
-                        let (sec, nsec) = d.base(clock as usize);
-                        entry.set_basetime(clock as usize, sec + DAYS_1000, nsec);
-                    }
-                }
-            })
-            .map_err(|e| format!("setting mode {name}: {e}"))?;
+            .set_clock_mode(mode)
+            .map_err(|e| format!("setting mode {mode}: {e}"))?;
+        // Served: the page's time, the bases' 1000 days ahead; else the
+        // system call's.
+        let (ahead, slack, whose) = if served {
+            (DAYS_1000 as i128 * NS_PER_SEC, bound, "the page's time")
+        } else {
+            (0, 0, "the system call's time")
+        };
         for _ in 0..ROUNDS {
             for clock in HRES_CLOCKS {
                 let before = abi::sys_ns(clock);
                 let (ret, ts) = abi::vdso_clock_gettime(&vdso, clock);
                 let after = abi::sys_ns(clock);
-                let key = format!("mode {name}, clock {clock}");
+                let key = format!("mode {mode}, clock {clock}");
                 f.expect(&key, ret == 0, || format!("returned {ret}"));
                 f.note(
                     &key,
-                    within("the system call's time", before, ns(ts), after),
+                    within(whose, before + ahead - slack, ns(ts), after + ahead + slack),
                 );
             }
             let (_, before, _) = abi::sys_gettimeofday(true, false);
             let (ret, tv, _) = vdso.gettimeofday(true, false);
             let (_, after, _) = abi::sys_gettimeofday(true, false);
-            let key = format!("mode {name}, gettimeofday");
+            let key = format!("mode {mode}, gettimeofday");
             f.expect(&key, ret == 0, || format!("returned {ret}"));
             if let (Some(lo), Some(tv), Some(hi)) = (before, tv, after) {
+                let slack = slack + 1000;
                 f.note(
                     &key,
-                    within("the system call's time", tv_ns(lo), tv_ns(tv), tv_ns(hi)),
+                    within(
+                        whose,
+                        tv_ns(lo) + ahead - slack,
+                        tv_ns(tv),
+                        tv_ns(hi) + ahead + slack,
+                    ),
                 );
             }
         }
@@ -120,12 +144,12 @@ fn cycle_last_ahead_of_the_counter_reads_the_base(target: Target) -> Verdict {
     image.ticker.pause();
     let vdso = live.vdso();
     let earlier = HRES_CLOCKS.map(|c| ns(abi::vdso_clock_gettime(&vdso, c).1));
-    let ahead = (2.0 * tsc::frequency()) as u64;
+    let ahead = (2.0 * counter::frequency()) as u64;
     image
         .pages
         .writer()
         .update(|[h, r]| {
-            let now = rdtsc();
+            let now = counter::read();
             for entry in [&h, &r] {
                 let d = entry.data();
                 let continued: Vec<(u64, u64)> = HRES_CLOCKS
@@ -172,16 +196,19 @@ fn cycle_last_ahead_of_the_counter_reads_the_base(target: Target) -> Verdict {
 /// bases are the kernel's time then, to within the rate's error over
 /// `stale_s`). Returns the anchor and the kernel pairing of each line.
 fn anchor_in_the_past(mult: u32, shift: u32, stale_s: f64) -> Result<(Anchor, Vec<Pair>), String> {
-    let hz = tsc::frequency();
-    let pairs: Vec<Pair> = HRES_CLOCKS.iter().map(|&c| tsc::paired_read(c)).collect();
-    let now = pairs.iter().map(|p| p.tsc).min().unwrap_or_default();
+    let hz = counter::frequency();
+    let pairs: Vec<Pair> = HRES_CLOCKS
+        .iter()
+        .map(|&c| counter::paired_read(c))
+        .collect();
+    let now = pairs.iter().map(|p| p.cycles).min().unwrap_or_default();
     let back = (stale_s * hz) as u64;
     let cycle_last = now.checked_sub(back).ok_or_else(|| {
         format!("the TSC ({now}) has not counted {stale_s} s worth of cycles since boot")
     })?;
     let unit = u128::from(NSEC_PER_SEC) << shift;
     let base = |p: &Pair| -> u128 {
-        let delta = u128::from(p.tsc - cycle_last) * u128::from(mult);
+        let delta = u128::from(p.cycles - cycle_last) * u128::from(mult);
         (u128::try_from(p.ns).unwrap_or(0) << shift).saturating_sub(delta)
     };
     let hres = |i: usize| {
@@ -242,9 +269,9 @@ fn check_stale(vdso: &Vdso<'_>, anchor: &Anchor, rounds: usize, f: &mut Failures
     for _ in 0..rounds {
         for (i, clock) in HRES_CLOCKS.into_iter().enumerate() {
             let kernel_before = abi::sys_ns(clock);
-            let before = rdtsc();
+            let before = counter::read();
             let (ret, ts) = abi::vdso_clock_gettime(vdso, clock);
-            let after = rdtsc();
+            let after = counter::read();
             let kernel_after = abi::sys_ns(clock);
             let key = format!("clock {clock}");
             f.expect(&key, ret == 0, || format!("returned {ret}"));
@@ -306,7 +333,7 @@ fn stale_data_still_gives_the_right_time(target: Target) -> Verdict {
     let live = Live::start(target)?;
     let uptime_s = abi::sys_ns(CLOCK_MONOTONIC) as f64 / 1e9;
     let stale_s = (uptime_s * 0.9).min(3600.0);
-    let (mult, shift) = scale_for(tsc::frequency());
+    let (mult, shift) = scale_for(counter::frequency());
     let (anchor, _) = anchor_in_the_past(mult, shift, stale_s)?;
     publish(&live, &anchor)?;
     let mut f = Failures::new();
@@ -316,22 +343,23 @@ fn stale_data_still_gives_the_right_time(target: Target) -> Verdict {
 }
 
 register!(products_past_64_bits_do_not_wrap, Faults, needs: [OwnDataPages]);
-/// A fine shift (31) with `mult` to match, anchored a minute ago: the
-/// product of the cycles and `mult` needs more than 64 bits, and the time
-/// is still right.
+/// The finest shift (up to 31) whose `mult` fits 32 bits, anchored long
+/// enough ago that the product of the cycles and `mult` needs more than 64
+/// bits (a minute on a GHz TSC, a few minutes on arm64's 62.5 MHz
+/// counter), and the time is still right.
 fn products_past_64_bits_do_not_wrap(target: Target) -> Verdict {
     let live = Live::start(target)?;
-    let hz = tsc::frequency();
-    let shift = 31;
-    let mult = (NSEC_PER_SEC as f64 * f64::from(1u32 << shift) / hz).round();
-    if mult >= u32::MAX as f64 {
-        return Err(format!(
-            "a {hz:.0} Hz counter needs mult {mult} at shift {shift}: more than 32 bits"
-        ));
-    }
-    let mult = mult as u32;
+    let hz = counter::frequency();
+    let mult_at = |shift: u32| (NSEC_PER_SEC as f64 * f64::from(1u32 << shift) / hz).round();
+    let Some(shift) = (1..=31).rev().find(|&s| mult_at(s) < u32::MAX as f64) else {
+        return Err(format!("a {hz:.0} Hz counter has no mult of 32 bits"));
+    };
+    let mult = mult_at(shift) as u32;
+    // Half as long again as the product takes to pass 64 bits, and at
+    // least a minute.
+    let overflows_after = u64::MAX as f64 / (hz * f64::from(mult));
     let uptime_s = abi::sys_ns(CLOCK_MONOTONIC) as f64 / 1e9;
-    let stale_s = (uptime_s * 0.9).min(60.0);
+    let stale_s = (uptime_s * 0.9).min((overflows_after * 1.5).max(60.0));
     let product = stale_s * hz * f64::from(mult);
     if product < u64::MAX as f64 {
         return Err(format!(

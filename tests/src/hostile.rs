@@ -16,7 +16,6 @@
 
 use std::panic::catch_unwind;
 
-use common::abi::Arch;
 use common::entries::{ENTRIES, Entry};
 use kernel_side::Image;
 use object::LittleEndian as LE;
@@ -322,10 +321,12 @@ register!(damaged_images_are_refused_with_a_reason, HostileInput, needs: [ImageF
 fn damaged_images_are_refused_with_a_reason(target: Target) -> Verdict {
     let variant = target.variant().ok_or("not an image")?;
     let abi = target.abi().ok_or("not an image")?;
+    let arch = target.arch().ok_or("not an image")?;
     let original = target.image()?.bytes().to_vec();
     let expect = Expect {
-        entries: &xtask::build_vdso::entries(abi),
+        entries: &xtask::build_vdso::entries(arch, abi),
         variant,
+        arch,
         abi,
     };
     let clean = verify(&original, expect);
@@ -338,7 +339,7 @@ fn damaged_images_are_refused_with_a_reason(target: Target) -> Verdict {
     for (what, case, says) in known_cases(&original)? {
         let mut bytes = original.clone();
         apply(&mut bytes, &case);
-        match Image::parse(bytes.clone()) {
+        match Image::parse_for(bytes.clone(), arch) {
             Ok(_) => return Err(format!("the loader accepts {what}")),
             Err(e) if !e.to_string().contains(says) => {
                 return Err(format!("the loader refuses {what} for another reason: {e}"));
@@ -349,7 +350,7 @@ fn damaged_images_are_refused_with_a_reason(target: Target) -> Verdict {
             return Err(format!("the verifier accepts {what}"));
         }
     }
-    let slots: Vec<_> = Entry::placed(ENTRIES, Arch::HOST, abi).collect();
+    let slots: Vec<_> = Entry::placed(ENTRIES, arch, abi).collect();
     let structures = structures(&original)?;
     let fields = fields(&original)?;
     let defaults = Config::default();
@@ -371,8 +372,8 @@ fn damaged_images_are_refused_with_a_reason(target: Target) -> Verdict {
             for d in &damages {
                 apply(&mut bytes, d);
             }
-            let parsed = catch_unwind(|| Image::parse(bytes.clone())).map_err(|p| {
-                TestCaseError::fail(format!("Image::parse panicked: {}", panic_text(&*p)))
+            let parsed = catch_unwind(|| Image::parse_for(bytes.clone(), arch)).map_err(|p| {
+                TestCaseError::fail(format!("Image::parse_for panicked: {}", panic_text(&*p)))
             })?;
             if let Err(e) = &parsed {
                 prop_assert!(
@@ -400,7 +401,7 @@ fn damaged_images_are_refused_with_a_reason(target: Target) -> Verdict {
                     let slot = slots.iter().find(|p| p.entry.name == name);
                     prop_assert_eq!(
                         *offset,
-                        slot.map(|p| p.slot.offset),
+                        slot.map(|p| p.offset()),
                         "the loader resolves {} away from its slot",
                         name
                     );

@@ -33,11 +33,15 @@ pub mod time;
 
 mod black_box;
 mod faults;
+// Checks over an independent ChaCha20 (a dev-dependency).
+#[cfg(test)]
+mod getrandom;
 #[cfg(test)]
 mod hostile;
 mod namespace;
 mod real_namespace;
 mod seqlock;
+mod signal;
 mod swap;
 
 #[cfg(test)]

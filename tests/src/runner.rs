@@ -76,6 +76,25 @@ pub fn run_category(category: Category, targets: &[Target]) -> Report {
     report
 }
 
+/// Runs every check of `category` on every target of `targets` it applies
+/// to, prints each pair's verdict, and fails (panics, for a `#[test]`) if
+/// any pair failed or none ran.
+pub fn run_and_report(category: Category, targets: &[Target]) {
+    let report = run_category(category, targets);
+    println!("{category:?}:\n{}", report.summary());
+    assert!(
+        !report.runs.is_empty(),
+        "no check of {category:?} ran on any target"
+    );
+    let failed = report.failures().count();
+    assert!(
+        failed == 0,
+        "{failed} of {} (check, target) pairs failed:\n{}",
+        report.runs.len(),
+        report.summary()
+    );
+}
+
 /// Runs `check` on `target` on a fresh thread and waits at most its budget.
 pub fn run_one(check: &'static Check, target: Target) -> Run {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());

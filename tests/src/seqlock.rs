@@ -13,15 +13,15 @@ use common::clock::{
 use common::seqlock::WriteError;
 use common::vvar::{CS_HRES_COARSE, ShiftedNanos, clock_mode};
 use common::writer::{CoarseBase, Fields, HresBase, Scale};
+use kernel_side::counter;
 use kernel_side::timekeeper::{Config, TimekeeperError, scale_for};
-use kernel_side::tsc::{self, rdtsc};
 use kernel_side::{DataPages, Timekeeper};
 
 use crate::abi;
 use crate::check::Verdict;
 use crate::live::{self, DISTINCTIVE_TIMEZONE, Mapped};
 use crate::register;
-use crate::target::Target;
+use crate::target::{Capability, Target};
 use crate::time::{Failures, NS_PER_SEC, Secs, ns, tv_ns};
 
 /// How long the readers and the writer fight.
@@ -170,17 +170,18 @@ struct ReaderLog {
 register!(torn_updates_are_never_seen, Seqlock, needs: [OwnDataPages], budget: 30);
 /// A writer re-anchors as fast as it can, `mult` changing every time and
 /// garbage stored first while the count is odd; readers on every served
-/// clock, `time` and `gettimeofday` never see time go back nor leave the
-/// envelope the writer's lines allow.
+/// clock, `time` (where the architecture has it) and `gettimeofday` never
+/// see time go back nor leave the envelope the writer's lines allow.
 fn torn_updates_are_never_seen(target: Target) -> Verdict {
     let image = target.image()?;
     let pages = live::pages_for(target)?;
     let mapping = live::map(target, &pages, &image)?;
 
-    let (mult, shift) = scale_for(tsc::frequency());
+    let with_time = target.has(Capability::Time);
+    let (mult, shift) = scale_for(counter::frequency());
     // The rate wanders by up to a thousandth either way.
     let (mult_lo, mult_hi) = (mult - mult / 1000, mult + mult / 1000);
-    let t0 = rdtsc();
+    let t0 = counter::read();
     let mut lines = Lines {
         cycle_last: t0,
         shift,
@@ -198,7 +199,7 @@ fn torn_updates_are_never_seen(target: Target) -> Verdict {
     writer
         .update(|[h, r]| lines.store(&h, &r))
         .and_then(|()| writer.set_timezone(DISTINCTIVE_TIMEZONE.tz_minuteswest, 0))
-        .and_then(|()| writer.set_clock_mode(clock_mode::TSC))
+        .and_then(|()| writer.set_clock_mode(clock_mode::COUNTER))
         .map_err(|e| format!("publishing the first anchor: {e}"))?;
 
     // Spread over the CPUs: the writer on the first, the readers round the
@@ -221,7 +222,7 @@ fn torn_updates_are_never_seen(target: Target) -> Verdict {
                 s.spawn(move || {
                     let pinned = abi::pin_to(cpu_of(i + 1));
                     start_line.wait();
-                    let mut log = read_until(stop, mapping, pages, envelope);
+                    let mut log = read_until(stop, mapping, pages, envelope, with_time);
                     if let Err(e) = pinned {
                         log.failures.push(format!("pinning: {e}"));
                     }
@@ -240,7 +241,7 @@ fn torn_updates_are_never_seen(target: Target) -> Verdict {
                 mult_lo + ((k.wrapping_mul(m) >> 7) % u64::from(mult_hi - mult_lo + 1)) as u32
             };
             let result = writer.update(|[h, r]| {
-                let now = rdtsc();
+                let now = counter::read();
                 let continued = std::array::from_fn(|line| lines.at(line, now));
                 lines.base = continued;
                 lines.cycle_last = now;
@@ -311,7 +312,15 @@ fn torn_updates_are_never_seen(target: Target) -> Verdict {
 
 /// One reader: every served clock, `time` and `gettimeofday`, round and
 /// round, until told to stop.
-fn read_until(stop: &AtomicBool, mapping: &Mapped, pages: &DataPages, env: &Envelope) -> ReaderLog {
+/// Reads every clock, `time` (where the image has it: `with_time`) and
+/// `gettimeofday` until `stop`.
+fn read_until(
+    stop: &AtomicBool,
+    mapping: &Mapped,
+    pages: &DataPages,
+    env: &Envelope,
+    with_time: bool,
+) -> ReaderLog {
     let vdso = mapping.vdso();
     let seq = pages.time().clock(CS_HRES_COARSE).seq();
     let mut log = ReaderLog::default();
@@ -334,9 +343,9 @@ fn read_until(stop: &AtomicBool, mapping: &Mapped, pages: &DataPages, env: &Enve
     while !stop.load(Ordering::Relaxed) && log.failures.is_empty() {
         for (slot, &(clock, line)) in clocks.iter().enumerate() {
             let seq_before = seq.load();
-            let before = rdtsc();
+            let before = counter::read();
             let (ret, ts) = abi::vdso_clock_gettime(&vdso, clock);
-            let after = rdtsc();
+            let after = counter::read();
             if seq.load() != seq_before || seq_before & 1 == 1 {
                 log.overlapped += 1;
             }
@@ -374,24 +383,27 @@ fn read_until(stop: &AtomicBool, mapping: &Mapped, pages: &DataPages, env: &Enve
             }
             last[slot] = value;
         }
-        let before = rdtsc();
-        let (t, _) = vdso.time(false);
+        let before = counter::read();
+        let t = with_time.then(|| vdso.time(false).0);
         let (ret, tv, _) = vdso.gettimeofday(true, false);
-        let after = rdtsc();
-        log.reads += 2;
-        let t_hi = env.highest(0, after).div_euclid(NS_PER_SEC);
-        if !(env.start[0].div_euclid(NS_PER_SEC) - 1..=t_hi).contains(&(t as i128))
-            || (t as i128) < last[7]
-        {
-            fail(
-                &mut log,
-                format!(
-                    "time() returned {t} after {}, outside [start, {t_hi}]",
-                    last[7]
-                ),
-            );
+        let after = counter::read();
+        log.reads += 1;
+        if let Some(t) = t {
+            log.reads += 1;
+            let t_hi = env.highest(0, after).div_euclid(NS_PER_SEC);
+            if !(env.start[0].div_euclid(NS_PER_SEC) - 1..=t_hi).contains(&(t as i128))
+                || (t as i128) < last[7]
+            {
+                fail(
+                    &mut log,
+                    format!(
+                        "time() returned {t} after {}, outside [start, {t_hi}]",
+                        last[7]
+                    ),
+                );
+            }
+            last[7] = t as i128;
         }
-        last[7] = t as i128;
         let tv = tv.map_or(i128::MIN, tv_ns);
         let (lo, hi) = (env.lowest(0, before) - 1000, env.highest(0, after));
         if ret != 0 || !(lo..=hi).contains(&tv) || tv < last[8] {

@@ -4,26 +4,15 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 
-use kernel_side::targets;
+use common::abi::Arch;
+use kernel_side::{images, targets};
 
 use crate::check::{Category, registered};
-use crate::runner::run_category;
+use crate::runner::run_and_report;
 use crate::target::{Capability, Target};
 
 fn run(category: Category) {
-    let report = run_category(category, &Target::here());
-    println!("{category:?}:\n{}", report.summary());
-    assert!(
-        !report.runs.is_empty(),
-        "no check of {category:?} ran on any target"
-    );
-    let failed = report.failures().count();
-    assert!(
-        failed == 0,
-        "{failed} of {} (check, target) pairs failed:\n{}",
-        report.runs.len(),
-        report.summary()
-    );
+    run_and_report(category, &Target::here());
 }
 
 #[test]
@@ -46,14 +35,26 @@ fn fault_checks_pass() {
     run(Category::Faults);
 }
 
+/// Damaged files need no running: every built image file is damaged here,
+/// aarch64's included.
 #[test]
 fn hostile_input_checks_pass() {
-    run(Category::HostileInput);
+    let built = images::built_arches();
+    let files: Vec<Target> = Target::all()
+        .filter(|t| t.has(Capability::ImageFile))
+        .filter(|t| t.arch().is_some_and(|a| built.contains(&a)))
+        .collect();
+    run_and_report(Category::HostileInput, &files);
+}
+
+#[test]
+fn getrandom_checks_pass() {
+    run(Category::Getrandom);
 }
 
 /// Every check has a unique name, belongs to a category a test runs, and
-/// applies to at least one target; the black-box ones reach the kernel's
-/// own vDSO.
+/// applies to at least one target; the black-box ones need nothing but
+/// entries, so they reach the kernel's own vDSO wherever it has those.
 #[test]
 fn every_registered_check_runs_somewhere() {
     let mut names = HashSet::new();
@@ -66,8 +67,19 @@ fn every_registered_check_runs_somewhere() {
             check.name
         );
         if check.category == Category::BlackBox {
+            // Nothing but entries, so it runs on the kernel's vDSO wherever
+            // that has them (the signal trampoline: on arm64).
             assert!(
-                check.applies_to(Target::KernelVdso),
+                check
+                    .needs
+                    .iter()
+                    .all(|&c| c == Capability::Entries || c.entry().is_some()),
+                "black-box check {} needs more than entries, which the kernel's vDSO cannot offer",
+                check.name
+            );
+            assert!(
+                check.applies_to(Target::KernelVdso)
+                    || check.needs.iter().any(|&c| !Target::KernelVdso.has(c)),
                 "black-box check {} skips the kernel's vDSO",
                 check.name
             );
@@ -81,25 +93,41 @@ fn every_registered_check_runs_somewhere() {
     }
 }
 
-/// Every image target's image is built and loads (the design variants
-/// included: a missing one fails the suite, it is never skipped).
+/// Every image target's image, of every architecture built, is built and
+/// loads (the design variants included: a missing one fails the suite, it
+/// is never skipped).
 #[test]
 fn every_target_image_is_built() {
+    let built = images::built_arches();
     let missing: Vec<String> = Target::all()
-        .filter(|t| t.variant().is_some() && !t.has(Capability::Rdpid))
+        .filter(|t| t.arch().is_some_and(|a| built.contains(&a)))
+        .filter(|t| !t.has(Capability::Rdpid))
         .filter_map(|t| t.image().err())
         .collect();
     assert!(missing.is_empty(), "{}", missing.join("\n"));
+    if built.len() < Arch::ALL.len() {
+        println!("built (`{}`): {built:?}", images::ARCHES_ENV);
+    }
 }
 
-/// The targets of this machine, and why any is left out.
+/// The targets of this machine, and why any is left out: the RDPID ones on
+/// a CPU without RDPID, and another architecture's (`cargo xtask test`
+/// runs aarch64's under qemu-aarch64, through `conformance-cross`).
 #[test]
 fn every_target_runs_here_but_rdpid_on_a_cpu_without_it() {
     let here = Target::here();
     for t in Target::all() {
-        if !here.contains(&t) {
-            assert!(t.has(Capability::Rdpid), "the {t} does not run here");
-            println!("not run here (this CPU has no RDPID): the {t}");
+        if here.contains(&t) {
+            continue;
+        }
+        match t.arch() {
+            Some(arch) if arch != Arch::HOST => {
+                println!("not run here ({arch} code): the {t}");
+            }
+            _ => {
+                assert!(t.has(Capability::Rdpid), "the {t} does not run here");
+                println!("not run here (this CPU has no RDPID): the {t}");
+            }
         }
     }
 }
@@ -131,9 +159,11 @@ fn checks_on(target: Target) -> Vec<&'static str> {
 #[test]
 fn the_variants_run_the_checks_that_apply_to_them() {
     let variants = ["b-host", "b-ns", "c-host", "c-ns", "d-host", "d-ns"].map(named);
+    // Every one the shipped host image of their architecture and layout meets.
     let of = |category: Category| {
         registered()
             .filter(move |c| c.category == category)
+            .filter(|c| c.applies_to(named("host")))
             .map(|c| c.name)
     };
     for t in variants {
@@ -154,6 +184,7 @@ fn the_variants_run_the_checks_that_apply_to_them() {
         "timens",
         "timens-linux-6.12",
         "timens-linux-6.18",
+        "timens-aarch64-linux-6.18",
         "b-ns",
         "c-ns",
         "d-ns",
@@ -166,6 +197,8 @@ fn the_variants_run_the_checks_that_apply_to_them() {
         "timens-linux-6.12",
         "host-linux-6.18",
         "timens-linux-6.18",
+        "host-aarch64-linux-6.18",
+        "timens-aarch64-linux-6.18",
         "d-host",
         "d-ns",
     ]
@@ -195,6 +228,15 @@ fn the_variants_run_the_checks_that_apply_to_them() {
     for t in ["d-host-rdpid", "d-ns-rdpid"].map(named) {
         assert!(checks_on(t).contains(&"getcpu_matches_the_kernel_on_every_cpu"));
     }
+    // The signal trampoline is aarch64's, and there every image's.
+    for t in Target::all() {
+        assert_eq!(
+            checks_on(t)
+                .contains(&"signal_handlers_return_through_the_trampoline_and_unwind_past_it"),
+            t.arch() == Some(Arch::Aarch64),
+            "the trampoline check on the {t}"
+        );
+    }
     // Every file damaged once.
     let mut files: Vec<PathBuf> = targets::all()
         .filter(|&t| Target::Image(t).has(Capability::ImageFile))
@@ -216,62 +258,87 @@ fn the_variants_run_the_checks_that_apply_to_them() {
 #[test]
 fn each_target_offers_exactly_its_capabilities() {
     use Capability::*;
-    let expected: [(&str, &[Capability]); 15] = [
-        ("kernel vDSO", &[Entries]),
-        ("host image", &[Entries, OwnDataPages, Swap, ImageFile]),
+    const X86: [Capability; 3] = [Entries, Time, Getcpu];
+    let caps = |entries: &[Capability], rest: &[Capability]| -> Vec<Capability> {
+        entries.iter().chain(rest).copied().collect()
+    };
+    let arm = [Entries, SignalTrampoline];
+    // The kernel's vDSO has getrandom from Linux 6.11 (this machine's does).
+    let kernel = if crate::target::kernel_has_getrandom() {
+        caps(&X86, &[Getrandom])
+    } else {
+        X86.to_vec()
+    };
+    let expected: [(&str, Vec<Capability>); 17] = [
+        ("kernel vDSO", kernel),
+        ("host image", caps(&X86, &[OwnDataPages, Swap, ImageFile])),
         (
             "timens image",
-            &[Entries, OwnDataPages, TimeNamespace, Swap, ImageFile],
+            caps(&X86, &[OwnDataPages, TimeNamespace, Swap, ImageFile]),
         ),
         (
             "host image for linux-6.12",
-            &[Entries, OwnDataPages, Swap, ImageFile],
+            caps(&X86, &[OwnDataPages, Swap, ImageFile, Getrandom]),
         ),
         (
             "timens image for linux-6.12",
-            &[Entries, OwnDataPages, TimeNamespace, Swap, ImageFile],
+            caps(
+                &X86,
+                &[OwnDataPages, TimeNamespace, Swap, ImageFile, Getrandom],
+            ),
         ),
         (
             "host image for linux-6.18",
-            &[Entries, OwnDataPages, Swap, ImageFile],
+            caps(&X86, &[OwnDataPages, Swap, ImageFile, Getrandom]),
         ),
         (
             "timens image for linux-6.18",
-            &[Entries, OwnDataPages, TimeNamespace, Swap, ImageFile],
+            caps(
+                &X86,
+                &[OwnDataPages, TimeNamespace, Swap, ImageFile, Getrandom],
+            ),
+        ),
+        (
+            "host image for aarch64 linux-6.18",
+            caps(&arm, &[OwnDataPages, Swap, ImageFile]),
+        ),
+        (
+            "timens image for aarch64 linux-6.18",
+            caps(&arm, &[OwnDataPages, TimeNamespace, Swap, ImageFile]),
         ),
         (
             "(b) branch image in a host process",
-            &[Entries, OwnDataPages, ImageFile],
+            caps(&X86, &[OwnDataPages, ImageFile]),
         ),
         (
             "(b) branch image in a namespaced process",
-            &[Entries, OwnDataPages, TimeNamespace],
+            caps(&X86, &[OwnDataPages, TimeNamespace]),
         ),
         (
             "(c) merged image in a host process",
-            &[Entries, OwnDataPages, ImageFile],
+            caps(&X86, &[OwnDataPages, ImageFile]),
         ),
         (
             "(c) merged image in a namespaced process",
-            &[Entries, OwnDataPages, TimeNamespace],
+            caps(&X86, &[OwnDataPages, TimeNamespace]),
         ),
         (
             "(d) static image",
-            &[Entries, OwnDataPages, Swap, ImageFile],
+            caps(&X86, &[OwnDataPages, Swap, ImageFile]),
         ),
         (
             "(d) static-timens image",
-            &[Entries, OwnDataPages, TimeNamespace, Swap, ImageFile],
+            caps(&X86, &[OwnDataPages, TimeNamespace, Swap, ImageFile]),
         ),
-        ("(d) static image with RDPID", &[Entries, Rdpid]),
-        ("(d) static-timens image with RDPID", &[Entries, Rdpid]),
+        ("(d) static image with RDPID", caps(&X86, &[Rdpid])),
+        ("(d) static-timens image with RDPID", caps(&X86, &[Rdpid])),
     ];
     let actual: Vec<(String, Vec<Capability>)> = Target::all()
         .map(|t| (t.name(), t.capabilities()))
         .collect();
     let expected: Vec<(String, Vec<Capability>)> = expected
         .into_iter()
-        .map(|(name, caps)| (name.to_string(), caps.to_vec()))
+        .map(|(name, caps)| (name.to_string(), caps))
         .collect();
     assert_eq!(actual, expected);
 }

@@ -15,7 +15,7 @@ use crate::check::Verdict;
 use crate::live::{Live, kernel_coarse_lag_ns, kernel_now};
 use crate::namespace::offset_of;
 use crate::register;
-use crate::target::Target;
+use crate::target::{Capability, Target};
 use crate::time::{Failures, NS_PER_SEC, Secs, ns, tv_ns, within};
 
 const ROUNDS: usize = 8;
@@ -24,7 +24,7 @@ register!(resolved_pointers_follow_a_swapped_image, TimeNamespace, needs: [OwnDa
 /// Pointers resolved from this image, with a namespace page of nonzero
 /// offsets: this image's time, then (the partner swapped in) the partner's,
 /// then (swapped back) this image's again, each against the kernel; and the
-/// other four pointers keep working throughout.
+/// other pointers keep working throughout.
 fn resolved_pointers_follow_a_swapped_image(target: Target) -> Verdict {
     let partner = target
         .swap_partner()
@@ -137,12 +137,15 @@ fn check_time(
             ),
         );
     }
-    let (sys_time, (t, stored)) = (abi::sys_time(), vdso.time(true));
-    f.expect(
-        format!("{phase}: time"),
-        stored == Some(t) && (t - sys_time).abs() <= 1,
-        || format!("returned {t}, stored {stored:?}; the system call says {sys_time}"),
-    );
+    let target = live.target();
+    if target.has(Capability::Time) {
+        let (sys_time, (t, stored)) = (abi::sys_time(), vdso.time(true));
+        f.expect(
+            format!("{phase}: time"),
+            stored == Some(t) && (t - sys_time).abs() <= 1,
+            || format!("returned {t}, stored {stored:?}; the system call says {sys_time}"),
+        );
+    }
     let (ret, res) = abi::vdso_clock_getres(vdso, CLOCK_MONOTONIC, true);
     let (sys_ret, sys_res) = abi::sys_clock_getres(CLOCK_MONOTONIC, true);
     f.expect(
@@ -150,11 +153,21 @@ fn check_time(
         (ret, res) == (sys_ret, sys_res),
         || format!("returned {ret}, {res:?}; the system call {sys_ret}, {sys_res:?}"),
     );
-    let (ret, cpu, node) = vdso.getcpu();
-    let (_, sys_cpu, sys_node) = abi::sys_getcpu();
-    f.expect(format!("{phase}: getcpu"), ret == 0 && node == sys_node && cpu < 4096, || {
-        format!("returned {ret}, cpu {cpu}, node {node}; the system call says node {sys_node} (cpu {sys_cpu})")
-    });
+    if target.has(Capability::Getcpu) {
+        let (ret, cpu, node) = vdso.getcpu();
+        let (_, sys_cpu, sys_node) = abi::sys_getcpu();
+        f.expect(format!("{phase}: getcpu"), ret == 0 && node == sys_node && cpu < 4096, || {
+            format!("returned {ret}, cpu {cpu}, node {node}; the system call says node {sys_node} (cpu {sys_cpu})")
+        });
+    }
+    // The trampoline a signal handler returns through keeps its address.
+    if let Some(trampoline) = vdso.entries.rt_sigreturn {
+        f.expect(
+            format!("{phase}: rt_sigreturn"),
+            crate::signal::is_sigreturn(trampoline),
+            || format!("{:#x} no longer holds the trampoline", trampoline.0),
+        );
+    }
 
     let clock = CLOCK_MONOTONIC_COARSE;
     let lowest = live.settle_coarse(clock)?;

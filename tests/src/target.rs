@@ -13,16 +13,25 @@
 
 use std::fmt;
 
-use common::abi::Abi;
+use common::abi::{Abi, Arch};
+use common::entries::ENTRIES;
 use common::note::Variant;
-use kernel_side::Image;
 use kernel_side::targets::{self, Arrangement};
+use kernel_side::{Image, kernel_vdso};
 
 /// What a target offers; a check declares which it needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Capability {
-    /// The five entry points, callable (every target).
+    /// The C entry points every architecture has (`clock_gettime`,
+    /// `gettimeofday`, `clock_getres`), callable (every target).
     Entries,
+    /// A `time` entry (x86_64's images and vDSO).
+    Time,
+    /// A `getcpu` entry (x86_64's images and vDSO).
+    Getcpu,
+    /// A signal trampoline (arm64's `__kernel_rt_sigreturn`), which a
+    /// signal handler returns through.
+    SignalTrampoline,
     /// Data pages in one of the layouts `docs/abi.md` describes, which the
     /// suite fills and corrupts itself through `common::writer`: the time
     /// data the image reads is the suite's `DataPages::time()`, wherever
@@ -43,10 +52,53 @@ pub enum Capability {
     /// `rdtscp; nop` alternative replaced by `rdpid rcx`
     /// (`kernel_side::variants::with_rdpid`).
     Rdpid,
+    /// A `getrandom` entry (Linux 6.11+): x86_64's images of the layouts
+    /// with rng data, or a kernel whose vDSO exports it.
+    Getrandom,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 6] = [Entries, OwnDataPages, TimeNamespace, Swap, ImageFile, Rdpid];
+    pub const ALL: [Capability; 10] = [
+        Entries,
+        Time,
+        Getcpu,
+        SignalTrampoline,
+        OwnDataPages,
+        TimeNamespace,
+        Swap,
+        ImageFile,
+        Rdpid,
+        Getrandom,
+    ];
+
+    /// The entry of the table a capability stands for, if it is one.
+    pub const fn entry(self) -> Option<&'static str> {
+        match self {
+            Time => Some("time"),
+            Getcpu => Some("getcpu"),
+            SignalTrampoline => Some("rt_sigreturn"),
+            Getrandom => Some("getrandom"),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the running kernel's vDSO exports `getrandom` (from Linux 6.11;
+/// the table cannot say, as its layout may be any).
+pub fn kernel_has_getrandom() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        kernel_side::kernel_vdso::vdso().is_some_and(|v| v.entries.getrandom.is_some())
+    })
+}
+
+/// True if the kernel's vDSO of this machine's architecture has entry
+/// `name` whatever its layout (the table of entries says: an entry of every
+/// layout).
+fn kernel_exports(name: &str) -> bool {
+    ENTRIES
+        .iter()
+        .any(|e| e.name == name && e.arches.contains(&Arch::HOST.name()) && e.abis.is_none())
 }
 
 use Capability::*;
@@ -69,8 +121,10 @@ impl Target {
         std::iter::once(Target::KernelVdso).chain(targets::all().map(Target::Image))
     }
 
-    /// The targets this machine can run: all of them but the RDPID ones on
-    /// a CPU without RDPID (their `getcpu` would raise SIGILL).
+    /// The targets this machine can run: the images of its architecture
+    /// but the RDPID ones on a CPU without RDPID (their `getcpu` would
+    /// raise SIGILL), and the kernel's vDSO where there is one (qemu-user
+    /// maps none).
     pub fn here() -> Vec<Target> {
         Self::all().filter(|t| t.runs_here()).collect()
     }
@@ -78,14 +132,20 @@ impl Target {
     pub fn runs_here(self) -> bool {
         match self {
             Target::Image(t) => t.runs_here(),
-            Target::KernelVdso => true,
+            Target::KernelVdso => kernel_vdso::image().is_some(),
         }
     }
 
     pub fn has(self, capability: Capability) -> bool {
         let Target::Image(t) = self else {
-            return capability == Entries;
+            // The kernel's vDSO: this machine's architecture's entries.
+            return capability == Entries
+                || capability == Getrandom && kernel_has_getrandom()
+                || capability.entry().is_some_and(kernel_exports);
         };
+        if let Some(name) = capability.entry() {
+            return t.exports(name);
+        }
         if t.rdpid {
             // The alternative changes `getcpu` alone: the black-box checks
             // (every entry, `getcpu` on every CPU) are what it can break.
@@ -93,6 +153,9 @@ impl Target {
         }
         match capability {
             Entries | OwnDataPages => true,
+            Time | Getcpu | SignalTrampoline | Getrandom => {
+                unreachable!("an entry: answered above")
+            }
             TimeNamespace => t.namespaced,
             Swap => t.swap_partner().is_some(),
             // Each file damaged once: through the process its image is for,
@@ -114,6 +177,15 @@ impl Target {
     pub fn variant(self) -> Option<Variant> {
         match self {
             Target::Image(t) => Some(t.variant),
+            Target::KernelVdso => None,
+        }
+    }
+
+    /// The architecture of the image (`None` for the kernel's vDSO, which
+    /// is this machine's).
+    pub fn arch(self) -> Option<Arch> {
+        match self {
+            Target::Image(t) => Some(t.arch),
             Target::KernelVdso => None,
         }
     }

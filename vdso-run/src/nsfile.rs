@@ -29,9 +29,9 @@ use crate::layout::{CONTROL_SIZE, Control, FLAG_COUNT, FLAG_TIMENS, FileLayout, 
 use crate::surroundings::{KernelNs, Pair};
 
 /// MONOTONIC and BOOTTIME now, from the kernel (vdso-run's own time
-/// namespace's, never an outer vdso-run's: `kernel_side::tsc::kernel_clock`).
+/// namespace's, never an outer vdso-run's: `kernel_side::counter::kernel_clock`).
 pub fn kernel_now() -> Now {
-    let read = |clock| kernel_side::tsc::kernel_clock(clock).1;
+    let read = |clock| kernel_side::counter::kernel_clock(clock).1;
     Now {
         monotonic: read(CLOCK_MONOTONIC),
         boottime: read(CLOCK_BOOTTIME),

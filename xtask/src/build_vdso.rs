@@ -1,7 +1,11 @@
-//! `cargo xtask build-vdso`: compile, link, verify and emit each layout's
-//! pair of images and its `layout.json` into `target/vdso/<layout>/`, and
-//! the `linux-6.6` pair also into `target/vdso/` itself, where users found
-//! it before there were layouts.
+//! `cargo xtask build-vdso`: compile, link, verify and emit each
+//! architecture's pair of images for each of its layouts, with its
+//! `layout.json`, into `target/vdso/<layout>/` (x86_64) and
+//! `target/vdso/aarch64/<layout>/`, and the x86_64 `linux-6.6` pair also
+//! into `target/vdso/` itself, where users found it before there were
+//! layouts. An architecture whose tools this machine lacks is left out
+//! with a one-line notice (an error under `VDSO_REQUIRE_ALL_ARCHES`, as
+//! in CI, or when `--arch` asks for it): `crate::arch`.
 
 use std::path::{Path, PathBuf};
 
@@ -13,19 +17,21 @@ use common::note::Variant;
 use kernel_side::images;
 use xshell::Shell;
 
+use crate::arch::{self, Tools};
 use crate::compile::{self, ImageCrate};
 use crate::verify::{self, Expect, Facts, Report};
 use crate::{layout, link, project_root};
 
-/// The architecture the images are built for.
-pub const ARCH: Arch = Arch::X86_64;
-/// The layout of the design variants (`kernel_side::targets::DESIGN_ABI`)
-/// and of the pair also published at the top of `target/vdso/`.
+/// The architecture of the design variants
+/// (`kernel_side::targets::DESIGN_ARCH`) and of the pair also published at
+/// the top of `target/vdso/`.
+pub const ARCH: Arch = kernel_side::targets::DESIGN_ARCH;
+/// Their layout (`kernel_side::targets::DESIGN_ABI`).
 pub const ABI: Abi = images::COMPAT_ABI;
 
-/// The table's entries as an image for `abi` places them.
-pub fn entries(abi: Abi) -> Vec<Placed> {
-    Entry::placed(ENTRIES, ARCH, abi).collect()
+/// The table's entries as an image for `arch` and `abi` places them.
+pub fn entries(arch: Arch, abi: Abi) -> Vec<Placed> {
+    Entry::placed(ENTRIES, arch, abi).collect()
 }
 
 /// One image to build: its variant and the crate it is compiled from.
@@ -42,9 +48,10 @@ impl ImageSpec {
         images::file_name(self.variant)
     }
 
-    /// The folder its `abi` build is published in, below [`Dirs::out`].
-    pub fn folder(self, abi: Abi) -> PathBuf {
-        images::folder(ARCH, abi, self.variant)
+    /// The folder its build for `arch` and `abi` is published in, below
+    /// [`Dirs::out`].
+    pub fn folder(self, arch: Arch, abi: Abi) -> PathBuf {
+        images::folder(arch, abi, self.variant)
     }
 }
 
@@ -84,9 +91,12 @@ impl Dirs {
     }
 }
 
-/// The facts of `abi` for the architecture the images are built for.
-pub fn layout(abi: Abi) -> LayoutInfo {
-    LayoutInfo::of(ARCH, abi)
+/// The facts of `abi` for `arch`.
+///
+/// # Panics
+/// If no images are built for the pair (`Arch::abis`).
+pub fn layout(arch: Arch, abi: Abi) -> LayoutInfo {
+    LayoutInfo::get(arch, abi).unwrap_or_else(|| panic!("no {abi} layout for {arch}"))
 }
 
 /// The `--cfg` that builds an image crate for `abi` (`common::layout::Configured`).
@@ -94,7 +104,7 @@ pub fn abi_cfg(abi: Abi) -> String {
     format!("vdso_abi=\"{}\"", abi.name())
 }
 
-/// How the images read the TSC (`common::arch::read_counter`).
+/// How the x86_64 images read the TSC (`common::arch::read_counter`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Counter {
     /// RDTSCP: what Linux uses on every CPU that has it.
@@ -121,26 +131,38 @@ impl Counter {
     }
 }
 
-pub fn run(sh: &Shell, counter: Counter) -> Result<()> {
+/// Builds every layout of every architecture in `arches` (every one whose
+/// tools are here when empty: [`arch::select`]) and publishes them; returns
+/// the architectures built.
+pub fn run(sh: &Shell, counter: Counter, arches: &[Arch]) -> Result<Vec<Arch>> {
+    let selected = arch::select(arches)?;
     let dirs = Dirs::standard();
-    // Every layout's pair is built and verified, into a staging folder,
-    // before any is published: a failure leaves `target/vdso` as it was.
+    // Every pair is built and verified, into a staging folder, before any
+    // is published: a failure leaves `target/vdso` as it was.
     let staging = dirs.build.join("staged");
-    let staged = Abi::ALL
-        .into_iter()
-        .map(|abi| {
+    let mut staged = Vec::new();
+    for tools in &selected {
+        for &abi in tools.arch.abis() {
             let stage = Dirs {
-                build: dirs.build.join(abi.name()),
+                build: dirs.build.join(images::layout_folder(tools.arch, abi)),
                 out: staging.clone(),
             };
-            Ok((abi, build_pair(sh, &stage, abi, &counter.cfgs())?))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    for (abi, built) in staged {
-        let out = dirs.out.join(images::layout_folder(ARCH, abi));
+            let cfgs = match tools.arch {
+                Arch::X86_64 => counter.cfgs(),
+                Arch::Aarch64 => Vec::new(),
+            };
+            staged.push((
+                tools.arch,
+                abi,
+                build_pair(sh, &stage, tools.arch, abi, &cfgs)?,
+            ));
+        }
+    }
+    for (arch, abi, built) in staged {
+        let out = dirs.out.join(images::layout_folder(arch, abi));
         let published = publish_pair(&out, built)?;
         // Beside the images it describes.
-        layout::write(&out, &published, abi, counter)?;
+        layout::write(&out, &published, arch, abi, counter)?;
         for b in &published {
             println!(
                 "{}: {} bytes, {} variant, build id {}",
@@ -150,30 +172,35 @@ pub fn run(sh: &Shell, counter: Counter) -> Result<()> {
                 layout::hex(b.facts.build_id.as_deref().unwrap_or_default()),
             );
         }
-        if abi == images::COMPAT_ABI {
+        if (arch, abi) == (ARCH, images::COMPAT_ABI) {
             let compat = publish_pair(&dirs.out, published)?;
-            layout::write(&dirs.out, &compat, abi, counter)?;
+            layout::write(&dirs.out, &compat, arch, abi, counter)?;
+            println!(
+                "{} also holds the {arch} {abi} pair, where it was before each layout had a folder",
+                dirs.out.display(),
+            );
         }
     }
-    println!(
-        "{} also holds the {} pair, where it was before each layout had a folder",
-        dirs.out.display(),
-        images::COMPAT_ABI
-    );
-    Ok(())
+    Ok(selected.iter().map(|t| t.arch).collect())
 }
 
-/// Builds, verifies and cross-checks both images of `abi`, then writes
-/// them to `dirs.out`: if either breaks a rule, neither is written.
-pub fn build_pair(sh: &Shell, dirs: &Dirs, abi: Abi, cfgs: &[String]) -> Result<Vec<Built>> {
+/// Builds, verifies and cross-checks both images of `arch` and `abi`, then
+/// writes them to `dirs.out`: if either breaks a rule, neither is written.
+pub fn build_pair(
+    sh: &Shell,
+    dirs: &Dirs,
+    arch: Arch,
+    abi: Abi,
+    cfgs: &[String],
+) -> Result<Vec<Built>> {
     let root = project_root();
     let manifest = root.join("Cargo.toml");
-    let layout = layout(abi);
+    let layout = layout(arch, abi);
     let cfgs: Vec<String> = cfgs.iter().cloned().chain([abi_cfg(abi)]).collect();
     let mut built = Vec::new();
     for spec in IMAGES {
         eprintln!(
-            "building {} ({} image, {abi})",
+            "building {} ({} image, {arch} {abi})",
             spec.file(),
             spec.variant.name()
         );
@@ -186,7 +213,7 @@ pub fn build_pair(sh: &Shell, dirs: &Dirs, abi: Abi, cfgs: &[String]) -> Result<
             krate,
             spec.variant,
             &layout,
-            &entries(abi),
+            &entries(arch, abi),
             dirs,
             spec.file(),
             &cfgs,
@@ -195,10 +222,10 @@ pub fn build_pair(sh: &Shell, dirs: &Dirs, abi: Abi, cfgs: &[String]) -> Result<
     }
     let differ = verify::compare(&built[0].facts, &built[1].facts);
     if !differ.is_empty() {
-        bail!("the {abi} images disagree:\n  {}", lines(&differ));
+        bail!("the {arch} {abi} images disagree:\n  {}", lines(&differ));
     }
     for b in &mut built {
-        let folder = dirs.out.join(b.spec.folder(abi));
+        let folder = dirs.out.join(b.spec.folder(arch, abi));
         b.path = publish(&folder, b.spec.file(), &std::fs::read(&b.path)?)?;
     }
     Ok(built)
@@ -237,7 +264,8 @@ pub fn build_image(
     file: &str,
     cfgs: &[String],
 ) -> Result<Staged> {
-    let archive = compile::staticlib(sh, krate, &dirs.build, cfgs)?;
+    let tools = Tools::of(layout.arch);
+    let archive = compile::staticlib(sh, krate, &dirs.build, cfgs, tools)?;
     compile::check_slots(&archive, entries)?;
     let dbg = dirs.build.join(file).with_extension("dbg.so");
     link::link(sh, &archive, entries, layout, &dbg)?;
@@ -245,12 +273,13 @@ pub fn build_image(
     // reported by name here rather than as the relocation it drags in. Its
     // symbol table never ships: the size rule is the stripped file's, below.
     let data = std::fs::read(&dbg)?;
-    let abi = layout.abi;
+    let (arch, abi) = (layout.arch, layout.abi);
     let mut report = verify::verify(
         &data,
         Expect {
             entries,
             variant,
+            arch,
             abi,
         },
     );
@@ -259,8 +288,8 @@ pub fn build_image(
         .retain(|v| !matches!(v, verify::Violation::FileTooLarge { .. }));
     clean(&dbg, report)?;
     let staged = dirs.build.join(file);
-    link::strip(sh, &dbg, &staged)?;
-    let facts = verified(&staged, variant, abi, entries)?.facts;
+    link::strip(sh, tools, &dbg, &staged)?;
+    let facts = verified(&staged, variant, arch, abi, entries)?.facts;
     Ok(Staged {
         path: staged,
         facts,
@@ -278,7 +307,13 @@ pub fn publish(dir: &Path, file: &str, bytes: &[u8]) -> Result<PathBuf> {
 }
 
 /// Verifies the file at `path`, turning violations into one error listing them all.
-pub fn verified(path: &Path, variant: Variant, abi: Abi, entries: &[Placed]) -> Result<Report> {
+pub fn verified(
+    path: &Path,
+    variant: Variant,
+    arch: Arch,
+    abi: Abi,
+    entries: &[Placed],
+) -> Result<Report> {
     let data = std::fs::read(path)?;
     clean(
         path,
@@ -287,6 +322,7 @@ pub fn verified(path: &Path, variant: Variant, abi: Abi, entries: &[Placed]) -> 
             Expect {
                 entries,
                 variant,
+                arch,
                 abi,
             },
         ),

@@ -9,6 +9,8 @@ use object::read::archive::ArchiveFile;
 use object::{Object, ObjectSection};
 use xshell::{Shell, cmd};
 
+use crate::arch::Tools;
+
 /// A crate that becomes an image.
 #[derive(Clone, Copy, Debug)]
 pub struct ImageCrate<'a> {
@@ -16,13 +18,15 @@ pub struct ImageCrate<'a> {
     pub package: &'a str,
 }
 
-/// Builds `krate` as a staticlib with the `vdso` profile into `target_dir`
-/// and returns the archive. `cfgs` are extra `--cfg` values.
+/// Builds `krate` as a staticlib with the `vdso` profile for `tools`'
+/// architecture into `target_dir` and returns the archive. `cfgs` are
+/// extra `--cfg` values.
 pub fn staticlib(
     sh: &Shell,
     krate: ImageCrate<'_>,
     target_dir: &Path,
     cfgs: &[String],
+    tools: Tools,
 ) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let (manifest, package) = (krate.manifest, krate.package);
@@ -36,17 +40,22 @@ pub fn staticlib(
         flags.push("--cfg".into());
         flags.push(cfg.clone());
     }
+    let target: Vec<String> = tools
+        .rust_target()
+        .map(|t| vec!["--target".to_string(), t.to_string()])
+        .unwrap_or_default();
     cmd!(
         sh,
         "{cargo} rustc --quiet --manifest-path {manifest} --package {package} --profile vdso
-            --crate-type staticlib --target-dir {target_dir}"
+            --crate-type staticlib {target...} --target-dir {target_dir}"
     )
+    .envs(tools.cargo_env())
     .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\x1f"))
     .env_remove("RUSTFLAGS")
     .run()
-    .with_context(|| format!("compiling {package}"))?;
-    let archive = target_dir
-        .join("vdso")
+    .with_context(|| format!("compiling {package} for {}", tools.arch))?;
+    let archive = tools
+        .output_dir(target_dir, "vdso")
         .join(format!("lib{}.a", package.replace('-', "_")));
     if !archive.exists() {
         bail!("cargo did not produce {}", archive.display());
@@ -68,8 +77,14 @@ pub fn check_slots(archive: &Path, entries: &[Placed]) -> Result<()> {
         };
         for section in obj.sections() {
             let name = section.name().unwrap_or("");
-            if let Some(i) = entries.iter().position(|e| e.section == name) {
-                found[i] = Some(section.size());
+            // The entry's section and its parts (`<section>.body`), which
+            // the linker script places together in the slot.
+            let of_entry = |e: &Placed| {
+                name.strip_prefix(e.section)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+            };
+            if let Some(i) = entries.iter().position(of_entry) {
+                *found[i].get_or_insert(0) += section.size();
             }
         }
     }

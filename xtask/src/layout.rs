@@ -5,18 +5,19 @@
 use std::path::Path;
 
 use anyhow::Result;
-use common::abi::Abi;
-use common::layout::LayoutInfo;
+use common::abi::{Abi, Arch};
+use common::entries::EntryKind;
 use common::vvar::{CS_HRES_COARSE, CS_RAW, PAGE_SIZE};
 use serde_json::{Value, json};
 
+use crate::arch::Tools;
 use crate::build_vdso::{self, Built, Counter};
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn to_json(images: &[Built], abi: Abi, counter: Counter) -> Value {
+pub fn to_json(images: &[Built], arch: Arch, abi: Abi, counter: Counter) -> Value {
     let images: Vec<Value> = images
         .iter()
         .map(|b| {
@@ -44,22 +45,31 @@ pub fn to_json(images: &[Built], abi: Abi, counter: Counter) -> Value {
             })
         })
         .collect();
-    let slots: Vec<Value> = build_vdso::entries(abi)
+    // A trampoline's offset is its symbol's, which a kernel adds to the
+    // base for a signal's return address; its slot starts `lead` earlier.
+    let slots: Vec<Value> = build_vdso::entries(arch, abi)
         .iter()
-        .map(|e| json!({ "symbol": e.symbol, "alias": e.alias, "offset": e.slot.offset, "size": e.slot.size }))
+        .map(|e| {
+            let mut slot = json!({ "symbol": e.symbol, "alias": e.alias, "offset": e.offset(), "size": e.symbol_room() });
+            if e.kind == EntryKind::Trampoline {
+                slot["kind"] = "trampoline".into();
+                slot["lead"] = e.lead.into();
+            }
+            slot
+        })
         .collect();
-    let l = LayoutInfo::of(build_vdso::ARCH, abi);
+    let l = build_vdso::layout(arch, abi);
     let slot = |s: Option<usize>| s.map(|s| l.offset(s));
     let ((first_major, first_minor), last) = abi.kernels();
     json!({
         "abi": abi.name(),
-        "arch": build_vdso::ARCH.name(),
+        "arch": arch.name(),
         "kernels": {
             "first": format!("{first_major}.{first_minor}"),
             "last": last.map(|(major, minor)| format!("{major}.{minor}")),
         },
         "images": images,
-        "counter": counter.name(),
+        "counter": Tools::of(arch).counter_name().unwrap_or(counter.name()),
         "slots": slots,
         // Offsets from the image's base; a host process reads its time from
         // "time" (Linux's vvar page up to 6.14), a namespaced one as
@@ -85,8 +95,8 @@ pub fn to_json(images: &[Built], abi: Abi, counter: Counter) -> Value {
 }
 
 /// Writes `layout.json` through a rename, like the images it describes.
-pub fn write(dir: &Path, images: &[Built], abi: Abi, counter: Counter) -> Result<()> {
-    let text = serde_json::to_string_pretty(&to_json(images, abi, counter))? + "\n";
+pub fn write(dir: &Path, images: &[Built], arch: Arch, abi: Abi, counter: Counter) -> Result<()> {
+    let text = serde_json::to_string_pretty(&to_json(images, arch, abi, counter))? + "\n";
     build_vdso::publish(dir, "layout.json", text.as_bytes())?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+pub mod arch;
 pub mod build_vdso;
 pub mod compile;
 pub mod layout;

@@ -8,10 +8,12 @@ use common::entries::{Placed, SONAME};
 use common::layout::LayoutInfo;
 use xshell::{Shell, cmd};
 
+use crate::arch::Tools;
 use crate::scripts;
 
 /// Links `archive` into `out` (unstripped), writing the generated scripts
-/// beside it. GNU ld is named explicitly: the scripts use its syntax.
+/// beside it. GNU ld is named explicitly (the layout's architecture's):
+/// the scripts use its syntax.
 pub fn link(
     sh: &Shell,
     archive: &Path,
@@ -21,6 +23,7 @@ pub fn link(
 ) -> Result<()> {
     link_with_script(
         sh,
+        Tools::of(layout.arch),
         archive,
         entries,
         &scripts::linker_script(entries, layout),
@@ -33,6 +36,7 @@ pub fn link(
 /// the tests link deliberately broken images this way.
 pub fn link_with_script(
     sh: &Shell,
+    tools: Tools,
     archive: &Path,
     entries: &[Placed],
     script: &str,
@@ -44,9 +48,10 @@ pub fn link_with_script(
     sh.write_file(&lds, script)?;
     sh.write_file(&ver, scripts::version_script(entries))?;
     let undefined = scripts::undefined_args(entries);
+    let ld = tools.binutil("ld.bfd");
     cmd!(
         sh,
-        "ld.bfd -shared -nostdlib --no-undefined -Bsymbolic --gc-sections
+        "{ld} -shared -nostdlib --no-undefined -Bsymbolic --gc-sections
             -T {lds} --version-script {ver} -soname {SONAME}
             --hash-style=both --build-id=sha1 --eh-frame-hdr
             -z max-page-size=4096 -z common-page-size=4096 -z norelro
@@ -58,8 +63,9 @@ pub fn link_with_script(
 }
 
 /// Removes the static symbol table: an image exports only its dynamic symbols.
-pub fn strip(sh: &Shell, input: &Path, out: &Path) -> Result<()> {
-    cmd!(sh, "objcopy --strip-all {input} {out}")
+pub fn strip(sh: &Shell, tools: Tools, input: &Path, out: &Path) -> Result<()> {
+    let objcopy = tools.binutil("objcopy");
+    cmd!(sh, "{objcopy} --strip-all {input} {out}")
         .quiet()
         .run()
         .with_context(|| format!("stripping {}", input.display()))

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use common::abi::Arch;
 use xshell::Shell;
 
 #[derive(Parser)]
@@ -14,10 +15,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compile, link and verify each layout's pair; write each with its
-    /// layout.json to target/vdso/<layout>/, and the linux-6.6 pair also to
-    /// target/vdso/.
+    /// Compile, link and verify each architecture's pair for each of its
+    /// layouts; write each with its layout.json to target/vdso/<layout>/
+    /// (aarch64's below target/vdso/aarch64/), and the x86_64 linux-6.6
+    /// pair also to target/vdso/.
     BuildVdso {
+        /// Build only this architecture (x86_64, aarch64); repeatable. By
+        /// default every architecture whose tools are installed, saying
+        /// which packages any other lacks.
+        #[arg(long = "arch", value_parser = parse_arch)]
+        arches: Vec<Arch>,
         /// Also build the design variants BENCHMARKS.md compares into
         /// target/vdso/linux-6.6/variants/.
         #[arg(long)]
@@ -38,18 +45,31 @@ enum Command {
     },
 }
 
+fn parse_arch(name: &str) -> Result<Arch, String> {
+    Arch::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = Arch::ALL.iter().map(|a| a.name()).collect();
+        format!(
+            "unknown architecture {name:?} (known: {})",
+            known.join(", ")
+        )
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = Shell::new()
         .map_err(anyhow::Error::from)
         .and_then(|sh| match cli.command {
-            Command::BuildVdso { variants, counter } => xtask::build_vdso::run(&sh, counter)
-                .and_then(|()| {
-                    if variants {
-                        xtask::variants::run(&sh)?;
-                    }
-                    Ok(())
-                }),
+            Command::BuildVdso {
+                arches,
+                variants,
+                counter,
+            } => xtask::build_vdso::run(&sh, counter, &arches).and_then(|_| {
+                if variants {
+                    xtask::variants::run(&sh)?;
+                }
+                Ok(())
+            }),
             Command::Test => xtask::test::run(&sh),
             Command::Bench { quick } => xtask::bench::run(&sh, quick),
         });

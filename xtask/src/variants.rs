@@ -10,7 +10,6 @@
 //!   on this CPU would map them.
 
 use anyhow::{Result, bail};
-use common::layout::LayoutInfo;
 use common::note::Variant;
 use vdso_elf::patch::SiteKind;
 use xshell::Shell;
@@ -54,14 +53,16 @@ pub fn run(sh: &Shell) -> Result<Vec<Built>> {
     let manifest = project_root().join("Cargo.toml");
     // The designs are compared on one layout, the one they were designed
     // for (Linux's first namespace arrangement).
-    let entries = build_vdso::entries(build_vdso::ABI);
-    let layout = LayoutInfo::of(build_vdso::ARCH, build_vdso::ABI);
+    let entries = build_vdso::entries(build_vdso::ARCH, build_vdso::ABI);
+    let layout = build_vdso::layout(build_vdso::ARCH, build_vdso::ABI);
     let cfgs = [build_vdso::abi_cfg(build_vdso::ABI)];
     let mut built = Vec::new();
     for spec in COMPILED {
         eprintln!(
             "building {} ({} design)",
-            spec.folder(build_vdso::ABI).join(spec.file()).display(),
+            spec.folder(build_vdso::ARCH, build_vdso::ABI)
+                .join(spec.file())
+                .display(),
             spec.variant.name()
         );
         let krate = ImageCrate {
@@ -118,10 +119,14 @@ pub fn run(sh: &Shell) -> Result<Vec<Built>> {
     }
     // Every variant has passed: only now is any of them written.
     for b in &mut built {
-        let folder = dirs.out.join(b.spec.folder(build_vdso::ABI));
+        let folder = dirs
+            .out
+            .join(b.spec.folder(build_vdso::ARCH, build_vdso::ABI));
         b.path = build_vdso::publish(&folder, b.spec.file(), &std::fs::read(&b.path)?)?;
     }
-    let folder = dirs.out.join(STATIC_TIMENS.folder(build_vdso::ABI));
+    let folder = dirs
+        .out
+        .join(STATIC_TIMENS.folder(build_vdso::ARCH, build_vdso::ABI));
     let path = build_vdso::publish(&folder, STATIC_TIMENS.file(), &patched)?;
     built.push(Built {
         spec: STATIC_TIMENS,
@@ -132,6 +137,7 @@ pub fn run(sh: &Shell) -> Result<Vec<Built>> {
     layout::write(
         &folder,
         &built,
+        build_vdso::ARCH,
         build_vdso::ABI,
         build_vdso::Counter::default(),
     )?;
@@ -152,8 +158,9 @@ fn verified_bytes(data: &[u8], variant: Variant, what: &str) -> Result<verify::F
     let report = verify::verify(
         data,
         Expect {
-            entries: &build_vdso::entries(build_vdso::ABI),
+            entries: &build_vdso::entries(build_vdso::ARCH, build_vdso::ABI),
             variant,
+            arch: build_vdso::ARCH,
             abi: build_vdso::ABI,
         },
     );

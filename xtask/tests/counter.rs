@@ -28,9 +28,15 @@ fn clock_code(counter: Counter) -> Vec<Vec<u8>> {
         out: root.join("out"),
     };
     let sh = Shell::new().expect("creating an xshell Shell");
-    let built = build_vdso::build_pair(&sh, &dirs, build_vdso::ABI, &counter.cfgs())
-        .unwrap_or_else(|e| panic!("building with --counter {}: {e:#}", counter.name()));
-    let getcpu = build_vdso::entries(build_vdso::ABI)
+    let built = build_vdso::build_pair(
+        &sh,
+        &dirs,
+        build_vdso::ARCH,
+        build_vdso::ABI,
+        &counter.cfgs(),
+    )
+    .unwrap_or_else(|e| panic!("building with --counter {}: {e:#}", counter.name()));
+    let getcpu = build_vdso::entries(build_vdso::ARCH, build_vdso::ABI)
         .into_iter()
         .find(|e| e.entry.name == "getcpu")
         .expect("a getcpu entry")

@@ -4,8 +4,12 @@
 //! bug in the verifier cannot hide the same bug in the images.
 //!
 //! The images come from `$VDSO_DIR` (set by `cargo xtask test`) or else
-//! `target/vdso`: every layout's pair in its folder, and the `linux-6.6`
-//! pair again at the top. The tests fail, never skip, when one is missing.
+//! `target/vdso`: every layout's pair of every architecture in its folder,
+//! and the x86_64 `linux-6.6` pair again at the top. The architectures are
+//! those `cargo xtask test` says it built (`kernel_side::images::
+//! built_arches`: every one, unless a machine lacks a toolchain and is not
+//! CI). The tests fail, never skip, when an image is missing. Each
+//! architecture's images are read by its own binutils' readelf.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -17,11 +21,79 @@ use serde_json::Value;
 /// The contract's images, stated here rather than taken from xtask so that
 /// a wrong file name or variant there shows up as a failure.
 const IMAGES: [(&str, &str); 2] = [("vdso.so", "host"), ("vdso-timens.so", "timens")];
-/// Each layout's folder, and the layout of the pair at the top.
-const LAYOUTS: [&str; 3] = ["linux-6.6", "linux-6.12", "linux-6.18"];
+/// The layout of the pair at the top.
 const TOP: &str = "linux-6.6";
-const VERSION: &str = "LINUX_2.6";
 const SONAME: &str = "linux-vdso.so.1";
+
+/// What one architecture's images are, stated from Linux's own vDSO for it
+/// (its `vdso.lds.S`, and the symbols of the images Debian ships).
+#[derive(Debug)]
+struct ArchFacts {
+    /// As `common::abi::Arch` names it.
+    arch: &'static str,
+    /// Its binutils' readelf.
+    readelf: &'static str,
+    /// `readelf -h`'s `Machine`.
+    machine: &'static str,
+    version: &'static str,
+    prefix: &'static str,
+    /// The C entries every layout has, in slot order.
+    functions: &'static [&'static str],
+    /// The layouts that also have `getrandom` (after the others).
+    getrandom_layouts: &'static [&'static str],
+    /// Whether each function has an unprefixed weak alias.
+    weak_aliases: bool,
+    /// Code labels a return lands on, not functions (`STT_NOTYPE`).
+    trampolines: &'static [&'static str],
+    /// Each layout's folder below the images' directory, and the layout.
+    layouts: &'static [(&'static str, &'static str)],
+}
+
+const X86_64: ArchFacts = ArchFacts {
+    arch: "x86_64",
+    readelf: "readelf",
+    machine: "Advanced Micro Devices X86-64",
+    version: "LINUX_2.6",
+    prefix: "__vdso_",
+    functions: &[
+        "clock_gettime",
+        "gettimeofday",
+        "time",
+        "clock_getres",
+        "getcpu",
+    ],
+    getrandom_layouts: &["linux-6.12", "linux-6.18"],
+    weak_aliases: true,
+    trampolines: &[],
+    layouts: &[
+        ("linux-6.6", "linux-6.6"),
+        ("linux-6.12", "linux-6.12"),
+        ("linux-6.18", "linux-6.18"),
+    ],
+};
+
+const AARCH64: ArchFacts = ArchFacts {
+    arch: "aarch64",
+    readelf: "aarch64-linux-gnu-readelf",
+    machine: "AArch64",
+    version: "LINUX_2.6.39",
+    prefix: "__kernel_",
+    functions: &["clock_gettime", "gettimeofday", "clock_getres"],
+    // An aarch64 ChaCha without stack use is work of its own.
+    getrandom_layouts: &[],
+    weak_aliases: false,
+    trampolines: &["rt_sigreturn"],
+    layouts: &[("aarch64/linux-6.18", "linux-6.18")],
+};
+
+/// The architectures whose images this run checks.
+fn arches() -> Vec<&'static ArchFacts> {
+    let built = kernel_side::images::built_arches();
+    [&X86_64, &AARCH64]
+        .into_iter()
+        .filter(|facts| built.iter().any(|a| a.name() == facts.arch))
+        .collect()
+}
 const MAX_SIZE: u64 = common::entries::MAX_IMAGE_SIZE as u64;
 
 fn vdso_dir() -> PathBuf {
@@ -50,16 +122,16 @@ fn existing(dir: &Path, name: &str) -> PathBuf {
 /// One readelf run; `LC_ALL=C` because the parsing below reads its English.
 /// Returns what it printed, and appends what it complained of (readelf
 /// warns on stderr and carries on) to `complaints`.
-fn readelf(args: &[&str], path: &Path, complaints: &mut Vec<String>) -> String {
-    let out = Command::new("readelf")
+fn readelf(readelf: &str, args: &[&str], path: &Path, complaints: &mut Vec<String>) -> String {
+    let out = Command::new(readelf)
         .args(args)
         .arg(path)
         .env("LC_ALL", "C")
         .output()
-        .unwrap_or_else(|e| panic!("running readelf (GNU binutils is required): {e}"));
+        .unwrap_or_else(|e| panic!("running {readelf} (GNU binutils is required): {e}"));
     assert!(
         out.status.success(),
-        "readelf {args:?} {} failed: {}",
+        "{readelf} {args:?} {} failed: {}",
         path.display(),
         String::from_utf8_lossy(&out.stderr)
     );
@@ -122,10 +194,19 @@ struct Note {
     desc: Vec<u8>,
 }
 
-/// The folders below the images' directory, with the layout of each: the
-/// top first.
-fn folders() -> impl Iterator<Item = (&'static str, &'static str)> {
-    std::iter::once(("", TOP)).chain(LAYOUTS.map(|l| (l, l)))
+/// The folders below the images' directory, with the architecture and the
+/// layout of each: the top first.
+fn folders() -> Vec<(&'static str, &'static ArchFacts, &'static str)> {
+    let mut out = vec![("", &X86_64, TOP)];
+    for facts in arches() {
+        out.extend(
+            facts
+                .layouts
+                .iter()
+                .map(|&(folder, abi)| (folder, facts, abi)),
+        );
+    }
+    out
 }
 
 /// What readelf says about one image.
@@ -133,8 +214,10 @@ fn folders() -> impl Iterator<Item = (&'static str, &'static str)> {
 struct Image {
     /// Its path below the images' directory, as the messages name it.
     file: String,
-    /// Its folder there ("" for the top) and the layout it is for.
+    /// Its folder there ("" for the top), its architecture and the layout
+    /// it is for.
     folder: &'static str,
+    arch: &'static ArchFacts,
     abi: &'static str,
     variant: &'static str,
     len: u64,
@@ -148,6 +231,10 @@ struct Image {
     versions: String,
     symbols: Vec<Symbol>,
     notes: Vec<Note>,
+    /// The address ranges the `.eh_frame` FDEs cover.
+    fdes: Vec<std::ops::Range<u64>>,
+    /// `.text`'s bytes, by address.
+    text: BTreeMap<u64, u8>,
     /// What readelf printed on stderr (warnings, errors).
     complaints: Vec<String>,
 }
@@ -155,8 +242,7 @@ struct Image {
 impl Image {
     fn load(
         dir: &Path,
-        folder: &'static str,
-        abi: &'static str,
+        (folder, arch, abi): (&'static str, &'static ArchFacts, &'static str),
         file: &str,
         variant: &'static str,
     ) -> Image {
@@ -169,20 +255,28 @@ impl Image {
         // Each test checks that what it relies on was found, since a rule
         // like "no writable segment" holds vacuously over an empty list.
         let mut c = Vec::new();
+        let mut read = |args: &[&str]| readelf(arch.readelf, args, &path, &mut c);
+        let (header, segments, sections) = (read(&["-hW"]), read(&["-lW"]), read(&["-SW"]));
+        let (dynamic, relocations, versions) = (read(&["-dW"]), read(&["-rW"]), read(&["-VW"]));
+        let (symbols, notes) = (read(&["--dyn-syms", "-W"]), read(&["-nW"]));
+        let (frames, code) = (read(&["--debug-dump=frames"]), read(&["-x", ".text"]));
         Image {
             file: Path::new(folder).join(file).display().to_string(),
             folder,
+            arch,
             abi,
             variant,
             len,
-            header: parse_header(&readelf(&["-hW"], &path, &mut c)),
-            segments: parse_segments(&readelf(&["-lW"], &path, &mut c)),
-            sections: parse_sections(&readelf(&["-SW"], &path, &mut c)),
-            dynamic: parse_dynamic(&readelf(&["-dW"], &path, &mut c)),
-            relocations: readelf(&["-rW"], &path, &mut c),
-            versions: readelf(&["-VW"], &path, &mut c),
-            symbols: parse_symbols(&readelf(&["--dyn-syms", "-W"], &path, &mut c)),
-            notes: parse_notes(&readelf(&["-nW"], &path, &mut c)),
+            header: parse_header(&header),
+            segments: parse_segments(&segments),
+            sections: parse_sections(&sections),
+            dynamic: parse_dynamic(&dynamic),
+            relocations,
+            versions,
+            symbols: parse_symbols(&symbols),
+            notes: parse_notes(&notes),
+            fdes: parse_fdes(&frames),
+            text: parse_hex_dump(&code),
             complaints: c,
         }
     }
@@ -218,9 +312,58 @@ impl Image {
     fn exports(&self) -> Vec<&Symbol> {
         self.symbols
             .iter()
-            .filter(|s| s.index != 0 && s.ndx != "UND" && !(s.ndx == "ABS" && s.name == VERSION))
+            .filter(|s| {
+                s.index != 0 && s.ndx != "UND" && !(s.ndx == "ABS" && s.name == self.arch.version)
+            })
             .collect()
     }
+
+    /// The 32-bit words of code at `at` onwards, as the CPU reads them.
+    fn words(&self, at: u64, count: u64) -> Option<Vec<u32>> {
+        (0..count)
+            .map(|i| {
+                let a = at + 4 * i;
+                let bytes = [0, 1, 2, 3].map(|j| self.text.get(&(a + j)).copied());
+                Some(u32::from_le_bytes([
+                    bytes[0]?, bytes[1]?, bytes[2]?, bytes[3]?,
+                ]))
+            })
+            .collect()
+    }
+}
+
+/// `pc=0000000000000800..0000000000000804` of each FDE readelf prints.
+fn parse_fdes(text: &str) -> Vec<std::ops::Range<u64>> {
+    text.lines()
+        .filter(|l| l.contains(" FDE "))
+        .filter_map(|l| {
+            let (start, end) = l.split_once("pc=")?.1.split_once("..")?;
+            Some(hex(start)..hex(end.split_whitespace().next()?))
+        })
+        .collect()
+}
+
+/// `readelf -x`'s dump: `  0x00000800 5f2403d5 1f2c0071 ...  text`.
+fn parse_hex_dump(text: &str) -> BTreeMap<u64, u8> {
+    let mut bytes = BTreeMap::new();
+    for line in text.lines() {
+        let t: Vec<&str> = line.split_whitespace().collect();
+        let Some(addr) = t.first().filter(|a| a.starts_with("0x")).map(|a| hex(a)) else {
+            continue;
+        };
+        // Up to four groups of up to 8 hex digits, then the ASCII column.
+        let groups = t[1..].iter().take(4).take_while(|g| {
+            g.len() <= 8 && g.len() % 2 == 0 && g.chars().all(|c| c.is_ascii_hexdigit())
+        });
+        let mut at = addr;
+        for g in groups {
+            for i in (0..g.len()).step_by(2) {
+                bytes.insert(at, u8::from_str_radix(&g[i..i + 2], 16).expect("hex"));
+                at += 1;
+            }
+        }
+    }
+    bytes
 }
 
 fn parse_header(text: &str) -> BTreeMap<String, String> {
@@ -357,11 +500,12 @@ fn images() -> &'static [Image] {
     IMAGES_READ.get_or_init(|| {
         let dir = vdso_dir();
         folders()
-            .flat_map(|(folder, abi)| {
+            .into_iter()
+            .flat_map(|place| {
                 let dir = &dir;
                 IMAGES
                     .iter()
-                    .map(move |(file, variant)| Image::load(dir, folder, abi, file, variant))
+                    .map(move |(file, variant)| Image::load(dir, place, file, variant))
             })
             .collect()
     })
@@ -413,7 +557,7 @@ fn readelf_reads_the_images_without_complaint() {
 }
 
 #[test]
-fn images_are_x86_64_shared_objects() {
+fn images_are_shared_objects_of_their_architecture() {
     let mut p = Problems::default();
     for img in images() {
         let f = &img.file;
@@ -423,10 +567,9 @@ fn images_are_x86_64_shared_objects() {
         p.check(img.header("Data").contains("little endian"), || {
             format!("{f}: data {}", img.header("Data"))
         });
-        p.check(
-            img.header("Machine") == "Advanced Micro Devices X86-64",
-            || format!("{f}: machine {}", img.header("Machine")),
-        );
+        p.check(img.header("Machine") == img.arch.machine, || {
+            format!("{f}: machine {}", img.header("Machine"))
+        });
         p.check(img.header("Type").starts_with("DYN "), || {
             format!("{f}: type {}", img.header("Type"))
         });
@@ -528,63 +671,137 @@ fn images_are_linux_vdso_with_both_hash_tables() {
     p.assert_none();
 }
 
+/// Linux's names and version: on x86_64 `__vdso_*` with weak unprefixed
+/// aliases at `LINUX_2.6`; on arm64 `__kernel_*` at `LINUX_2.6.39`, no
+/// aliases, and the signal trampoline a code label (`NOTYPE`) of 8 bytes.
 #[test]
-fn images_export_each_entry_and_its_weak_alias_at_linux_2_6() {
+fn images_export_each_entry_under_linuxs_names_and_version() {
     let mut p = Problems::default();
-    // The contract's list, spelled out so that a name dropped from the
-    // table of entries is caught too.
-    let names = [
-        "clock_gettime",
-        "gettimeofday",
-        "time",
-        "clock_getres",
-        "getcpu",
-    ];
     for img in images() {
         let f = &img.file;
+        let facts = img.arch;
+        let version = facts.version;
+        // `getrandom` from Linux 6.11: in the layouts the contract names,
+        // never in the others (the exact set of exports is checked below).
+        let has_getrandom = facts.getrandom_layouts.contains(&img.abi);
+        let functions = facts
+            .functions
+            .iter()
+            .copied()
+            .chain(has_getrandom.then_some("getrandom"));
         let defined: Vec<&str> = img
             .versions
             .lines()
             .filter_map(|l| l.split_once("Name: ").map(|(_, n)| n.trim()))
             .collect();
-        p.check(defined.contains(&VERSION), || {
-            format!("{f}: version definitions {defined:?} lack {VERSION}")
+        p.check(defined.contains(&version), || {
+            format!("{f}: version definitions {defined:?} lack {version}")
         });
-        for name in names {
-            let symbol = format!("__vdso_{name}");
-            let (Some(global), Some(weak)) = (img.symbol(&symbol), img.symbol(name)) else {
-                p.check(false, || {
-                    format!("{f}: {symbol} or {name} is not in .dynsym")
-                });
-                continue;
+        let mut expected_exports = BTreeSet::new();
+        let mut check = |name: &str, kind: &str, bind: &str, p: &mut Problems| {
+            expected_exports.insert(name.to_string());
+            let Some(s) = img.symbol(name) else {
+                p.check(false, || format!("{f}: {name} is not in .dynsym"));
+                return None;
             };
-            for (s, bind) in [(global, "GLOBAL"), (weak, "WEAK")] {
-                p.check(s.kind == "FUNC" && s.bind == bind, || {
-                    format!("{f}: {} is {} {}, not {bind} FUNC", s.name, s.bind, s.kind)
+            p.check(s.kind == kind && s.bind == bind, || {
+                format!("{f}: {name} is {} {}, not {bind} {kind}", s.bind, s.kind)
+            });
+            p.check(
+                s.version.as_deref() == Some(version) && s.default_version,
+                || format!("{f}: {name} has version {:?}, not @@{version}", s.version),
+            );
+            Some(s.value)
+        };
+        for name in functions {
+            let symbol = format!("{}{name}", facts.prefix);
+            let global = check(&symbol, "FUNC", "GLOBAL", &mut p);
+            if facts.weak_aliases {
+                let weak = check(name, "FUNC", "WEAK", &mut p);
+                p.check(global == weak, || {
+                    format!("{f}: {name} at {weak:x?}, {symbol} at {global:x?}")
                 });
-                p.check(
-                    s.version.as_deref() == Some(VERSION) && s.default_version,
-                    || {
-                        format!(
-                            "{f}: {} has version {:?}, not @@{VERSION}",
-                            s.name, s.version
-                        )
-                    },
-                );
             }
-            p.check(global.value == weak.value, || {
-                format!(
-                    "{f}: {name} at {:#x}, {symbol} at {:#x}",
-                    weak.value, global.value
-                )
+        }
+        for name in facts.trampolines {
+            let symbol = format!("{}{name}", facts.prefix);
+            check(&symbol, "NOTYPE", "GLOBAL", &mut p);
+            let size = img.symbol(&symbol).map(|s| s.size);
+            p.check(size == Some(8), || {
+                format!("{f}: {symbol} is {size:?} bytes, not 8")
             });
         }
+        let exported: BTreeSet<String> = img.exports().iter().map(|s| s.name.clone()).collect();
+        p.check(exported == expected_exports, || {
+            format!("{f}: exports {exported:?}, not {expected_exports:?}")
+        });
         for s in &img.symbols {
             p.check(s.index == 0 || s.ndx != "UND", || {
                 format!("{f}: undefined symbol {} (index {})", s.name, s.index)
             });
         }
     }
+    p.assert_none();
+}
+
+/// arm64's `__kernel_rt_sigreturn` is Linux's (`arch/arm64/kernel/vdso/
+/// sigreturn.S`): a `nop`, then at the symbol `mov x8, #139` and `svc #0`,
+/// the two words libgcc, gdb and libunwind recognise a signal frame by.
+/// Linux's image has no unwind entry for it (its CFI is commented out since
+/// 2020, and its `.eh_frame` is discarded), so unwinders fall back on
+/// those words; none of ours covers the `nop` or the two words either.
+/// Every function, on the other hand, has one.
+#[test]
+fn the_signal_trampoline_is_linuxs_and_no_unwind_entry_covers_it() {
+    const NOP: u32 = 0xd503201f;
+    const MOV_X8_139: u32 = 0xd2801168;
+    const SVC_0: u32 = 0xd4000001;
+    let mut p = Problems::default();
+    let mut checked = 0;
+    for img in images() {
+        let f = &img.file;
+        p.check(!img.fdes.is_empty(), || {
+            format!("{f}: readelf --debug-dump=frames shows no FDE")
+        });
+        for name in img.arch.trampolines {
+            let symbol = format!("{}{name}", img.arch.prefix);
+            let Some(at) = img.symbol(&symbol).map(|s| s.value) else {
+                continue; // reported by the exports' test
+            };
+            checked += 1;
+            let words = img.words(at - 4, 3);
+            p.check(words == Some(vec![NOP, MOV_X8_139, SVC_0]), || {
+                format!(
+                    "{f}: {symbol} at {at:#x}: the words from {:#x} are {words:x?}",
+                    at - 4
+                )
+            });
+            for fde in &img.fdes {
+                p.check(fde.end <= at - 4 || fde.start >= at + 8, || {
+                    format!(
+                        "{f}: the FDE {fde:#x?} covers {symbol}'s code {:#x}..{:#x}",
+                        at - 4,
+                        at + 8
+                    )
+                });
+            }
+        }
+        for name in img.arch.functions {
+            let symbol = format!("{}{name}", img.arch.prefix);
+            if let Some(at) = img.symbol(&symbol).map(|s| s.value) {
+                p.check(img.fdes.iter().any(|r| r.contains(&at)), || {
+                    format!("{f}: no FDE covers {symbol} at {at:#x}")
+                });
+            }
+        }
+    }
+    let expected: usize = folders()
+        .iter()
+        .map(|(_, facts, _)| facts.trampolines.len() * IMAGES.len())
+        .sum();
+    p.check(checked == expected, || {
+        format!("{checked} trampolines found, {expected} expected")
+    });
     p.assert_none();
 }
 
@@ -691,9 +908,15 @@ fn text<'a>(v: &'a Value, key: &str, what: &str) -> &'a str {
 #[test]
 fn layout_json_describes_the_images_as_readelf_sees_them() {
     let mut p = Problems::default();
-    for (folder, abi) in folders() {
+    for (folder, facts, abi) in folders() {
         let layout = layout(folder);
         describes_its_images(&layout, folder, &mut p);
+        p.check(text(&layout, "arch", folder) == facts.arch, || {
+            format!(
+                "{folder}/layout.json names the architecture {}",
+                text(&layout, "arch", folder)
+            )
+        });
         p.check(text(&layout, "abi", folder) == abi, || {
             format!(
                 "{folder}/layout.json names the layout {}",
@@ -790,37 +1013,35 @@ fn describes_its_images(layout: &Value, folder: &str, p: &mut Problems) {
 #[test]
 fn entries_sit_at_the_same_slots_in_both_images() {
     let mut p = Problems::default();
-    for (folder, abi) in folders() {
-        same_slots(folder, abi, &mut p);
+    for (folder, facts, abi) in folders() {
+        same_slots(folder, facts, abi, &mut p);
     }
     p.assert_none();
 }
 
-fn same_slots(folder: &str, abi: &str, p: &mut Problems) {
+fn same_slots(folder: &str, facts: &ArchFacts, abi: &str, p: &mut Problems) {
     let layout = layout(folder);
     let slots = field(&layout, "slots", "the top level")
         .as_array()
         .expect("layout.json: slots is not an array");
-    let listed: Vec<(String, String, u64, u64)> = slots
+    let listed: Vec<(String, Option<String>, u64, u64)> = slots
         .iter()
         .map(|s| {
             (
                 text(s, "symbol", "a slot").to_string(),
-                text(s, "alias", "a slot").to_string(),
+                field(s, "alias", "a slot").as_str().map(String::from),
                 number(s, "offset", "a slot"),
                 number(s, "size", "a slot"),
             )
         })
         .collect();
-    let abi = common::abi::Abi::ALL
-        .into_iter()
-        .find(|a| a.name() == abi)
-        .expect("a layout xtask builds");
-    let expected: Vec<(String, String, u64, u64)> = xtask::build_vdso::entries(abi)
+    let abi = common::abi::Abi::from_name(abi).expect("a layout xtask builds");
+    let arch = common::abi::Arch::from_name(facts.arch).expect("an architecture xtask builds");
+    let expected: Vec<(String, Option<String>, u64, u64)> = xtask::build_vdso::entries(arch, abi)
         .iter()
         .map(|e| {
-            let alias = e.alias.unwrap_or_default().into();
-            (e.symbol.into(), alias, e.slot.offset, e.slot.size)
+            let alias = e.alias.map(String::from);
+            (e.symbol.into(), alias, e.offset(), e.symbol_room())
         })
         .collect();
     p.check(listed == expected, || {
@@ -844,7 +1065,7 @@ fn same_slots(folder: &str, abi: &str, p: &mut Problems) {
     });
     for (symbol, alias, offset, _) in &listed {
         for img in [host, timens] {
-            for name in [symbol, alias] {
+            for name in std::iter::once(symbol).chain(alias) {
                 let found = img.symbol(name).map(|s| s.value);
                 p.check(found == Some(*offset), || {
                     format!(
@@ -888,13 +1109,29 @@ fn layout_json_places_each_layouts_data_pages() {
                 "tz_minuteswest": 2320, "hrtimer_res": 2328,
                 "cs_hres_coarse": 0, "cs_raw": 1,
             }),
+            // arm64's generic data store: four pages, no vclock pages, and
+            // `vdso_clock` without `max_cycles` (read from Linux 6.18's
+            // arm64 machine code: time at B-16384, the real time data of a
+            // namespaced process at B-12288, the rng at B-8192,
+            // `hrtimer_res` at 2248).
+            "aarch64 linux-6.18" => serde_json::json!({
+                "count": 4, "page_size": 4096,
+                "time": -16384, "namespace": -12288, "rng": {"page": -8192, "offset": 0},
+                "pvclock": null, "hvclock": null, "namespace_page_in_time_slot": true,
+                "clocks_at": 0, "clock_size": 224, "aux_clocks": 8,
+                "tz_minuteswest": 2240, "hrtimer_res": 2248,
+                "cs_hres_coarse": 0, "cs_raw": 1,
+            }),
             other => panic!("no facts for {other}"),
         }
     };
     let mut p = Problems::default();
-    for (folder, abi) in folders() {
+    for (folder, facts, abi) in folders() {
         let pages = field(&layout(folder), "data_pages", "the top level").clone();
-        let want = expected(abi);
+        let want = match facts.arch {
+            "x86_64" => expected(abi),
+            arch => expected(&format!("{arch} {abi}")),
+        };
         p.check(pages == want, || {
             format!("{folder}/layout.json: data_pages {pages}, not {want}")
         });

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use common::abi::Arch;
+use kernel_side::images;
 use xshell::Shell;
 use xtask::build_vdso::{self, Built, Dirs};
 use xtask::project_root;
@@ -37,29 +39,37 @@ impl Drop for TempDir {
     }
 }
 
-/// Builds both images from scratch (own build dir, nothing cached).
-fn build(root: &Path) -> Vec<Built> {
+/// Builds both images of `arch`'s first layout from scratch (own build
+/// dir, nothing cached).
+fn build(root: &Path, arch: Arch) -> Vec<Built> {
     let sh = Shell::new().expect("creating an xshell Shell");
     let dirs = Dirs {
         build: root.join("build"),
         out: root.join("out"),
     };
-    build_vdso::build_pair(&sh, &dirs, build_vdso::ABI, &[])
-        .unwrap_or_else(|e| panic!("building the images in {}: {e:#}", root.display()))
+    build_vdso::build_pair(&sh, &dirs, arch, arch.abis()[0], &[])
+        .unwrap_or_else(|e| panic!("building the {arch} images in {}: {e:#}", root.display()))
 }
 
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
+/// Every architecture built (`images::built_arches`), x86_64 first.
 #[test]
 fn two_builds_in_different_directories_are_byte_identical() {
+    for arch in images::built_arches() {
+        two_builds_agree(arch);
+    }
+}
+
+fn two_builds_agree(arch: Arch) {
     let (a, b) = (TempDir::new("a"), TempDir::new("b"));
     // The two directories differ in name, so a path that leaks into an image
     // (a build dir, a target dir) makes the builds differ. They build one
     // after the other: in parallel they would compete for the same cores
     // and gain little.
-    let (first, second) = (build(&a.0), build(&b.0));
+    let (first, second) = (build(&a.0, arch), build(&b.0, arch));
     assert_eq!(
         first.len(),
         2,
@@ -73,7 +83,7 @@ fn two_builds_in_different_directories_are_byte_identical() {
         let (bx, by) = (read(&x.path), read(&y.path));
         assert!(
             bx == by,
-            "{file} differs between {} and {} ({} and {} bytes)",
+            "{arch} {file} differs between {} and {} ({} and {} bytes)",
             x.path.display(),
             y.path.display(),
             bx.len(),
@@ -94,6 +104,6 @@ fn two_builds_in_different_directories_are_byte_identical() {
     // one image was written twice.
     assert_ne!(
         first[0].facts.build_id, first[1].facts.build_id,
-        "the host and timens images have the same build id"
+        "the {arch} host and timens images have the same build id"
     );
 }

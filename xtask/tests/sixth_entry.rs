@@ -22,6 +22,9 @@ include!("../fixtures/sixth-entry/src/table.rs");
 table_with_sixth!(common::__entry_list { SIXTH_TABLE });
 table_with_sixth!(common::__entry_pointers { SixthPointers });
 table_with_sixth!(common::__entry_per_entry { SixthCounts });
+table_with_sixth!(common::__entry_in_every_layout {
+    common::__entry_per_entry { SixthCountsOfEveryLayout }
+});
 
 /// The six rows as an x86_64 linux-6.6 image places them.
 fn placed() -> Vec<Placed> {
@@ -45,7 +48,7 @@ fn built() -> Vec<u8> {
         &sh,
         krate,
         Variant::Host,
-        &build_vdso::layout(Abi::Linux6_6),
+        &build_vdso::layout(Arch::X86_64, Abi::Linux6_6),
         &placed(),
         &dirs,
         "sixth.so",
@@ -66,7 +69,7 @@ fn a_sixth_row_gets_the_next_slot() {
     assert_eq!(sixth.alias, Some("sixth"));
     assert_eq!(sixth.section, ".text.vdso.sixth");
     assert_eq!(sixth.slot.offset, five.last().unwrap().slot.end());
-    let linker = scripts::linker_script(&six, &build_vdso::layout(Abi::Linux6_6));
+    let linker = scripts::linker_script(&six, &build_vdso::layout(Arch::X86_64, Abi::Linux6_6));
     assert!(linker.contains("KEEP(*(.text.vdso.sixth))"), "{linker}");
     let version = scripts::version_script(&six);
     assert!(version.contains("__vdso_sixth; sixth;"), "{version}");
@@ -81,6 +84,7 @@ fn a_sixth_row_is_exported_checked_and_callable() {
     let report = verify::verify(
         &bytes,
         Expect {
+            arch: Arch::X86_64,
             entries: &five,
             variant: Variant::Host,
             abi: Abi::Linux6_6,
@@ -101,7 +105,7 @@ fn a_sixth_row_is_exported_checked_and_callable() {
         let gnu = table.lookup(HashTable::Gnu, e.symbol, e.version).ok()?;
         let sysv = table.lookup(HashTable::Sysv, e.symbol, e.version).ok()?;
         assert_eq!(gnu, sysv, "{name}: the hash tables disagree");
-        assert_eq!(gnu.offset, e.slot.offset, "{name}: not at its slot");
+        assert_eq!(gnu.offset, e.offset(), "{name}: not at its slot");
         Some(gnu.offset)
     };
     let pages = DataPages::anonymous(Abi::Linux6_6).expect("data pages");
@@ -136,18 +140,26 @@ fn a_sixth_row_is_exported_checked_and_callable() {
     assert!(ts.tv_sec > 0, "the five still work beside it");
 }
 
+/// The per-entry types follow: the one of every entry has it after the
+/// table's rows (`getrandom` among them, which only some layouts have),
+/// and the one of the entries every layout has (what `vdso-run` counts)
+/// too, since the sixth row is for every layout.
 #[test]
 fn a_sixth_row_gets_a_counter() {
+    let five = [
+        "clock_gettime",
+        "gettimeofday",
+        "time",
+        "clock_getres",
+        "getcpu",
+    ];
     assert_eq!(
         SixthCounts::<u64>::NAMES,
-        [
-            "clock_gettime",
-            "gettimeofday",
-            "time",
-            "clock_getres",
-            "getcpu",
-            "sixth"
-        ]
+        [&five[..], &["getrandom", "sixth"]].concat()
+    );
+    assert_eq!(
+        SixthCountsOfEveryLayout::<u64>::NAMES,
+        [&five[..], &["sixth"]].concat()
     );
     let mut counts = SixthCounts::<u64>::default();
     counts.sixth += 3;

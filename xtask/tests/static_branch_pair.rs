@@ -43,7 +43,7 @@ fn compiled_static_image() -> Vec<u8> {
         &sh,
         krate,
         Variant::Static,
-        &build_vdso::layout(build_vdso::ABI),
+        &build_vdso::layout(build_vdso::ARCH, build_vdso::ABI),
         &entries(),
         &dirs,
         file,
@@ -74,6 +74,7 @@ fn the_namespace_image_differs_from_the_compiled_one_only_at_its_sites_and_notes
         Expect {
             entries: &entries(),
             variant: Variant::StaticTimens,
+            arch: xtask::build_vdso::ARCH,
             abi: xtask::build_vdso::ABI,
         },
     );
@@ -83,6 +84,7 @@ fn the_namespace_image_differs_from_the_compiled_one_only_at_its_sites_and_notes
         Expect {
             entries: &entries(),
             variant: Variant::Static,
+            arch: xtask::build_vdso::ARCH,
             abi: xtask::build_vdso::ABI,
         },
     )
@@ -154,6 +156,7 @@ fn the_rdpid_alternative_leaves_a_verified_image(compiled: &[u8]) {
         Expect {
             entries: &entries(),
             variant: Variant::Static,
+            arch: xtask::build_vdso::ARCH,
             abi: xtask::build_vdso::ABI,
         },
     );
@@ -161,5 +164,5 @@ fn the_rdpid_alternative_leaves_a_verified_image(compiled: &[u8]) {
 }
 
 fn entries() -> Vec<common::entries::Placed> {
-    build_vdso::entries(build_vdso::ABI)
+    build_vdso::entries(build_vdso::ARCH, build_vdso::ABI)
 }

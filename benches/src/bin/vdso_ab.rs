@@ -7,13 +7,18 @@
 //! `<a> <b> <call> <median> <q1> <q3>`. `cargo xtask bench` runs it after
 //! the criterion benches.
 //!
+//! Then `getrandom`: each host image that has it against the kernel's
+//! vDSO, reads of each benched size, each with a state of its own:
+//! `kernel host-linux-6.18 getrandom-16 ...`.
+//!
 //! Last, the host image on a page left one, two and three seconds without
 //! a tick (a CPU that slept past its tick) against the same image on a
 //! page kept current: `host host-stale-<N>s monotonic ...`.
 
-use kernel_side::targets::{self, HOST, Target};
+use kernel_side::targets::{HOST, Target};
 use vdso_benches::calls::{self, Call, Entries};
 use vdso_benches::floor::lfence_rdtsc;
+use vdso_benches::getrandom::{self, Source, Vgetrandom};
 use vdso_benches::lab::{self, Lab, Pace};
 
 const CALLS: u64 = 2000;
@@ -29,17 +34,17 @@ fn block<E: Entries>(e: &E, call: Call) -> u64 {
 }
 
 fn ratios<A: Entries, B: Entries>(a: &A, b: &B, call: Call) -> (f64, f64, f64) {
+    interleave(|| block(a, call), || block(b, call))
+}
+
+/// The median ratio B/A of `ROUNDS` rounds of A B B A, and its quartiles.
+fn interleave(mut a: impl FnMut() -> u64, mut b: impl FnMut() -> u64) -> (f64, f64, f64) {
     // Warm both.
-    block(a, call);
-    block(b, call);
+    a();
+    b();
     let mut r: Vec<f64> = (0..ROUNDS)
         .map(|_| {
-            let (a1, b1, b2, a2) = (
-                block(a, call),
-                block(b, call),
-                block(b, call),
-                block(a, call),
-            );
+            let (a1, b1, b2, a2) = (a(), b(), b(), a());
             (b1 + b2) as f64 / (a1 + a2) as f64
         })
         .collect();
@@ -47,8 +52,20 @@ fn ratios<A: Entries, B: Entries>(a: &A, b: &B, call: Call) -> (f64, f64, f64) {
     (r[ROUNDS / 2], r[ROUNDS / 4], r[3 * ROUNDS / 4])
 }
 
+/// A block of reads of `buf.len()` bytes: as many as make 32 KiB, at
+/// least 32, so that each block takes about as long whatever the size.
+#[inline(never)]
+fn reads<S: Source>(source: &mut S, buf: &mut [u8]) -> u64 {
+    let n = (32 * 1024 / buf.len()).max(32);
+    let start = lfence_rdtsc();
+    for _ in 0..n {
+        std::hint::black_box(source.fill(std::hint::black_box(&mut *buf)));
+    }
+    lfence_rdtsc() - start
+}
+
 fn main() -> Result<(), String> {
-    let every: Vec<Target> = targets::all().filter(|t| !t.rdpid).collect();
+    let every: Vec<Target> = lab::measured().filter(|t| !t.rdpid).collect();
     let lab = Lab::new(Pace::Ticking, &every)?;
     let kernel = lab::kernel()?;
     lab::pin_to_last_cpu();
@@ -84,6 +101,23 @@ fn main() -> Result<(), String> {
                 b.name(),
                 monotonic.name()
             );
+        }
+    }
+    let mut kernel_reads = Vgetrandom::new(&kernel)?;
+    for (t, p) in lab
+        .processes
+        .iter()
+        .filter(|(t, _)| !t.namespaced && t.exports("getrandom"))
+    {
+        let mut image_reads = Vgetrandom::new(&p.vdso())?;
+        for size in getrandom::SIZES {
+            let (mut a, mut b) = (vec![0u8; size], vec![0u8; size]);
+            let (m, q1, q3) = interleave(
+                || reads(&mut kernel_reads, &mut a),
+                || reads(&mut image_reads, &mut b),
+            );
+            let name = getrandom::name(size);
+            println!("kernel {} {name} {m:.4} {q1:.4} {q3:.4}", t.name());
         }
     }
     let mut stale = Lab::new(Pace::Frozen, &[HOST])?;

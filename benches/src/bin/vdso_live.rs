@@ -90,7 +90,7 @@ fn run() -> Result<(), String> {
         .ok_or("this process has no kernel vDSO")?
         .to_vec();
     let kernel_offsets = kernel_vdso::offsets(&kernel).ok_or("the kernel's vDSO is unreadable")?;
-    let hz = kernel_side::tsc::frequency();
+    let hz = kernel_side::counter::frequency();
     let clocksource =
         std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
             .map(|s| s.trim().to_string())

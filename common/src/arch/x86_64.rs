@@ -1,7 +1,11 @@
-//! The x86_64 hooks: where the data pages are, the counter, the cpu number and
-//! the system call. Everything else in `common` is architecture-neutral.
+//! The x86_64 hooks: where the data pages are, the counter, the cpu number,
+//! the system call and `getrandom`'s ChaCha20 blocks. Everything else in
+//! `common` is architecture-neutral.
 
 use core::arch::asm;
+
+mod chacha20;
+pub use chacha20::{chacha20_blocks, chacha20_blocks_nostack};
 
 /// The time slot's address: the symbol the generated linker script sets
 /// to the image's base minus the slot's offset for the image's layout.
@@ -24,6 +28,19 @@ pub fn namespace_slot() -> *const u8 {
     // SAFETY: as in `time_slot`.
     unsafe {
         asm!("lea {}, [rip + __vdso_namespace_slot]", out(reg) slot,
+             options(pure, nomem, nostack, preserves_flags));
+    }
+    slot
+}
+
+/// The random generator's page's address (as [`time_slot`]), in layouts
+/// where it has a slot of its own.
+#[inline(always)]
+pub fn rng_slot() -> *const u8 {
+    let slot: *const u8;
+    // SAFETY: as in `time_slot`.
+    unsafe {
+        asm!("lea {}, [rip + __vdso_rng_slot]", out(reg) slot,
              options(pure, nomem, nostack, preserves_flags));
     }
     slot
@@ -52,6 +69,19 @@ pub fn read_counter() -> u64 {
     (u64::from(hi) << 32) | u64::from(lo)
 }
 
+/// True if the clocks of an entry in clock mode `mode` are computed from
+/// the TSC: only in mode 1 (`VDSO_CLOCKMODE_TSC`). The pvclock and hvclock
+/// modes make the system call (docs/abi.md).
+#[inline(always)]
+pub fn reads_counter(mode: i32) -> bool {
+    mode == crate::vvar::clock_mode::TSC
+}
+
+const _: () = assert!(matches!(
+    crate::abi::Arch::X86_64.counter_modes(),
+    [crate::vvar::clock_mode::TSC]
+));
+
 /// `(node << 12) | cpu`, as the kernel stores it in TSC_AUX.
 #[inline(always)]
 pub fn cpu_node() -> u32 {
@@ -69,6 +99,7 @@ pub mod nr {
     pub const TIME: usize = 201;
     pub const CLOCK_GETTIME: usize = 228;
     pub const CLOCK_GETRES: usize = 229;
+    pub const GETRANDOM: usize = 318;
 }
 
 /// A system call with up to three arguments; returns the kernel's value
@@ -110,6 +141,32 @@ macro_rules! __arch_entry_alias {
             concat!(".weak ", stringify!($name)),
             concat!(".set ", stringify!($name), ", __vdso_", stringify!($name)),
         );
+    };
+}
+
+/// An entry's exported function: `entry`, in the entry's section, which
+/// the linker script places at its slot. Nothing comes before its code:
+/// Linux enforces no indirect-branch tracking in user space (the `endbr64`
+/// its own vDSO carries is inert there), so the images carry none.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __arch_entry {
+    ($name:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty, $body:block) => {
+        /// # Safety
+        /// As for the system call of the same name.
+        #[unsafe(export_name = $crate::__arch_entry_symbol!($name))]
+        #[unsafe(link_section = concat!(".text.vdso.", stringify!($name)))]
+        pub unsafe extern "C" fn entry($($arg: $ty),*) -> $ret $body
+    };
+}
+
+/// x86_64's vDSO has no trampoline (the libc's `SA_RESTORER` returns from
+/// signals), so no row of that kind lists it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __arch_trampoline {
+    ($name:ident, $($rest:tt)*) => {
+        compile_error!(concat!("x86_64 has no trampoline ", stringify!($name)));
     };
 }
 

@@ -14,7 +14,7 @@ use crate::entry;
 use crate::image::Image;
 use crate::layout::Layout;
 use crate::pages::Pages;
-use crate::vvar::{CS_HRES_COARSE, ClockData, TimeData, TimensSlot, clock_mode};
+use crate::vvar::{CS_HRES_COARSE, ClockData, RngData, TimeData, TimensSlot, clock_mode};
 
 pub struct Merged;
 
@@ -82,6 +82,11 @@ impl<L: Layout> Pages for Swapped<L> {
     fn timens() -> TimensSlot<'static, L::Page> {
         // SAFETY: the namespace page, mapped in the time slot.
         unsafe { TimensSlot::from_ptr(arch::time_slot().cast()) }
+    }
+
+    #[inline(always)]
+    fn rng() -> Option<&'static RngData> {
+        crate::pages::rng_of::<L>(true)
     }
 }
 

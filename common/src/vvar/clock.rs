@@ -60,6 +60,9 @@ pub type VdsoData = VdsoClock<Absent, TzTail>;
 pub type VdsoDataMaxCycles = VdsoClock<AtomicU64, TzTail>;
 /// Linux 6.15's `struct vdso_clock` on x86, 232 bytes.
 pub type VdsoClockMaxCycles = VdsoClock<AtomicU64, Absent>;
+/// Linux 6.15's `struct vdso_clock` where the architecture does not select
+/// `GENERIC_VDSO_OVERFLOW_PROTECT` (arm64), 224 bytes.
+pub type VdsoClockNoMaxCycles = VdsoClock<Absent, Absent>;
 
 #[cfg(not(loom))]
 const _: () = {
@@ -91,6 +94,13 @@ const _: () = {
 
     assert!(offset_of!(VdsoClockMaxCycles, basetime) == 40);
     assert!(size_of::<VdsoClockMaxCycles>() == 232);
+
+    assert!(offset_of!(VdsoClockNoMaxCycles, cycle_last) == 8);
+    assert!(offset_of!(VdsoClockNoMaxCycles, mask) == 16);
+    assert!(offset_of!(VdsoClockNoMaxCycles, mult) == 24);
+    assert!(offset_of!(VdsoClockNoMaxCycles, shift) == 28);
+    assert!(offset_of!(VdsoClockNoMaxCycles, basetime) == 32);
+    assert!(size_of::<VdsoClockNoMaxCycles>() == 224);
 };
 
 /// The fields only some layouts have, read and written through a type

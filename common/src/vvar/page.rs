@@ -201,6 +201,14 @@ const _: () = {
     assert!(offset_of!(X86, tz_dsttime) == 2324);
     assert!(offset_of!(X86, hrtimer_res) == 2328);
     assert!(size_of::<X86>() == PAGE_SIZE);
+    // arm64's, read from Linux 6.18's machine code (docs/abi.md).
+    type Arm64 = VdsoTimeData<crate::vvar::clock::VdsoClockNoMaxCycles>;
+    assert!(offset_of!(Arm64, clock_data) == 0);
+    assert!(offset_of!(Arm64, aux_clock_data) == 448);
+    assert!(offset_of!(Arm64, tz_minuteswest) == 2240);
+    assert!(offset_of!(Arm64, tz_dsttime) == 2244);
+    assert!(offset_of!(Arm64, hrtimer_res) == 2248);
+    assert!(size_of::<Arm64>() == PAGE_SIZE);
     assert!(size_of::<RngPage>() == PAGE_SIZE);
 };
 

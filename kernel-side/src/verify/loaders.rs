@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use object::elf;
 
 use super::{Export, Violation};
-use common::entries::Placed;
+use common::entries::{EntryKind, Placed};
 
 /// Where each part the loaders read lies, found and checked once.
 struct View<'a> {
@@ -156,7 +156,7 @@ pub(super) fn check(
             for (loader, lookup) in loaders {
                 let why = match lookup(&view, name.as_bytes(), e.version.as_bytes()) {
                     Err(why) => why,
-                    Ok(index) => match view.judge(index, export.offset) {
+                    Ok(index) => match view.judge(index, export.offset, e.kind) {
                         Ok(()) => continue,
                         Err(why) => why,
                     },
@@ -626,13 +626,21 @@ impl<'a> View<'a> {
 
     /// What a loader found: a defined function every loader calls the same
     /// way, at the address the section view gives.
-    fn judge(&self, index: u32, expected: u64) -> Result<(), String> {
+    /// What a loader found at `index` is the export: of the entry's
+    /// symbol type (a function's `STT_FUNC`: glibc would call an
+    /// `STT_GNU_IFUNC`, Go refuses anything else; a trampoline's
+    /// `STT_NOTYPE`, a code label, as Linux's), global or weak, default
+    /// visibility, in a real section, at `expected`.
+    fn judge(&self, index: u32, expected: u64, what: EntryKind) -> Result<(), String> {
         let (_, info, other, shndx, value) = self.sym(index)?;
         let (kind, bind) = (info & 0xf, info >> 4);
-        if kind != elf::STT_FUNC.0 {
+        let (want, named) = match what {
+            EntryKind::Function => (elf::STT_FUNC.0, "a function (STT_FUNC)"),
+            EntryKind::Trampoline => (elf::STT_NOTYPE.0, "a code label (STT_NOTYPE)"),
+        };
+        if kind != want {
             return Err(format!(
-                "it finds symbol {index} of type {kind}, not a function (glibc would call an \
-                 STT_GNU_IFUNC, Go refuses anything else)"
+                "it finds symbol {index} of type {kind}, not {named}"
             ));
         }
         if bind != elf::STB_GLOBAL.0 && bind != elf::STB_WEAK.0 {

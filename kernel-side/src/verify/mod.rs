@@ -13,20 +13,27 @@
 //! ([`loaders`]) through the program headers and the dynamic table the way
 //! glibc, musl and Go each read them, where the loaders, like a libc, use
 //! only those.
+//!
+//! The rules are the same for every architecture; what the machine code
+//! must and must not contain is checked by each architecture's decoder
+//! ([`x86_64`], [`aarch64`]), which also hold the rules only one
+//! architecture has (arm64's landing pads, counter ordering and signal
+//! trampoline).
 
 mod loaders;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use common::abi::Abi;
-use common::entries::{Placed, SONAME};
+use common::abi::{Abi, Arch};
+use common::entries::{EntryKind, Placed, SONAME};
 use common::note::{DESC_SIZE, NOTE_OWNER, NT_VDSO_ABI, NT_VDSO_VARIANT, Variant};
 use gimli::UnwindSection;
-use iced_x86::{Decoder, DecoderOptions, FlowControl, OpKind};
 use object::Endianness;
 use object::elf;
 use object::read::elf::{Dyn, ElfFile64, FileHeader, ProgramHeader, SectionHeader, Sym};
+
+mod chacha;
 
 /// The largest file an image may be (Linux's x86_64 image is two pages).
 pub const MAX_IMAGE_SIZE: u64 = common::entries::MAX_IMAGE_SIZE as u64;
@@ -38,11 +45,16 @@ pub const BUILD_ID_SIZE: usize = 20;
 /// well under this.
 pub const MAX_STACK: i64 = 256;
 
+pub mod aarch64;
+pub mod x86_64;
+
 /// What an image is checked against.
 #[derive(Clone, Copy, Debug)]
 pub struct Expect<'a> {
     pub entries: &'a [Placed],
     pub variant: Variant,
+    /// The architecture whose machine code it must be.
+    pub arch: Arch,
     /// The data-page layout the image must say it reads.
     pub abi: Abi,
 }
@@ -55,6 +67,9 @@ pub struct Export {
     pub size: u64,
     pub weak: bool,
     pub version: String,
+    /// `STT_FUNC`; otherwise, if the symbol is valid, a code label
+    /// (`STT_NOTYPE`, a trampoline).
+    pub function: bool,
 }
 
 /// What the verifier learned about an image (for `layout.json`).
@@ -71,7 +86,10 @@ pub struct Facts {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Violation {
     NotElf(String),
-    Machine(u16),
+    Machine {
+        found: u16,
+        expected: Arch,
+    },
     NotSharedObject(u16),
     LoadSegments(usize),
     LoadPlacement {
@@ -145,6 +163,43 @@ pub enum Violation {
     CallThroughMemory {
         at: u64,
     },
+    /// arm64: a branch through a register (`br`, `blr`): a jump table or a
+    /// call out through a loaded address.
+    IndirectBranch {
+        at: u64,
+    },
+    /// arm64: an exported function whose first instruction is not `bti c`.
+    NoLandingPad {
+        name: String,
+        at: u64,
+    },
+    /// arm64: a landing pad followed by padding, not by its entry's code.
+    LandingPadGap {
+        name: String,
+        at: u64,
+    },
+    /// arm64: a counter read without Linux's ordering around it.
+    CounterOrdering {
+        at: u64,
+        missing: aarch64::CounterPart,
+    },
+    /// A trampoline whose bytes are not the architecture's.
+    TrampolineBytes {
+        name: String,
+        at: u64,
+        found: String,
+    },
+    /// An unwind entry over a trampoline, which unwinders must recognise by
+    /// its bytes.
+    UnwindCoversTrampoline {
+        name: String,
+        start: u64,
+        end: u64,
+    },
+    Undecodable {
+        at: u64,
+        word: u32,
+    },
     MissingUnwind(String),
     NoCodeAtSlot(String),
     NoteSize {
@@ -182,6 +237,21 @@ pub enum Violation {
         name: String,
         why: String,
     },
+    /// `getrandom`'s ChaCha20 block function (`chacha`'s rules).
+    NoBlockFunction,
+    BlockFunctionUnreadable {
+        why: String,
+    },
+    BlockFunctionTouchesStack {
+        at: u64,
+    },
+    BlockFunctionStores {
+        at: u64,
+        through: String,
+    },
+    BlockFunctionLeavesRegister {
+        register: String,
+    },
 }
 
 impl fmt::Display for Violation {
@@ -189,7 +259,12 @@ impl fmt::Display for Violation {
         use Violation::*;
         match self {
             NotElf(why) => write!(f, "not a 64-bit little-endian ELF file: {why}"),
-            Machine(m) => write!(f, "machine {m:#x} is not x86-64 ({:#x})", elf::EM_X86_64.0),
+            Machine { found, expected } => write!(
+                f,
+                "machine {found:#x} is not {} ({:#x})",
+                machine_name(*expected),
+                expected.elf_machine()
+            ),
             NotSharedObject(t) => write!(f, "ELF type {t} is not ET_DYN (a shared object)"),
             LoadSegments(n) => write!(f, "{n} PT_LOAD segments; an image has exactly one"),
             LoadPlacement { offset, vaddr } => write!(
@@ -291,6 +366,35 @@ impl fmt::Display for Violation {
                 f,
                 "indirect branch through memory at {at:#x} (a GOT or PLT call)"
             ),
+            IndirectBranch { at } => write!(
+                f,
+                "branch through a register at {at:#x} (a jump table, or a call through a loaded address): its target would need a landing pad on guarded pages"
+            ),
+            NoLandingPad { name, at } => write!(
+                f,
+                "{name} at {at:#x} does not start with `bti c`: on pages the kernel maps guarded (BTI), a call through a pointer to it faults"
+            ),
+            LandingPadGap { name, at } => write!(
+                f,
+                "{name}'s landing pad falls through into padding at {at:#x}, not into its code"
+            ),
+            CounterOrdering { at, missing } => write!(
+                f,
+                "the counter read at {at:#x} lacks {}: {}",
+                missing.instruction(),
+                missing.why()
+            ),
+            TrampolineBytes { name, at, found } => write!(
+                f,
+                "{name} at {at:#x} is not Linux's signal trampoline (`nop` before it, then `mov x8, #139; svc #0`, nothing else): found {found}"
+            ),
+            UnwindCoversTrampoline { name, start, end } => write!(
+                f,
+                "an unwind entry ({start:#x}..{end:#x}) covers {name}: unwinders must recognise it by its bytes, as Linux's arm64 vDSO (which has no unwind entry for it) makes them"
+            ),
+            Undecodable { at, word } => {
+                write!(f, "undecodable instruction {word:#010x} at {at:#x}")
+            }
             MissingUnwind(name) => write!(f, "no unwind info (.eh_frame FDE) covers {name}"),
             NoCodeAtSlot(name) => write!(f, "no executable code at the slot of {name}"),
             NoteSize {
@@ -331,6 +435,26 @@ impl fmt::Display for Violation {
             Lookup { loader, name, why } => {
                 write!(f, "{loader} lookup of {name}: {why}")
             }
+            NoBlockFunction => write!(
+                f,
+                "the image exports getrandom but its link has no ChaCha20 block function {}",
+                common::abi::CHACHA20_BLOCKS_SYMBOL
+            ),
+            BlockFunctionUnreadable { why } => {
+                write!(f, "the ChaCha20 block function cannot be checked: {why}")
+            }
+            BlockFunctionTouchesStack { at } => write!(
+                f,
+                "the ChaCha20 block function touches the stack at {at:#x}, where a key would outlive the call"
+            ),
+            BlockFunctionStores { at, through } => write!(
+                f,
+                "the ChaCha20 block function stores through {through} at {at:#x}; it may store only through rdi (the output) and rdx (the counter)"
+            ),
+            BlockFunctionLeavesRegister { register } => write!(
+                f,
+                "the ChaCha20 block function returns with {register} not cleared"
+            ),
         }
     }
 }
@@ -376,13 +500,18 @@ pub fn verify(data: &[u8], expect: Expect<'_>) -> Report {
         file: &file,
         out: &mut report,
     };
-    v.header();
+    v.header(expect.arch);
     v.segments();
     v.sections();
     v.dynamic();
     v.symbols(expect.entries);
-    v.code(expect.entries);
-    v.unwind(expect.entries);
+    v.code(expect.arch, expect.entries);
+    // getrandom's key rules are written for x86_64's block function, the
+    // only one there is (aarch64's images have no getrandom yet).
+    if expect.arch == Arch::X86_64 {
+        v.block_function(expect.entries);
+    }
+    v.unwind(expect.arch, expect.entries);
     v.notes(expect.variant, expect.abi);
     let lookups = loaders::check(data, expect.entries, &report.facts.exports);
     report.violations.extend(lookups);
@@ -430,10 +559,13 @@ impl<'a> Checker<'a, '_> {
         self.out.violations.push(v);
     }
 
-    fn header(&mut self) {
+    fn header(&mut self, arch: Arch) {
         let h = self.file.elf_header();
-        if h.e_machine(E) != elf::EM_X86_64 {
-            self.fail(Violation::Machine(h.e_machine(E).0));
+        if h.e_machine(E).0 != arch.elf_machine() {
+            self.fail(Violation::Machine {
+                found: h.e_machine(E).0,
+                expected: arch,
+            });
         }
         if h.e_type(E) != elf::ET_DYN {
             self.fail(Violation::NotSharedObject(h.e_type(E).0));
@@ -631,13 +763,27 @@ impl<'a> Checker<'a, '_> {
                 size: sym.st_size(E),
                 weak: sym.st_bind() == elf::STB_WEAK,
                 version,
+                function: sym.st_type() == elf::STT_FUNC,
             };
-            if sym.st_type() != elf::STT_FUNC {
-                let found = format!("{:?}", sym.st_type());
+            // An entry's own type is checked below; anything else exported
+            // is unexpected anyway, but said to be a function or not.
+            let kind = entries
+                .iter()
+                .find(|e| e.symbol == name || e.alias == Some(name.as_str()))
+                .map_or(EntryKind::Function, |e| e.kind);
+            let expected = match kind {
+                EntryKind::Function => elf::STT_FUNC,
+                EntryKind::Trampoline => elf::STT_NOTYPE,
+            };
+            if sym.st_type() != expected {
+                let found = symbol_type(sym.st_type());
                 self.fail(Violation::SymbolKind {
                     name: name.clone(),
                     found,
-                    expected: "a function",
+                    expected: match kind {
+                        EntryKind::Function => "a function",
+                        EntryKind::Trampoline => "a code label (STT_NOTYPE), as Linux's",
+                    },
                 });
             }
             exports.insert(name, export);
@@ -649,16 +795,16 @@ impl<'a> Checker<'a, '_> {
                     self.fail(Violation::MissingSymbol(name.to_string()));
                     continue;
                 };
-                if x.offset != e.slot.offset {
-                    let (found, expected) = (x.offset, e.slot.offset);
+                if x.offset != e.offset() {
+                    let (found, expected) = (x.offset, e.offset());
                     self.fail(Violation::SymbolOffset {
                         name: name.into(),
                         found,
                         expected,
                     });
                 }
-                if x.size > e.slot.size {
-                    let (size, slot) = (x.size, e.slot.size);
+                if x.size > e.symbol_room() {
+                    let (size, slot) = (x.size, e.symbol_room());
                     self.fail(Violation::SymbolOutgrowsSlot {
                         name: name.into(),
                         size,
@@ -706,9 +852,10 @@ impl<'a> Checker<'a, '_> {
         self.out.facts.exports = exports;
     }
 
-    /// Decodes all executable code: direct branches stay inside it, and
-    /// nothing jumps through memory (how GOT and PLT calls look).
-    fn code(&mut self, entries: &[Placed]) {
+    /// Decodes all executable code with the architecture's decoder: direct
+    /// branches stay inside it, nothing branches through memory (how GOT
+    /// and PLT calls look), and the architecture's own rules hold.
+    fn code(&mut self, arch: Arch, entries: &[Placed]) {
         let sections = self.file.elf_section_table();
         let mut ranges = Vec::new();
         for s in sections.iter() {
@@ -720,50 +867,28 @@ impl<'a> Checker<'a, '_> {
                 ranges.push((s.sh_addr(E), bytes));
             }
         }
-        let inside = |t: u64| {
-            ranges
-                .iter()
-                .any(|(a, b)| t.checked_sub(*a).is_some_and(|d| d < b.len() as u64))
+        let code = Code { ranges };
+        let mut found = match arch {
+            Arch::X86_64 => x86_64::check(&code),
+            Arch::Aarch64 => aarch64::check(&code, entries),
         };
-        let mut found = Vec::new();
-        for (addr, bytes) in &ranges {
-            let mut decoder = Decoder::with_ip(64, bytes, *addr, DecoderOptions::NONE);
-            for insn in decoder.iter() {
-                match insn.flow_control() {
-                    FlowControl::Call
-                    | FlowControl::UnconditionalBranch
-                    | FlowControl::ConditionalBranch
-                        if matches!(insn.op0_kind(), OpKind::NearBranch64) =>
-                    {
-                        let target = insn.near_branch_target();
-                        if !inside(target) {
-                            found.push(Violation::BranchOutside {
-                                at: insn.ip(),
-                                target,
-                            });
-                        }
-                    }
-                    FlowControl::IndirectCall | FlowControl::IndirectBranch
-                        if insn.op0_kind() == OpKind::Memory =>
-                    {
-                        found.push(Violation::CallThroughMemory { at: insn.ip() });
-                    }
-                    _ => {}
-                }
-            }
-        }
         for e in entries {
-            if !ranges.is_empty() && !inside(e.slot.offset) {
+            if !code.ranges.is_empty() && !code.inside(e.offset()) {
                 found.push(Violation::NoCodeAtSlot(e.symbol.to_string()));
             }
         }
         self.out.violations.extend(found);
     }
 
-    /// Every entry is covered by an FDE, and no function's CFA rises more
-    /// than `MAX_STACK` above its stack pointer (which also rules out stack
-    /// probes: they only appear for frames of a page or more).
-    fn unwind(&mut self, entries: &[Placed]) {
+    /// Every function entry is covered by an FDE and no trampoline is, and
+    /// no function's CFA rises more than `MAX_STACK` above its stack
+    /// pointer (which also rules out stack probes: they only appear for
+    /// frames of a page or more).
+    fn unwind(&mut self, arch: Arch, entries: &[Placed]) {
+        let sp = match arch {
+            Arch::X86_64 => gimli::X86_64::RSP,
+            Arch::Aarch64 => gimli::AArch64::SP,
+        };
         let sections = self.file.elf_section_table();
         let Some((_, eh)) = sections.section_by_name(E, b".eh_frame") else {
             self.fail(Violation::BadEhFrame("no .eh_frame section".into()));
@@ -807,7 +932,7 @@ impl<'a> Checker<'a, '_> {
             let mut deepest = 0;
             while let Ok(Some(row)) = rows.next_row() {
                 if let gimli::CfaRule::RegisterAndOffset { register, offset } = row.cfa()
-                    && *register == gimli::X86_64::RSP
+                    && *register == sp
                 {
                     deepest = deepest.max(*offset);
                 }
@@ -820,8 +945,32 @@ impl<'a> Checker<'a, '_> {
             }
         }
         for e in entries {
-            if !covered.iter().any(|r| r.contains(&e.slot.offset)) {
-                self.fail(Violation::MissingUnwind(e.symbol.to_string()));
+            match e.kind {
+                EntryKind::Function => {
+                    if !covered.iter().any(|r| r.contains(&e.offset())) {
+                        self.fail(Violation::MissingUnwind(e.symbol.to_string()));
+                    }
+                }
+                // The whole trampoline, its lead included: an unwinder that
+                // looks up the return address minus one lands in the lead.
+                EntryKind::Trampoline => {
+                    let size = self
+                        .out
+                        .facts
+                        .exports
+                        .get(e.symbol)
+                        .map_or(e.symbol_room(), |x| x.size);
+                    let code = e.slot.offset..e.offset() + size;
+                    for r in &covered {
+                        if r.start < code.end && code.start < r.end {
+                            self.fail(Violation::UnwindCoversTrampoline {
+                                name: e.symbol.to_string(),
+                                start: r.start,
+                                end: r.end,
+                            });
+                        }
+                    }
+                }
             }
         }
     }
@@ -899,6 +1048,46 @@ impl<'a> Checker<'a, '_> {
             }),
         }
         self.out.facts.build_id = build_id;
+    }
+}
+
+/// The image's executable sections, as (address, bytes).
+pub struct Code<'a> {
+    pub ranges: Vec<(u64, &'a [u8])>,
+}
+
+impl Code<'_> {
+    /// True if `at` lies in an executable section.
+    pub fn inside(&self, at: u64) -> bool {
+        self.ranges
+            .iter()
+            .any(|(a, b)| at.checked_sub(*a).is_some_and(|d| d < b.len() as u64))
+    }
+
+    /// The 4 bytes at `at`, as a little-endian word, if they are code.
+    pub fn word(&self, at: u64) -> Option<u32> {
+        self.ranges.iter().find_map(|(a, b)| {
+            let d = usize::try_from(at.checked_sub(*a)?).ok()?;
+            let bytes = b.get(d..d.checked_add(4)?)?;
+            Some(u32::from_le_bytes(bytes.try_into().ok()?))
+        })
+    }
+}
+
+/// How the violations name an architecture's ELF machine.
+fn machine_name(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "x86-64",
+        Arch::Aarch64 => "AArch64",
+    }
+}
+
+fn symbol_type(t: elf::SymbolType) -> String {
+    match t {
+        elf::STT_NOTYPE => "STT_NOTYPE".into(),
+        elf::STT_OBJECT => "STT_OBJECT".into(),
+        elf::STT_FUNC => "STT_FUNC".into(),
+        other => format!("type {}", other.0),
     }
 }
 

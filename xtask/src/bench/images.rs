@@ -29,8 +29,9 @@ impl ImageFacts {
             let facts = build_vdso::verified(
                 &path,
                 variant,
+                build_vdso::ARCH,
                 build_vdso::ABI,
-                &build_vdso::entries(build_vdso::ABI),
+                &build_vdso::entries(build_vdso::ARCH, build_vdso::ABI),
             )?
             .facts;
             let data = std::fs::read(&path)?;
@@ -124,8 +125,9 @@ pub(super) fn disassembly(
     let facts = build_vdso::verified(
         &host_file,
         Variant::Host,
+        build_vdso::ARCH,
         build_vdso::ABI,
-        &build_vdso::entries(build_vdso::ABI),
+        &build_vdso::entries(build_vdso::ARCH, build_vdso::ABI),
     )?
     .facts;
     let e = &facts.exports["__vdso_clock_gettime"];

@@ -26,8 +26,11 @@ impl Interleaved {
     }
 
     pub(super) fn get(&self, a: &str, b: &str, call: Call) -> Option<(f64, f64, f64)> {
-        self.0
-            .get(&(a.into(), b.into(), call.name().into()))
-            .copied()
+        self.get_named(a, b, call.name())
+    }
+
+    /// As [`get`](Self::get), for a call by its name (`getrandom-16`).
+    pub(super) fn get_named(&self, a: &str, b: &str, call: &str) -> Option<(f64, f64, f64)> {
+        self.0.get(&(a.into(), b.into(), call.into())).copied()
     }
 }

@@ -13,6 +13,7 @@ use crate::{build_vdso, project_root, variants};
 
 mod callgrind;
 mod criterion;
+mod executed;
 mod images;
 mod interleaved;
 mod live;
@@ -22,6 +23,7 @@ mod section;
 
 pub use callgrind::Counts;
 pub use criterion::Medians;
+pub use executed::ArchImages;
 pub use images::{Disassembly, ImageFacts};
 pub use interleaved::Interleaved;
 pub use live::{Live, LiveRow};
@@ -54,9 +56,10 @@ pub fn run(sh: &Shell, quick: bool) -> Result<()> {
     sh.create_dir(&out)?;
     sh.change_dir(&root);
 
-    build_vdso::run(sh, build_vdso::Counter::default())?;
+    let arches = build_vdso::run(sh, build_vdso::Counter::default(), &[])?;
     variants::run(sh)?;
     let images = ImageFacts::read()?;
+    let arch_images = ArchImages::read(sh, &arches, &out)?;
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let vdso_dir = build_vdso::Dirs::standard().out;
@@ -107,6 +110,7 @@ pub fn run(sh: &Shell, quick: bool) -> Result<()> {
         live,
         counts,
         images,
+        arch_images,
         kernel_rdpid,
         disassembly: images::disassembly(sh, &vdso_dir, &kernel_copy, &kernel)?,
         minutes: started.elapsed().as_secs_f64() / 60.0,

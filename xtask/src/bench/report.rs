@@ -6,9 +6,13 @@ use kernel_side::targets::{self, HOST, Target};
 use vdso_benches::calls::Call;
 use vdso_benches::lab;
 
-use super::{Counts, Disassembly, FULL, ImageFacts, Interleaved, Live, Machine, Medians, Settings};
+use super::{
+    ArchImages, Counts, Disassembly, FULL, ImageFacts, Interleaved, Live, Machine, Medians,
+    Settings,
+};
 use template::fill;
 
+mod getrandom;
 mod tables;
 mod template;
 #[cfg(test)]
@@ -23,6 +27,8 @@ pub struct Report {
     pub live: Live,
     pub counts: Counts,
     pub images: ImageFacts,
+    /// Each architecture's shipped pair, sized and counted under qemu-user.
+    pub arch_images: ArchImages,
     pub kernel_rdpid: bool,
     pub disassembly: Disassembly,
     pub minutes: f64,
@@ -101,6 +107,8 @@ impl Report {
             self.designs_table(),
             self.cold_table(),
             self.count_table(),
+            self.getrandom_table(),
+            self.arch_table(),
             self.targets(),
             self.verdict(),
             self.listings(),

@@ -4,12 +4,17 @@
 
 use std::fmt::Write as _;
 
-use kernel_side::targets::{self, HOST, Target};
+use common::abi::Arch;
+use common::entries::ENTRIES;
+use common::note::Variant;
+use kernel_side::targets::{HOST, Target};
 use vdso_benches::calls::Call;
+use vdso_benches::lab;
 
 use super::template::{self, fill};
 use super::{MONOTONIC, Report, design_rows, ns, ratio, rdpid_rows, shipped_names, x};
 use crate::bench::Live;
+use crate::bench::executed;
 
 impl Report {
     pub(super) fn live_table(&self) -> String {
@@ -228,10 +233,11 @@ impl Report {
     }
 
     pub(super) fn count_table(&self) -> String {
-        // Valgrind cannot run RDPID: those targets are not counted.
+        // Valgrind cannot run RDPID: those targets are not counted; nor
+        // are another architecture's (their own table, from disassembly).
         let targets: Vec<String> = ["kernel".to_string()]
             .into_iter()
-            .chain(targets::all().filter(|t| !t.rdpid).map(Target::name))
+            .chain(lab::measured().filter(|t| !t.rdpid).map(Target::name))
             .collect();
         let mut s = String::new();
         let _ = write!(s, "| call |");
@@ -254,6 +260,69 @@ impl Report {
         fill(
             template::COUNT,
             &[("table", &s.trim_end()), ("kernel_getcpu_rdpid", &rdpid)],
+        )
+    }
+
+    /// Each architecture's pair: file and `.text` sizes, then the
+    /// instructions each call executes, counted under qemu-user.
+    pub(super) fn arch_table(&self) -> String {
+        let a = &self.arch_images;
+        let columns: Vec<(Arch, Variant)> = Arch::ALL
+            .into_iter()
+            .flat_map(|arch| Variant::ALL.map(|v| (arch, v)))
+            .collect();
+        let mut s = String::new();
+        let _ = write!(s, "|  |");
+        for (arch, v) in &columns {
+            let _ = write!(s, " {arch} {} |", v.name());
+        }
+        let _ = writeln!(s, "\n|---|{}", "---:|".repeat(columns.len()));
+        let size = |arch: Arch, v: Variant| a.sizes.get(&(arch, v.name().to_string())).copied();
+        for (label, pick) in [
+            ("file bytes", (|s: (u64, u64)| s.0) as fn((u64, u64)) -> u64),
+            ("`.text` bytes", |s| s.1),
+        ] {
+            let _ = write!(s, "| {label} |");
+            for &(arch, v) in &columns {
+                let cell = size(arch, v).map_or("n/a".into(), |s| pick(s).to_string());
+                let _ = write!(s, " {cell} |");
+            }
+            let _ = writeln!(s);
+        }
+        for call in Call::ALL {
+            let _ = write!(s, "| {} |", call.label());
+            for &(arch, v) in &columns {
+                let exists = ENTRIES
+                    .iter()
+                    .any(|e| e.name == call.entry() && e.exists_in(arch, executed::ABI));
+                let n = a
+                    .executed
+                    .get(&(arch, v.name().to_string(), call.name().to_string()));
+                let cell = match (exists, n) {
+                    (false, _) => "—".to_string(),
+                    (true, Some(n)) => n.to_string(),
+                    (true, None) => "n/a".to_string(),
+                };
+                let _ = write!(s, " {cell} |");
+            }
+            let _ = writeln!(s);
+        }
+        let missing: Vec<String> = Arch::ALL
+            .into_iter()
+            .filter(|&arch| !a.sizes.keys().any(|(x, _)| *x == arch))
+            .map(|arch| arch.to_string())
+            .collect();
+        let missing = if missing.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " Not built on this machine, so n/a: {} (`cargo xtask build-vdso` says which packages it lacks).",
+                missing.join(", ")
+            )
+        };
+        fill(
+            template::ARCHES,
+            &[("table", &s.trim_end()), ("missing", &missing)],
         )
     }
 }

@@ -15,6 +15,8 @@ pub(super) const COLD: &str = include_str!("cold.md");
 pub(super) const COUNT: &str = include_str!("count.md");
 /// The sentence `COUNT` ends with when the kernel's getcpu uses RDPID.
 pub(super) const COUNT_KERNEL_RDPID: &str = include_str!("count-kernel-rdpid.md");
+pub(super) const GETRANDOM: &str = include_str!("getrandom.md");
+pub(super) const ARCHES: &str = include_str!("arches.md");
 pub(super) const TARGETS: &str = include_str!("targets.md");
 pub(super) const VERDICT: &str = include_str!("verdict.md");
 pub(super) const LISTINGS: &str = include_str!("listings.md");

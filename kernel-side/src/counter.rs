@@ -1,30 +1,26 @@
-//! The time-stamp counter from the kernel side: is it usable, how fast is
-//! it, and paired reads of it against the kernel's clocks.
+//! The counter the images read (x86's TSC, arm64's CNTVCT_EL0), from the
+//! kernel side: is it usable, how fast is it, and paired reads of it
+//! against the kernel's clocks. What differs per architecture is in
+//! `crate::arch`.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use common::clock::{CLOCK_MONOTONIC_RAW, NSEC_PER_SEC, Timespec};
 
+use crate::arch;
 use crate::vdso::Vdso;
 
-/// An ordered TSC read, as the images do it by default.
+/// An ordered counter read, as the images do it.
 #[inline]
-pub fn rdtsc() -> u64 {
-    // SAFETY: LFENCE and RDTSC have no memory effects and are available on
-    // every x86_64 CPU.
-    unsafe {
-        core::arch::x86_64::_mm_lfence();
-        core::arch::x86_64::_rdtsc()
-    }
+pub fn read() -> u64 {
+    arch::read_counter()
 }
 
-/// True if the CPU says its TSC runs at a constant rate in every power state
-/// (CPUID 0x80000007, EDX bit 8), which the images' time depends on.
-pub fn is_invariant() -> bool {
-    use core::arch::x86_64::__cpuid;
-    // The extended leaf is only read if the CPU reports it.
-    __cpuid(0x8000_0000).eax >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0
+/// Why the images cannot keep time with this machine's counter, if they
+/// cannot (an x86 TSC whose rate changes with power states).
+pub fn unusable() -> Option<&'static str> {
+    arch::counter_unusable()
 }
 
 /// The kernel's reading of `clock` in nanoseconds (`kernel_clock`).
@@ -57,45 +53,25 @@ pub fn kernel_clock(clock: i32) -> (i32, Timespec) {
     });
     match vdso {
         Some(vdso) => vdso.clock_gettime(clock),
-        None => clock_gettime_syscall(clock),
+        None => arch::clock_gettime_syscall(clock),
     }
 }
 
-/// `clock_gettime` by system call, with an instruction of our own (the C
-/// library's `syscall` may be a preload library's too).
-fn clock_gettime_syscall(clock: i32) -> (i32, Timespec) {
-    let mut ts = Timespec::default();
-    let ret: i64;
-    // SAFETY: clock_gettime writes one timespec, ours; `syscall` clobbers
-    // only rcx and r11 besides rax.
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inlateout("rax") libc::SYS_clock_gettime => ret,
-            in("rdi") clock as i64,
-            in("rsi") &raw mut ts,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-    }
-    (ret as i32, ts)
-}
-
-/// A kernel clock reading and the TSC at the same instant.
+/// A kernel clock reading and the counter at the same instant.
 #[derive(Clone, Copy, Debug)]
 pub struct Pair {
-    pub tsc: u64,
+    pub cycles: u64,
     pub ns: i128,
-    /// Cycles between the TSC reads around the clock read: the uncertainty.
+    /// Cycles between the counter reads around the clock read: the
+    /// uncertainty.
     pub window: u64,
 }
 
-/// The best of several bracketed reads: the one whose TSC reads are closest
+/// The best of several bracketed reads: the one whose counter reads are closest
 /// together, timestamped at their midpoint.
 pub fn paired_read(clock: i32) -> Pair {
     let mut best = Pair {
-        tsc: 0,
+        cycles: 0,
         ns: 0,
         window: u64::MAX,
     };
@@ -104,9 +80,9 @@ pub fn paired_read(clock: i32) -> Pair {
         if valid == 16 {
             break;
         }
-        let before = rdtsc();
+        let before = read();
         let ns = kernel_ns(clock);
-        let after = rdtsc();
+        let after = read();
         // A counter read on another CPU that is a little behind gives a
         // negative window: useless as a bracket, skipped.
         let Some(window) = after.checked_sub(before) else {
@@ -115,7 +91,7 @@ pub fn paired_read(clock: i32) -> Pair {
         valid += 1;
         if window < best.window {
             best = Pair {
-                tsc: before + window / 2,
+                cycles: before + window / 2,
                 ns,
                 window,
             };
@@ -123,27 +99,18 @@ pub fn paired_read(clock: i32) -> Pair {
     }
     assert!(
         valid > 0,
-        "the TSC ran backwards in 1000 bracketed reads: it cannot serve as a clock"
+        "{} ran backwards in 1000 bracketed reads: it cannot serve as a clock",
+        arch::COUNTER
     );
     best
 }
 
-/// The TSC's frequency in Hz: from CPUID leaf 0x15 where the CPU states it,
-/// else measured against CLOCK_MONOTONIC_RAW. Measured once per process.
+/// The counter's frequency in Hz: as the CPU states it (x86's CPUID leaf
+/// 0x15, arm64's CNTFRQ_EL0), else measured against CLOCK_MONOTONIC_RAW.
+/// Measured once per process.
 pub fn frequency() -> f64 {
     static HZ: OnceLock<f64> = OnceLock::new();
-    *HZ.get_or_init(|| cpuid_frequency().unwrap_or_else(calibrate))
-}
-
-fn cpuid_frequency() -> Option<f64> {
-    use core::arch::x86_64::__cpuid;
-    if __cpuid(0).eax < 0x15 {
-        return None;
-    }
-    let leaf = __cpuid(0x15);
-    // TSC = crystal * ebx / eax; many CPUs (and most VMs) leave it zero.
-    (leaf.eax != 0 && leaf.ebx != 0 && leaf.ecx != 0)
-        .then(|| f64::from(leaf.ecx) * f64::from(leaf.ebx) / f64::from(leaf.eax))
+    *HZ.get_or_init(|| arch::stated_frequency().unwrap_or_else(calibrate))
 }
 
 /// Counts cycles over 50 ms of CLOCK_MONOTONIC_RAW: with reads bracketed to
@@ -153,5 +120,5 @@ fn calibrate() -> f64 {
     let start = paired_read(CLOCK_MONOTONIC_RAW);
     std::thread::sleep(Duration::from_millis(50));
     let end = paired_read(CLOCK_MONOTONIC_RAW);
-    end.tsc.wrapping_sub(start.tsc) as f64 * 1e9 / (end.ns - start.ns) as f64
+    end.cycles.wrapping_sub(start.cycles) as f64 * 1e9 / (end.ns - start.ns) as f64
 }

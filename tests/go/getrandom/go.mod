@@ -1,0 +1,3 @@
+module vdso-rs/tests/go/getrandom
+
+go 1.24

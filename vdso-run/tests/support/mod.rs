@@ -1150,6 +1150,27 @@ fn build_i386_program() -> PathBuf {
 /// The user tests become to check what another user may do.
 pub const NOBODY: u32 = 65534;
 
+/// Runs `sh -c script`, whose program prints `monotonic NS` as nobody, and
+/// asserts that it read ten days ahead of the host.
+pub fn assert_ten_days_ahead_as_nobody(script: &str) {
+    let before = host_ns(libc::CLOCK_MONOTONIC);
+    let run = run(Command::new("sh").args(["-c", script])).expect_success();
+    let mono = parse_ns(
+        run.values()
+            .get("monotonic")
+            .unwrap_or_else(|| panic!("{}\n{}", run.stdout, run.stderr)),
+    );
+    let after = host_ns(libc::CLOCK_MONOTONIC);
+    assert_near(
+        "nobody's CLOCK_MONOTONIC",
+        mono,
+        before,
+        TEN_DAYS,
+        0,
+        after - before,
+    );
+}
+
 /// Copies of vdso-run, its preload library, the images and the programs a
 /// test names, in a fresh folder every user can read (mode 0755, under
 /// /tmp): a test that runs something as another user cannot rely on the

@@ -110,7 +110,7 @@ fn with_the_host_image_each_program_reads_the_kernel_s_clocks() {
 #[test]
 fn the_four_programs_read_what_a_linux_time_namespace_reads() {
     for p in four_programs() {
-        beside_linux(as_vdso(), &p.with(&["clocks"]), p.name);
+        beside_linux(as_vdso, &p.with(&["clocks"]), p.name);
     }
 }
 

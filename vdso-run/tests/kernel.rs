@@ -17,7 +17,7 @@ print('time.perf_counter', repr(time.perf_counter()))
 ";
 
 fn compare(program: &[&str], label: &str) {
-    beside_linux(vdso_run(), program, label);
+    beside_linux(vdso_run, program, label);
 }
 
 #[test]

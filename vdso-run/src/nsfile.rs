@@ -165,10 +165,12 @@ fn shm_dir() -> PathBuf {
     std::env::temp_dir()
 }
 
-/// Removes namespace files a killed vdso-run left behind: no process holds
-/// their lock any more, and they are older than a minute (a file only just
-/// created may not be locked yet). The processes of a namespace remove the
-/// file themselves when they notice vdso-run is gone; this catches the rest.
+/// Removes namespace files a killed vdso-run left behind: older than a
+/// minute, and no process holds their lock any more. The processes of a
+/// namespace remove the file themselves when they notice vdso-run is gone;
+/// this catches the rest. A younger file is not even locked to test it:
+/// its maker, another vdso-run starting at this moment, may not have
+/// locked it yet, and would find the lock taken.
 fn remove_abandoned(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -183,12 +185,15 @@ fn remove_abandoned(dir: &Path) {
             .ok()
             .and_then(|t| t.elapsed().ok())
             .is_some_and(|age| age > std::time::Duration::from_secs(60));
+        if !old {
+            continue;
+        }
         let Ok(file) = File::open(&path) else {
             continue;
         };
         // SAFETY: flock on a descriptor we own.
         let unlocked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
-        if old && unlocked {
+        if unlocked {
             let _ = std::fs::remove_file(&path);
         }
     }
@@ -368,4 +373,52 @@ fn janitor(path: &CString) -> io::Result<OwnedFd> {
     unsafe { libc::waitpid(pid, &mut status, 0) };
     drop(r);
     Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+    /// Another vdso-run's clean-up must never hold the lock of a file
+    /// only just made: its maker takes that lock next, and would fail
+    /// ("cannot lock ...: Resource temporarily unavailable"). A thread
+    /// stands in for the maker, taking and dropping the lock as fast as it
+    /// can, while the clean-up runs again and again beside it.
+    #[test]
+    fn the_clean_up_leaves_a_new_file_s_lock_alone() {
+        let dir = std::env::temp_dir().join(format!("vdso-run-janitor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("vdso-run.1.0000000000000000");
+        File::create(&path).unwrap();
+        let done = AtomicBool::new(false);
+        let refused = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let maker = File::open(&path).unwrap();
+                while !done.load(Relaxed) {
+                    // SAFETY: flock on a descriptor this thread owns.
+                    if unsafe { libc::flock(maker.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0
+                    {
+                        refused.fetch_add(1, Relaxed);
+                        continue;
+                    }
+                    // SAFETY: as above.
+                    unsafe { libc::flock(maker.as_raw_fd(), libc::LOCK_UN) };
+                }
+            });
+            for _ in 0..20_000 {
+                remove_abandoned(&dir);
+            }
+            done.store(true, Relaxed);
+        });
+        let exists = path.exists();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(exists, "the clean-up removed a file made a moment ago");
+        assert_eq!(
+            refused.load(Relaxed),
+            0,
+            "the clean-up held a new file's lock while its maker wanted it"
+        );
+    }
 }

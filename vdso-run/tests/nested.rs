@@ -77,34 +77,25 @@ fn a_program_s_own_time_namespace_gets_the_kernel_s_clocks_in_both_modes() {
     .expect_success();
     reads("unshare inside unshare", &oracle, -5 * NS, 0);
     for mode in MODES {
-        let run = support::run(
-            vdso_run()
-                .args(mode)
-                .args(["--monotonic", "+1h", "--", "unshare", "--time", "--fork"])
+        // vdso-run with `outer` offsets, running `unshare --time --fork`
+        // with `set` and the inner MONOTONIC offset, running the probe.
+        let nested = |outer: &[&str], set: &[&str]| {
+            let mut cmd = vdso_run();
+            cmd.args(mode)
+                .args(outer)
+                .args(["--", "unshare", "--time", "--fork"])
+                .args(set)
                 .args(inner)
-                .args(probe_args()),
-        )
-        .expect_success();
+                .args(probe_args());
+            cmd
+        };
+        let both = ["--monotonic", "+1h", "--boottime", "+1h"];
+        let run = support::run(&mut nested(&["--monotonic", "+1h"], &[])).expect_success();
         reads(&format!("{mode:?}"), &run, -5 * NS, 0);
         // With BOOTTIME shifted too, the new namespace's BOOTTIME is the
         // kernel's: Linux would have it inherit +1 h unless it was set so,
         // and vdso-run cannot tell which: one line, nothing run.
-        let run = support::run(
-            vdso_run()
-                .args(mode)
-                .args([
-                    "--monotonic",
-                    "+1h",
-                    "--boottime",
-                    "+1h",
-                    "--",
-                    "unshare",
-                    "--time",
-                    "--fork",
-                ])
-                .args(inner)
-                .args(probe_args()),
-        );
+        let run = support::run(&mut nested(&both, &[]));
         assert!(!run.status.success(), "{mode:?}: {}", run.stdout);
         assert!(!run.stdout.contains("slept"), "{mode:?}: {}", run.stdout);
         let lines = lines_starting(&run.stderr, "vdso-run: ");
@@ -115,25 +106,7 @@ fn a_program_s_own_time_namespace_gets_the_kernel_s_clocks_in_both_modes() {
             lines[0]
         );
         // Set, it is what it was set to.
-        let run = support::run(
-            vdso_run()
-                .args(mode)
-                .args([
-                    "--monotonic",
-                    "+1h",
-                    "--boottime",
-                    "+1h",
-                    "--",
-                    "unshare",
-                    "--time",
-                    "--fork",
-                    "--boottime",
-                    "7",
-                ])
-                .args(inner)
-                .args(probe_args()),
-        )
-        .expect_success();
+        let run = support::run(&mut nested(&both, &["--boottime", "7"])).expect_success();
         reads(&format!("{mode:?}, both set"), &run, -5 * NS, 7 * NS);
     }
 }
